@@ -1,0 +1,51 @@
+"""boto3 clients, built where they are used and cached per process.
+
+``read()`` runs in executor Python workers that may serve many tasks: building a client
+costs tens of milliseconds, so clients are cached by their settings. The cache key holds
+credentials in memory only; nothing here logs or stores them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from kinesis_source import limits
+from kinesis_source.options import KinesisOptions
+
+_CACHE: dict[tuple[Any, ...], Any] = {}
+_LOCK = threading.Lock()
+
+_CONFIG = Config(
+    connect_timeout=limits.CONNECT_TIMEOUT_SECONDS,
+    read_timeout=limits.READ_TIMEOUT_SECONDS,
+    retries={"max_attempts": limits.CLIENT_MAX_ATTEMPTS, "mode": "standard"},
+    max_pool_connections=limits.PROBE_THREADS,
+)
+
+
+def kinesis_client(opts: KinesisOptions) -> Any:
+    """A Kinesis client for the stream's region, endpoint and credentials."""
+    key = (
+        "kinesis",
+        opts.region,
+        opts.endpoint_url,
+        opts.aws_access_key_id,
+        opts.aws_secret_key,
+        opts.aws_session_token,
+    )
+    with _LOCK:
+        client = _CACHE.get(key)
+        if client is None:
+            session = boto3.session.Session(
+                aws_access_key_id=opts.aws_access_key_id,
+                aws_secret_access_key=opts.aws_secret_key,
+                aws_session_token=opts.aws_session_token,
+                region_name=opts.region,
+            )
+            client = session.client("kinesis", endpoint_url=opts.endpoint_url, config=_CONFIG)
+            _CACHE[key] = client
+        return client

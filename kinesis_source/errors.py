@@ -1,0 +1,55 @@
+"""The connector's exception family.
+
+Every error the connector raises on purpose is a ``KinesisSourceError``; subclasses say
+what went wrong, and carry the stream, shard and sequence number where they matter.
+"""
+
+from __future__ import annotations
+
+
+class KinesisSourceError(Exception):
+    """Base class of every error raised by kinesis_source."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stream: str | None = None,
+        shard_id: str | None = None,
+        sequence_number: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stream = stream
+        self.shard_id = shard_id
+        self.sequence_number = sequence_number
+
+
+class OptionError(KinesisSourceError, ValueError):
+    """A reader option is missing, unknown or has a bad value."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"option '{option}': {message}")
+        self.option = option
+
+
+class StreamNotFoundError(KinesisSourceError):
+    """The stream does not exist in the region (or the credentials cannot see it)."""
+
+
+class CheckpointStoreError(KinesisSourceError):
+    """The checkpoint store cannot be read or written."""
+
+
+class CheckpointConflictError(CheckpointStoreError):
+    """Another task attempt recorded the end of the same (batch, shard) first.
+
+    Raised on purpose so that Spark retries the task, which then replays the winner's range.
+    """
+
+
+class DataLossError(KinesisSourceError):
+    """Records the query should have read are no longer in the stream."""
+
+
+class KinesisReadError(KinesisSourceError):
+    """A Kinesis call kept failing after the configured retries."""

@@ -1,0 +1,71 @@
+"""Shard lineage: which shards a batch may read, decided without any I/O.
+
+Rules (DESIGN.md sections 2 and 4, the KCL's and Flink's parent-before-child order):
+
+- A shard is tracked (and read) only once every parent that is still listed is finished,
+  i.e. a read of it reached ``SHARD_END``. A parent that is no longer listed has expired
+  and counts as finished. So a stream's roots are tracked first.
+- A closed shard is finished only when a read reaches its end, never because ListShards
+  shows it closed: its unread tail would be lost.
+- A finished shard stays tracked until all its children are tracked, so that "untracked
+  parent" always means "not finished yet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from kinesis_source.positions import Position
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    shard_id: str
+    parents: tuple[str, ...] = ()
+
+    @staticmethod
+    def from_api(shard: Mapping[str, object]) -> ShardInfo:
+        parents = tuple(
+            str(shard[key]) for key in ("ParentShardId", "AdjacentParentShardId") if shard.get(key)
+        )
+        return ShardInfo(str(shard["ShardId"]), parents)
+
+
+def advance_shards(
+    tracked: Mapping[str, Position],
+    listing: Iterable[ShardInfo] | None,
+    new_shard_start: Position,
+) -> dict[str, Position]:
+    """Tracked shards after applying a fresh shard listing.
+
+    ``listing`` is None when no discovery ran this time: then nothing is added or dropped.
+    New shards start at ``new_shard_start`` (TRIM_HORIZON, or the query's start time).
+    """
+    result = dict(tracked)
+    if listing is None:
+        return result
+    listed = {info.shard_id: info for info in listing}
+    finished = {sid for sid, pos in tracked.items() if pos.is_shard_end}
+
+    for sid, info in listed.items():
+        if sid in result:
+            continue
+        live_parents = [p for p in info.parents if p in listed]
+        if all(p in finished for p in live_parents):
+            result[sid] = new_shard_start
+
+    children: dict[str, list[str]] = {}
+    for info in listed.values():
+        for parent in info.parents:
+            children.setdefault(parent, []).append(info.shard_id)
+    for sid in finished:
+        kids = children.get(sid, [])
+        if sid not in listed or (kids and all(kid in result for kid in kids)):
+            del result[sid]
+    return result
+
+
+def readable_shards(tracked: Mapping[str, Position]) -> list[str]:
+    """Tracked shards that still have records to read, sorted by shard id."""
+    return sorted(sid for sid, pos in tracked.items() if not pos.is_shard_end)

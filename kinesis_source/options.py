@@ -1,0 +1,220 @@
+"""Reader options: parsed once, on the driver, into a frozen dataclass.
+
+Spark lower-cases option keys, so every name is matched case-insensitively; the public,
+documented spelling is the camelCase one in ``OPTION_NAMES``. Each error names the option,
+the bad value (never for secrets) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from kinesis_source import limits
+from kinesis_source.errors import OptionError
+
+
+class InitialPosition(Enum):
+    TRIM_HORIZON = "trim_horizon"
+    LATEST = "latest"
+    AT_TIMESTAMP = "at_timestamp"
+
+
+_INITIAL_POSITION_ALIASES = {
+    "trim_horizon": InitialPosition.TRIM_HORIZON,
+    "earliest": InitialPosition.TRIM_HORIZON,
+    "latest": InitialPosition.LATEST,
+    "at_timestamp": InitialPosition.AT_TIMESTAMP,
+}
+
+# Public spelling of every option, in the order of the README table.
+OPTION_NAMES = (
+    "streamName",
+    "region",
+    "endpointUrl",
+    "initialPosition",
+    "initialTimestamp",
+    "checkpointStore",
+    "maxRecordsPerShard",
+    "maxFetchTimeMs",
+    "getRecordsLimit",
+    "fetchIntervalMs",
+    "shardDiscoveryIntervalMs",
+    "deaggregate",
+    "failOnDataLoss",
+    "awsAccessKeyId",
+    "awsSecretKey",
+    "awsSessionToken",
+)
+_BY_LOWER = {name.lower(): name for name in OPTION_NAMES}
+# Options whose values must never appear in a message, a log line or a file.
+SECRET_OPTIONS = frozenset({"awsSecretKey", "awsSessionToken"})
+
+
+@dataclass(frozen=True)
+class KinesisOptions:
+    stream_name: str
+    region: str
+    checkpoint_store: str
+    endpoint_url: str | None = None
+    initial_position: InitialPosition = InitialPosition.LATEST
+    # Epoch milliseconds; set only with initial_position AT_TIMESTAMP.
+    initial_timestamp_ms: int | None = None
+    max_records_per_shard: int = limits.DEFAULT_MAX_RECORDS_PER_SHARD
+    max_fetch_time_ms: int = limits.DEFAULT_MAX_FETCH_TIME_MS
+    get_records_limit: int = limits.GET_RECORDS_MAX_RECORDS
+    fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
+    shard_discovery_interval_ms: int = limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS
+    deaggregate: bool = True
+    fail_on_data_loss: bool = True
+    aws_access_key_id: str | None = None
+    aws_secret_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+
+
+def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> KinesisOptions:
+    """Validate ``raw`` (Spark's option map) and return the typed options.
+
+    ``env`` defaults to ``os.environ``; it supplies the region when the option is absent.
+    """
+    env = os.environ if env is None else env
+    opts: dict[str, str] = {}
+    for key, value in raw.items():
+        name = _BY_LOWER.get(key.lower())
+        if name is None:
+            known = ", ".join(OPTION_NAMES)
+            raise OptionError(key, f"unknown option; the known options are: {known}")
+        opts[name] = value
+
+    stream_name = opts.get("streamName", "").strip()
+    if not stream_name:
+        raise OptionError("streamName", "is required: the name of the Kinesis stream to read")
+
+    region = opts.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    region = region.strip()
+    if not region:
+        raise OptionError(
+            "region",
+            "is required: set the option (for example us-east-1) or the environment "
+            "variable AWS_REGION or AWS_DEFAULT_REGION",
+        )
+
+    checkpoint_store = opts.get("checkpointStore", "").strip()
+    if not checkpoint_store:
+        raise OptionError(
+            "checkpointStore",
+            "is required: a local directory or file:// URI where the connector records "
+            "what each batch read (keep it next to the query's checkpointLocation)",
+        )
+
+    initial_position = _parse_initial_position(opts.get("initialPosition"))
+    initial_timestamp_ms = None
+    if initial_position is InitialPosition.AT_TIMESTAMP:
+        if "initialTimestamp" not in opts:
+            raise OptionError(
+                "initialTimestamp",
+                "is required with initialPosition=at_timestamp: an ISO-8601 time with a zone "
+                "(2026-01-31T12:00:00Z) or epoch milliseconds",
+            )
+        initial_timestamp_ms = parse_timestamp_ms("initialTimestamp", opts["initialTimestamp"])
+    elif "initialTimestamp" in opts:
+        raise OptionError("initialTimestamp", "is only allowed with initialPosition=at_timestamp")
+
+    return KinesisOptions(
+        stream_name=stream_name,
+        region=region,
+        checkpoint_store=checkpoint_store,
+        endpoint_url=opts.get("endpointUrl") or None,
+        initial_position=initial_position,
+        initial_timestamp_ms=initial_timestamp_ms,
+        max_records_per_shard=_parse_int(
+            opts, "maxRecordsPerShard", limits.DEFAULT_MAX_RECORDS_PER_SHARD, minimum=1
+        ),
+        max_fetch_time_ms=_parse_int(
+            opts, "maxFetchTimeMs", limits.DEFAULT_MAX_FETCH_TIME_MS, minimum=1
+        ),
+        get_records_limit=_parse_int(
+            opts,
+            "getRecordsLimit",
+            limits.GET_RECORDS_MAX_RECORDS,
+            minimum=1,
+            maximum=limits.GET_RECORDS_MAX_RECORDS,
+        ),
+        fetch_interval_ms=_parse_int(
+            opts, "fetchIntervalMs", limits.DEFAULT_FETCH_INTERVAL_MS, minimum=0
+        ),
+        shard_discovery_interval_ms=_parse_int(
+            opts,
+            "shardDiscoveryIntervalMs",
+            limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS,
+            minimum=0,
+        ),
+        deaggregate=_parse_bool(opts, "deaggregate", True),
+        fail_on_data_loss=_parse_bool(opts, "failOnDataLoss", True),
+        aws_access_key_id=opts.get("awsAccessKeyId") or None,
+        aws_secret_key=opts.get("awsSecretKey") or None,
+        aws_session_token=opts.get("awsSessionToken") or None,
+    )
+
+
+def _parse_initial_position(value: str | None) -> InitialPosition:
+    if value is None:
+        return InitialPosition.LATEST
+    found = _INITIAL_POSITION_ALIASES.get(value.strip().lower())
+    if found is None:
+        valid = ", ".join(_INITIAL_POSITION_ALIASES)
+        raise OptionError("initialPosition", f"got {value!r}; valid values (any case) are: {valid}")
+    return found
+
+
+def parse_timestamp_ms(option: str, value: str) -> int:
+    """Epoch milliseconds from an ISO-8601 time with a zone, or from epoch milliseconds."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise OptionError(
+            option,
+            f"got {value!r}; expected an ISO-8601 time with a zone, such as "
+            "2026-01-31T12:00:00Z or 2026-01-31T13:00:00+01:00, or epoch milliseconds",
+        )
+    return int(parsed.timestamp() * 1000)
+
+
+def _parse_int(
+    opts: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int,
+    maximum: int | None = None,
+) -> int:
+    if name not in opts:
+        return default
+    raw = opts[name].strip()
+    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer {minimum}..{maximum}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise OptionError(name, f"got {raw!r}; expected {allowed}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise OptionError(name, f"got {value}; expected {allowed}")
+    return value
+
+
+def _parse_bool(opts: Mapping[str, str], name: str, default: bool) -> bool:
+    if name not in opts:
+        return default
+    raw = opts[name].strip().lower()
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise OptionError(name, f"got {opts[name]!r}; expected true or false")

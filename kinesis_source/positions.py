@@ -1,0 +1,185 @@
+"""Shard positions and the offsets Spark logs (DESIGN.md section 2).
+
+A position is text such as ``AFTER_SEQUENCE_NUMBER(4959...,3)`` so that offsets stay small,
+readable JSON. Sequence numbers are decimal strings and are compared as integers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+TRIM_HORIZON = "TRIM_HORIZON"
+AT_TIMESTAMP = "AT_TIMESTAMP"
+AT_SEQUENCE_NUMBER = "AT_SEQUENCE_NUMBER"
+AFTER_SEQUENCE_NUMBER = "AFTER_SEQUENCE_NUMBER"
+SHARD_END = "SHARD_END"
+
+OFFSET_VERSION = 1
+
+_POSITION_RE = re.compile(r"^([A-Z_]+)(?:\((\d+)(?:,(\d+))?\))?$")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a shard read starts (or, recorded as an end, where it stopped).
+
+    ``sub`` is only set on ``AFTER_SEQUENCE_NUMBER`` when a KPL aggregate was split: the
+    user records of ``sequence`` up to and including sub-sequence ``sub`` were consumed.
+    """
+
+    kind: str
+    sequence: str | None = None
+    sub: int | None = None
+    timestamp_ms: int | None = None
+
+    @staticmethod
+    def trim_horizon() -> Position:
+        return Position(TRIM_HORIZON)
+
+    @staticmethod
+    def shard_end() -> Position:
+        return Position(SHARD_END)
+
+    @staticmethod
+    def at_timestamp(ms: int) -> Position:
+        return Position(AT_TIMESTAMP, timestamp_ms=ms)
+
+    @staticmethod
+    def after(sequence: str, sub: int | None = None) -> Position:
+        return Position(AFTER_SEQUENCE_NUMBER, sequence=sequence, sub=sub)
+
+    @property
+    def is_shard_end(self) -> bool:
+        return self.kind == SHARD_END
+
+    def text(self) -> str:
+        if self.kind in (TRIM_HORIZON, SHARD_END):
+            return self.kind
+        if self.kind == AT_TIMESTAMP:
+            return f"{AT_TIMESTAMP}({self.timestamp_ms})"
+        if self.sub is not None:
+            return f"{self.kind}({self.sequence},{self.sub})"
+        return f"{self.kind}({self.sequence})"
+
+    @staticmethod
+    def parse(text: str) -> Position:
+        match = _POSITION_RE.match(text)
+        if match is None:
+            raise ValueError(f"not a shard position: {text!r}")
+        kind, number, sub = match.group(1), match.group(2), match.group(3)
+        if kind in (TRIM_HORIZON, SHARD_END) and number is None:
+            return Position(kind)
+        if kind == AT_TIMESTAMP and number is not None and sub is None:
+            return Position(kind, timestamp_ms=int(number))
+        if kind == AT_SEQUENCE_NUMBER and number is not None and sub is None:
+            return Position(kind, sequence=number)
+        if kind == AFTER_SEQUENCE_NUMBER and number is not None:
+            return Position(kind, sequence=number, sub=None if sub is None else int(sub))
+        raise ValueError(f"not a shard position: {text!r}")
+
+    def iterator_request(self) -> dict[str, Any]:
+        """Keyword arguments of GetShardIterator that start reading at this position.
+
+        A split aggregate restarts AT its sequence number; the reader then skips the user
+        records already consumed (see ``skip_through``).
+        """
+        if self.kind == TRIM_HORIZON:
+            return {"ShardIteratorType": TRIM_HORIZON}
+        if self.kind == AT_TIMESTAMP:
+            assert self.timestamp_ms is not None
+            return {"ShardIteratorType": AT_TIMESTAMP, "Timestamp": self.timestamp_ms / 1000.0}
+        if self.kind == AT_SEQUENCE_NUMBER or self.sub is not None:
+            return {
+                "ShardIteratorType": AT_SEQUENCE_NUMBER,
+                "StartingSequenceNumber": self.sequence,
+            }
+        if self.kind == AFTER_SEQUENCE_NUMBER:
+            return {
+                "ShardIteratorType": AFTER_SEQUENCE_NUMBER,
+                "StartingSequenceNumber": self.sequence,
+            }
+        raise ValueError(f"no iterator starts at {self.text()}")
+
+    def skip_through(self) -> tuple[int, int] | None:
+        """(sequence, sub) of the last user record consumed of a split aggregate, if any."""
+        if self.kind == AFTER_SEQUENCE_NUMBER and self.sub is not None:
+            assert self.sequence is not None
+            return int(self.sequence), self.sub
+        return None
+
+
+@dataclass(frozen=True)
+class ShardEnd:
+    """What one read of one shard in one batch recorded in the checkpoint store."""
+
+    position: Position
+    records: int
+    millis_behind_latest: int | None
+    caught_up: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "end": self.position.text(),
+            "records": self.records,
+            "millisBehindLatest": self.millis_behind_latest,
+            "caughtUp": self.caught_up,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ShardEnd:
+        return ShardEnd(
+            position=Position.parse(data["end"]),
+            records=int(data.get("records", 0)),
+            millis_behind_latest=data.get("millisBehindLatest"),
+            caught_up=bool(data.get("caughtUp", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Offset:
+    """``O_n``: the positions batch ``n`` starts reading from, one per tracked shard.
+
+    ``query`` is a random id made once by ``initialOffset`` and carried forward, so that two
+    queries sharing a checkpoint store never read each other's entries. ``since_ms`` is the
+    resolved start time of a ``latest``/``at_timestamp`` query: shards discovered later start
+    there rather than at TRIM_HORIZON, so a child of a long-closed parent is not read from
+    its beginning.
+    """
+
+    batch: int
+    stream: str
+    query: str
+    shards: Mapping[str, Position] = field(default_factory=dict)
+    since_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        # Spark compares offsets as JSON strings: keep key order deterministic.
+        return {
+            "v": OFFSET_VERSION,
+            "batch": self.batch,
+            "stream": self.stream,
+            "query": self.query,
+            "sinceMs": self.since_ms,
+            "shards": {sid: {"at": self.shards[sid].text()} for sid in sorted(self.shards)},
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Offset:
+        version = data.get("v")
+        if version != OFFSET_VERSION:
+            raise ValueError(f"unsupported offset version {version!r}; expected {OFFSET_VERSION}")
+        return Offset(
+            batch=int(data["batch"]),
+            stream=str(data["stream"]),
+            query=str(data["query"]),
+            since_ms=data.get("sinceMs"),
+            shards={sid: Position.parse(s["at"]) for sid, s in data["shards"].items()},
+        )
+
+    def start_position_for_new_shard(self) -> Position:
+        if self.since_ms is None:
+            return Position.trim_horizon()
+        return Position.at_timestamp(self.since_ms)

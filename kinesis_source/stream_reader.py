@@ -1,0 +1,188 @@
+"""Driver side: plan micro-batches (DESIGN.md section 2).
+
+The reader is pickled once at query start and the copy runs ``read()`` on executors, so it
+holds only the options and plain values; clients and the store are built where used.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+from botocore.exceptions import ClientError
+from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import ReadLimit
+
+from kinesis_source import limits
+from kinesis_source.checkpoint_store import CheckpointStore, open_store
+from kinesis_source.clients import kinesis_client
+from kinesis_source.errors import KinesisReadError, StreamNotFoundError
+from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
+from kinesis_source.options import InitialPosition, KinesisOptions
+from kinesis_source.positions import Offset, Position
+from kinesis_source.shard_reader import ShardTask, read_shard
+
+log = logging.getLogger(__name__)
+
+
+class ShardPartition(InputPartition):
+    """One shard of one batch. Holds no credentials: those stay in the reader's options."""
+
+    def __init__(self, task: ShardTask) -> None:
+        super().__init__(task.shard_id)
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"ShardPartition(batch={self.task.batch}, shard={self.task.shard_id})"
+
+
+def list_shards(client: Any, stream: str, region: str) -> list[ShardInfo]:
+    """Every shard of the stream (open and retained closed ones), following NextToken."""
+    shards: list[ShardInfo] = []
+    request: dict[str, Any] = {"StreamName": stream}
+    try:
+        while True:
+            resp = client.list_shards(**request)
+            shards.extend(ShardInfo.from_api(s) for s in resp.get("Shards", []))
+            token = resp.get("NextToken")
+            if not token:
+                return shards
+            request = {"NextToken": token}
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise StreamNotFoundError(
+                f"Kinesis stream {stream!r} does not exist in region {region} "
+                "(check the options streamName, region and endpointUrl)",
+                stream=stream,
+            ) from exc
+        raise KinesisReadError(f"ListShards on stream {stream!r} failed: {code or exc}") from exc
+
+
+class KinesisStreamReader(DataSourceStreamReader):
+    def __init__(self, opts: KinesisOptions) -> None:
+        self.opts = opts
+        self._last_listing_at = float("-inf")
+        # Fail on the driver, before any task runs, if the stream or store is unusable.
+        self._list_shards()
+        self._store().check()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _store(self) -> CheckpointStore:
+        return open_store(self.opts.checkpoint_store)
+
+    def _list_shards(self) -> list[ShardInfo]:
+        shards = list_shards(kinesis_client(self.opts), self.opts.stream_name, self.opts.region)
+        self._last_listing_at = time.monotonic()
+        return shards
+
+    def _probe(self, position: Position, shard_id: str) -> bool:
+        """True if the shard has records at ``position``, or has ended there."""
+        client = kinesis_client(self.opts)
+        try:
+            iterator = client.get_shard_iterator(
+                StreamName=self.opts.stream_name, ShardId=shard_id, **position.iterator_request()
+            )["ShardIterator"]
+            resp = client.get_records(ShardIterator=iterator, Limit=1)
+        except ClientError as exc:
+            log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
+            return True
+        return bool(
+            resp.get("Records")
+            or (resp.get("MillisBehindLatest") or 0) > 0
+            or resp.get("NextShardIterator") is None
+        )
+
+    def _any_new_data(self, shards: Mapping[str, Position]) -> bool:
+        todo = readable_shards(shards)
+        if not todo:
+            return False
+        with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(todo))) as pool:
+            return any(pool.map(lambda sid: self._probe(shards[sid], sid), todo))
+
+    # -- DataSourceStreamReader ----------------------------------------------------------
+
+    def initialOffset(self) -> dict[str, Any]:
+        opts = self.opts
+        if opts.initial_position is InitialPosition.TRIM_HORIZON:
+            since_ms = None
+        elif opts.initial_position is InitialPosition.AT_TIMESTAMP:
+            since_ms = opts.initial_timestamp_ms
+        else:
+            # LATEST is resolved once, here, so that a replay or restart does not move it.
+            since_ms = int(time.time() * 1000)
+        offset = Offset(
+            batch=0, stream=opts.stream_name, query=uuid.uuid4().hex, since_ms=since_ms, shards={}
+        )
+        shards = advance_shards({}, self._list_shards(), offset.start_position_for_new_shard())
+        offset = Offset(
+            batch=0, stream=offset.stream, query=offset.query, since_ms=since_ms, shards=shards
+        )
+        log.info("stream %s: initial offset %s", opts.stream_name, offset.to_json())
+        return offset.to_json()
+
+    def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
+        current = Offset.from_json(start)
+        ends = self._store().get_batch(current.stream, current.query, current.batch)
+        positions = {
+            sid: ends[sid].position if sid in ends else pos for sid, pos in current.shards.items()
+        }
+        reached_end = any(pos.is_shard_end for pos in positions.values())
+        due = (time.monotonic() - self._last_listing_at) * 1000.0 >= (
+            self.opts.shard_discovery_interval_ms
+        )
+        listing = self._list_shards() if (reached_end or due) else None
+        positions = advance_shards(positions, listing, current.start_position_for_new_shard())
+
+        more_known = any(not ends[sid].caught_up for sid in ends if sid in current.shards)
+        if not more_known and not self._any_new_data(positions):
+            return start
+        nxt = Offset(
+            batch=current.batch + 1,
+            stream=current.stream,
+            query=current.query,
+            since_ms=current.since_ms,
+            shards=positions,
+        )
+        log.info(
+            "stream %s: planned batch %d over %d shards (%d records read by batch %d)",
+            current.stream,
+            nxt.batch,
+            len(readable_shards(positions)),
+            sum(e.records for e in ends.values()),
+            current.batch,
+        )
+        return nxt.to_json()
+
+    def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
+        if start == end:
+            return []
+        offset = Offset.from_json(end)
+        return [
+            ShardPartition(
+                ShardTask(
+                    batch=offset.batch,
+                    stream=offset.stream,
+                    query=offset.query,
+                    shard_id=sid,
+                    start=offset.shards[sid],
+                )
+            )
+            for sid in readable_shards(offset.shards)
+        ]
+
+    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
+        assert isinstance(partition, ShardPartition)
+        return read_shard(self.opts, self._store(), partition.task)
+
+    def commit(self, end: dict[str, Any]) -> None:
+        offset = Offset.from_json(end)
+        # Keep batch end-1 too: latestOffset(end) still reads batch `end.batch`'s entries,
+        # and a replay of the last committed batch may still happen after a restart.
+        self._store().purge_before(offset.stream, offset.query, offset.batch - 1)

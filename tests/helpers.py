@@ -1,0 +1,72 @@
+"""Small helpers the tests share: streams on an emulator, putting records, reading results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+REGION = "us-east-1"
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:
+    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or condition}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def create_stream(client: Any, name: str, shards: int) -> list[str]:
+    """Create a stream, wait until it is ACTIVE, and return its shard ids in order."""
+    client.create_stream(StreamName=name, ShardCount=shards)
+
+    def active() -> bool:
+        desc = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        return bool(desc["StreamStatus"] == "ACTIVE")
+
+    wait_for(active, what=f"stream {name} to become ACTIVE")
+    return sorted(s["ShardId"] for s in client.list_shards(StreamName=name)["Shards"])
+
+
+def put(client: Any, stream: str, items: Iterable[tuple[str, bytes]]) -> list[dict[str, str]]:
+    """PutRecord each (partition key, data) in order; return what Kinesis answered."""
+    out = []
+    for key, data in items:
+        resp = client.put_record(StreamName=stream, PartitionKey=key, Data=data)
+        out.append(
+            {
+                "partitionKey": key,
+                "data": data,
+                "shardId": resp["ShardId"],
+                "sequenceNumber": resp["SequenceNumber"],
+            }
+        )
+    return out
+
+
+def source_options(endpoint: str, stream: str, store: str, **extra: str) -> dict[str, str]:
+    """The options every test read uses: a local endpoint, a region, a store."""
+    opts = {
+        "streamName": stream,
+        "region": REGION,
+        "endpointUrl": endpoint,
+        "checkpointStore": store,
+        "initialPosition": "trim_horizon",
+        "fetchIntervalMs": "0",
+    }
+    opts.update(extra)
+    return opts
+
+
+def assert_shard_order(rows: Iterable[Any]) -> None:
+    """Within each shard, (sequence number, sub-sequence number) strictly increases."""
+    last: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        key = (int(row["sequenceNumber"]), int(row["subSequenceNumber"]))
+        prev = last.get(row["shardId"])
+        assert prev is None or key > prev, f"{row['shardId']}: {key} after {prev}"
+        last[row["shardId"]] = key
