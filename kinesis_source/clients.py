@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.handlers import enable_millisecond_timestamp_precision
 
 from kinesis_source import limits
 from kinesis_source.options import KinesisOptions
@@ -45,6 +46,11 @@ def kinesis_client(opts: KinesisOptions) -> Any:
                 aws_secret_access_key=opts.aws_secret_key,
                 aws_session_token=opts.aws_session_token,
                 region_name=opts.region,
+            )
+            # botocore sends Kinesis timestamps in whole seconds by default, so AT_TIMESTAMP
+            # would start up to a second early; ask for millisecond precision.
+            session.events.register(
+                "creating-serializer.kinesis", enable_millisecond_timestamp_precision
             )
             client = session.client("kinesis", endpoint_url=opts.endpoint_url, config=_CONFIG)
             _CACHE[key] = client

@@ -7,8 +7,8 @@ Rules (DESIGN.md sections 2 and 4, the KCL's and Flink's parent-before-child ord
   and counts as finished. So a stream's roots are tracked first.
 - A closed shard is finished only when a read reaches its end, never because ListShards
   shows it closed: its unread tail would be lost.
-- A finished shard stays tracked until all its children are tracked, so that "untracked
-  parent" always means "not finished yet".
+- A finished shard stays tracked until all its children are tracked. After that, being an
+  ancestor of a tracked shard is what marks it finished: it is never tracked again.
 """
 
 from __future__ import annotations
@@ -46,24 +46,39 @@ def advance_shards(
     if listing is None:
         return result
     listed = {info.shard_id: info for info in listing}
-    finished = {sid for sid, pos in tracked.items() if pos.is_shard_end}
+    # Untracked ancestors of tracked shards were finished and dropped earlier.
+    done = _ancestors(tracked, listed) | {sid for sid, pos in tracked.items() if pos.is_shard_end}
 
     for sid, info in listed.items():
-        if sid in result:
+        if sid in result or sid in done:
             continue
-        live_parents = [p for p in info.parents if p in listed]
-        if all(p in finished for p in live_parents):
+        if all(p in done for p in info.parents if p in listed):
             result[sid] = new_shard_start
 
     children: dict[str, list[str]] = {}
     for info in listed.values():
         for parent in info.parents:
             children.setdefault(parent, []).append(info.shard_id)
-    for sid in finished:
+    for sid, pos in tracked.items():
+        if not pos.is_shard_end:
+            continue
         kids = children.get(sid, [])
         if sid not in listed or (kids and all(kid in result for kid in kids)):
             del result[sid]
     return result
+
+
+def _ancestors(tracked: Mapping[str, Position], listed: Mapping[str, ShardInfo]) -> set[str]:
+    """Every listed shard reachable from a tracked shard by parent links (tracked excluded)."""
+    seen: set[str] = set()
+    stack = [p for sid in tracked if sid in listed for p in listed[sid].parents]
+    while stack:
+        sid = stack.pop()
+        if sid in seen or sid in tracked or sid not in listed:
+            continue
+        seen.add(sid)
+        stack.extend(listed[sid].parents)
+    return seen
 
 
 def readable_shards(tracked: Mapping[str, Position]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 TRIM_HORIZON = "TRIM_HORIZON"
@@ -20,6 +21,7 @@ SHARD_END = "SHARD_END"
 OFFSET_VERSION = 1
 
 _POSITION_RE = re.compile(r"^([A-Z_]+)(?:\((\d+)(?:,(\d+))?\))?$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,9 @@ class Position:
             return {"ShardIteratorType": TRIM_HORIZON}
         if self.kind == AT_TIMESTAMP:
             assert self.timestamp_ms is not None
-            return {"ShardIteratorType": AT_TIMESTAMP, "Timestamp": self.timestamp_ms / 1000.0}
+            # Exact milliseconds (no float rounding); clients.py makes botocore send them.
+            when = _EPOCH + timedelta(milliseconds=self.timestamp_ms)
+            return {"ShardIteratorType": AT_TIMESTAMP, "Timestamp": when}
         if self.kind == AT_SEQUENCE_NUMBER or self.sub is not None:
             return {
                 "ShardIteratorType": AT_SEQUENCE_NUMBER,

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import ReadLimit
 
@@ -62,6 +62,13 @@ def list_shards(client: Any, stream: str, region: str) -> list[ShardInfo]:
                 stream=stream,
             ) from exc
         raise KinesisReadError(f"ListShards on stream {stream!r} failed: {code or exc}") from exc
+    except BotoCoreError as exc:
+        # No credentials, an unreachable endpoint, a timeout: say which stream and where.
+        raise KinesisReadError(
+            f"cannot list the shards of Kinesis stream {stream!r} in region {region}: {exc} "
+            "(check the options region, endpointUrl and the AWS credentials)",
+            stream=stream,
+        ) from exc
 
 
 class KinesisStreamReader(DataSourceStreamReader):

@@ -70,3 +70,52 @@ def assert_shard_order(rows: Iterable[Any]) -> None:
         prev = last.get(row["shardId"])
         assert prev is None or key > prev, f"{row['shardId']}: {key} after {prev}"
         last[row["shardId"]] = key
+
+
+class BatchCollector:
+    """A foreachBatch sink keeping each batch's rows by batch id (so a replay overwrites)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[int, list[dict[str, Any]]] = {}
+
+    def __call__(self, df: Any, batch_id: int) -> None:
+        self.batches[batch_id] = [row.asDict() for row in df.collect()]
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [row for b in sorted(self.batches) for row in self.batches[b]]
+
+
+def start_query(
+    spark: Any,
+    options: dict[str, str],
+    checkpoint: str,
+    sink: Callable[[Any, int], None],
+    trigger: str = "200 milliseconds",
+) -> Any:
+    """Start ``format("kinesis")`` with ``options`` into a foreachBatch ``sink``."""
+    reader = spark.readStream.format("kinesis")
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    return (
+        reader.load()
+        .writeStream.foreachBatch(sink)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime=trigger)
+        .start()
+    )
+
+
+def run_until_idle(query: Any) -> None:
+    """Process everything available now, then stop the query."""
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+
+
+def record_keys(rows: Iterable[Any]) -> list[tuple[str, str, int, bytes]]:
+    """(shard, sequence, sub-sequence, data) of each row, sorted: compare as multisets."""
+    return sorted(
+        (r["shardId"], r["sequenceNumber"], int(r["subSequenceNumber"]), bytes(r["data"]))
+        for r in rows
+    )
