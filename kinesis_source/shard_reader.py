@@ -106,7 +106,7 @@ def _arrival_us(value: Any) -> int:
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         delta = value - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return int((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
     return int(float(value) * 1_000_000)
 
 

@@ -13,12 +13,17 @@ def aggregate(records: list[tuple[str, bytes, str | None]]) -> bytes:
     agg = RecordAggregator()
     for key, data, ehk in records:
         assert agg.add_user_record(key, data, ehk) is None
-    pk, ehk, blob = agg.clear_and_get().get_contents()
+    _pk, ehk, blob = agg.clear_and_get().get_contents()
     return bytes(blob)
 
 
 def test_user_records_keep_their_own_keys_and_order() -> None:
-    users = [("k1", b"one", None), ("k2", b"two", "123"), ("k1", b"", None), ("k3", b"\xff\x00", None)]
+    users = [
+        ("k1", b"one", None),
+        ("k2", b"two", "123"),
+        ("k1", b"", None),
+        ("k3", b"\xff\x00", None),
+    ]
     out = deaggregate(aggregate(users))
     assert out is not None
     assert [(u.partition_key, u.data, u.explicit_hash_key, u.sub_sequence_number) for u in out] == [

@@ -26,7 +26,9 @@ def test_position_text_round_trips(position: Position) -> None:
     assert Position.parse(position.text()) == position
 
 
-@pytest.mark.parametrize("text", ["", "LATEST", "AFTER_SEQUENCE_NUMBER", "AT_TIMESTAMP(1,2)", "X(1)"])
+@pytest.mark.parametrize(
+    "text", ["", "LATEST", "AFTER_SEQUENCE_NUMBER", "AT_TIMESTAMP(1,2)", "X(1)"]
+)
 def test_bad_position_text_is_rejected(text: str) -> None:
     with pytest.raises(ValueError):
         Position.parse(text)

@@ -202,8 +202,13 @@ def test_kpl_aggregates_mixed_with_plain_records(
     options = source_options(moto_endpoint, stream_name, str(tmp_path / "store"))
     run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
     got = [
-        (r["sequenceNumber"], r["subSequenceNumber"], r["partitionKey"], bytes(r["data"]),
-         r["explicitHashKey"])
+        (
+            r["sequenceNumber"],
+            r["subSequenceNumber"],
+            r["partitionKey"],
+            bytes(r["data"]),
+            r["explicitHashKey"],
+        )
         for r in sink.rows()
     ]
     seq = [w["sequenceNumber"] for w in written]
@@ -223,8 +228,10 @@ def test_caps_that_split_an_aggregate_lose_and_repeat_nothing(
     written = put(
         kinesis,
         stream_name,
-        [(f"o{j}", aggregate([(f"u{j}-{i}", f"{j}-{i}".encode(), None) for i in range(5)]))
-         for j in range(4)],
+        [
+            (f"o{j}", aggregate([(f"u{j}-{i}", f"{j}-{i}".encode(), None) for i in range(5)]))
+            for j in range(4)
+        ],
     )
     sink = BatchCollector()
     options = source_options(
@@ -233,7 +240,8 @@ def test_caps_that_split_an_aggregate_lose_and_repeat_nothing(
     run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
     got = [(r["sequenceNumber"], r["subSequenceNumber"], bytes(r["data"])) for r in sink.rows()]
     assert got == [
-        (w["sequenceNumber"], i, f"{j}-{i}".encode()) for j, w in enumerate(written)
+        (w["sequenceNumber"], i, f"{j}-{i}".encode())
+        for j, w in enumerate(written)
         for i in range(5)
     ]
     assert max(len(b) for b in sink.batches.values()) == 3
