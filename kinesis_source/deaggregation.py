@@ -56,6 +56,16 @@ def is_aggregate(data: bytes) -> bool:
     return len(data) > len(KPL_MAGIC) + _DIGEST_BYTES and data[:4] == KPL_MAGIC
 
 
+def _all_str(values: list[str]) -> bool:
+    # str.join raises TypeError on a non-str item: a C loop, ~7x faster than isinstance
+    # in a generator, which was a third of the fast path's time on KPL's random keys.
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
 _Parsed = tuple["messages_pb2.AggregatedRecord", list[str], list[str]]
 
 
@@ -77,7 +87,7 @@ def _parse(data: bytes) -> _Parsed | None:
     hash_keys = list(message.explicit_hash_key_table)
     # proto2 strings are not checked for UTF-8: the upb backend hands back bytes for a key
     # that is not valid UTF-8. That cannot be a partition key, so this is no aggregate.
-    if not all(isinstance(k, str) for k in keys) or not all(isinstance(k, str) for k in hash_keys):
+    if not _all_str(keys) or not _all_str(hash_keys):
         log.debug("KPL aggregate has a key that is not UTF-8; emitting as it is")
         return None
     return message, keys, hash_keys
