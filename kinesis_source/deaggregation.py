@@ -80,7 +80,8 @@ def _parse(data: bytes) -> _Parsed | None:
     message = messages_pb2.AggregatedRecord()
     try:
         message.ParseFromString(body)
-    except DecodeError:
+    except (DecodeError, UnicodeDecodeError):
+        # The pure-Python backend raises UnicodeDecodeError for a key that is not UTF-8.
         log.debug("KPL magic and MD5 present but protobuf invalid; emitting as it is")
         return None
     keys = list(message.partition_key_table)

@@ -150,9 +150,9 @@ def random_case(rng: random.Random) -> tuple[list[RecordsPage], Position, Positi
 def test_sliced_consume_matches_the_unit_by_unit_loop(seed: int) -> None:
     rng = random.Random(seed)
     pages, start, stop, cap = random_case(rng)
+    if stop == start:
+        stop = None  # run() returns before reading anything: nothing to compare
     read = new_read(start, stop, cap)
-    if stop is not None and stop == start:
-        pytest.skip("run() returns before reading when start equals the recorded end")
     got = sliced_consume(read, pages)
     want = Outcome([], start, 0, False)
     for page in pages:
