@@ -15,6 +15,7 @@ from botocore.config import Config
 from botocore.handlers import enable_millisecond_timestamp_precision
 
 from kinesis_source import limits
+from kinesis_source.fast_decode import install_raw_get_records
 from kinesis_source.options import KinesisOptions
 
 _CACHE: dict[tuple[Any, ...], Any] = {}
@@ -28,10 +29,14 @@ _CONFIG = Config(
 )
 
 
-def kinesis_client(opts: KinesisOptions) -> Any:
-    """A Kinesis client for the stream's region, endpoint and credentials."""
+def kinesis_client(opts: KinesisOptions, *, raw_get_records: bool = False) -> Any:
+    """A Kinesis client for the stream's region, endpoint and credentials.
+
+    With ``raw_get_records`` it is a separate client whose ``get_records`` hands back the
+    raw response body for ``fast_decode`` (every other call behaves as usual).
+    """
     key = (
-        "kinesis",
+        "kinesis-raw-get-records" if raw_get_records else "kinesis",
         opts.region,
         opts.endpoint_url,
         opts.aws_access_key_id,
@@ -53,5 +58,7 @@ def kinesis_client(opts: KinesisOptions) -> Any:
                 "creating-serializer.kinesis", enable_millisecond_timestamp_precision
             )
             client = session.client("kinesis", endpoint_url=opts.endpoint_url, config=_CONFIG)
+            if raw_get_records:
+                install_raw_get_records(client)
             _CACHE[key] = client
         return client

@@ -4,6 +4,19 @@ Format (amazon-kinesis-producer's aggregation-format.md): 4 magic bytes, a proto
 ``AggregatedRecord``, and the MD5 of that protobuf (16 bytes). Checked in that order; a
 record that has the magic but fails the MD5 or the protobuf is returned as None, so the
 caller emits it as the plain record it is.
+
+``deaggregate`` returns a list of ``UserRecord``s and is the reference. ``deaggregate_into``
+is the hot path: it appends user records straight to column lists, and gives exactly what
+``deaggregate`` gives. How it parses depends on the protobuf backend:
+
+- upb or cpp (the default of protobuf >= 4.21 wheels): the generated ``messages_pb2``
+  classes parse in C; reading three attributes per record is the whole Python cost. That
+  measured about 3x aws_kinesis_agg's deaggregator here, and faster than any Python parser.
+- pure-Python protobuf: a hand-written reader of the wire layout every KPL writer produces
+  (key tables, then records of fields 1, [2,] 3 without tags), several times faster than
+  the generated Python code there. Anything else (tags, other field order, unknown fields,
+  truncation, a bad index, a key that is not UTF-8) goes to ``deaggregate``, so the two
+  never disagree.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import sys
 from typing import NamedTuple
 
 import aws_kinesis_agg
+from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError
 
 # aws_kinesis_agg's generated messages_pb2 does ``import config_pb2`` as a top-level module;
@@ -42,8 +56,21 @@ def is_aggregate(data: bytes) -> bool:
     return len(data) > len(KPL_MAGIC) + _DIGEST_BYTES and data[:4] == KPL_MAGIC
 
 
-def deaggregate(data: bytes) -> list[UserRecord] | None:
-    """The user records of a KPL aggregate, or None if ``data`` is not a valid aggregate."""
+def _all_str(values: list[str]) -> bool:
+    # str.join raises TypeError on a non-str item: a C loop, ~7x faster than isinstance
+    # in a generator, which was a third of the fast path's time on KPL's random keys.
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
+_Parsed = tuple["messages_pb2.AggregatedRecord", list[str], list[str]]
+
+
+def _parse(data: bytes) -> _Parsed | None:
+    """Magic, then MD5, then protobuf: (message, key table, hash key table), or None."""
     if not is_aggregate(data):
         return None
     body = data[len(KPL_MAGIC) : -_DIGEST_BYTES]
@@ -53,11 +80,26 @@ def deaggregate(data: bytes) -> list[UserRecord] | None:
     message = messages_pb2.AggregatedRecord()
     try:
         message.ParseFromString(body)
-    except DecodeError:
+    except (DecodeError, UnicodeDecodeError):
+        # The pure-Python backend raises UnicodeDecodeError for a key that is not UTF-8.
         log.debug("KPL magic and MD5 present but protobuf invalid; emitting as it is")
         return None
     keys = list(message.partition_key_table)
     hash_keys = list(message.explicit_hash_key_table)
+    # proto2 strings are not checked for UTF-8: the upb backend hands back bytes for a key
+    # that is not valid UTF-8. That cannot be a partition key, so this is no aggregate.
+    if not _all_str(keys) or not _all_str(hash_keys):
+        log.debug("KPL aggregate has a key that is not UTF-8; emitting as it is")
+        return None
+    return message, keys, hash_keys
+
+
+def deaggregate(data: bytes) -> list[UserRecord] | None:
+    """The user records of a KPL aggregate, or None if ``data`` is not a valid aggregate."""
+    parsed = _parse(data)
+    if parsed is None:
+        return None
+    message, keys, hash_keys = parsed
     out: list[UserRecord] = []
     try:
         for sub, rec in enumerate(message.records):
@@ -71,3 +113,168 @@ def deaggregate(data: bytes) -> list[UserRecord] | None:
         log.debug("KPL aggregate points outside its key tables; emitting as it is")
         return None
     return out
+
+
+def _deaggregate_message_into(
+    data: bytes,
+    out_data: list[bytes],
+    out_keys: list[str],
+    out_hash_keys: list[str | None],
+) -> int | None:
+    """``deaggregate_into`` with the generated classes (fast on the upb and cpp backends).
+
+    The same checks as ``deaggregate``; it only skips the per-record tuple.
+    """
+    parsed = _parse(data)
+    if parsed is None:
+        return None
+    message, keys, hash_keys = parsed
+    start = len(out_data)
+    add_data, add_key, add_hash_key = out_data.append, out_keys.append, out_hash_keys.append
+    try:
+        for rec in message.records:
+            add_hash_key(
+                hash_keys[rec.explicit_hash_key_index]
+                if rec.HasField("explicit_hash_key_index")
+                else None
+            )
+            add_key(keys[rec.partition_key_index])
+            add_data(rec.data)
+    except IndexError:
+        log.debug("KPL aggregate points outside its key tables; emitting as it is")
+        del out_data[start:], out_keys[start:], out_hash_keys[start:]
+        return None
+    return len(out_data) - start
+
+
+class _Unusual(Exception):
+    """The aggregate is not in the common KPL layout: let the reference parser decide."""
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A base-128 varint starting at ``pos``: (value, position after it)."""
+    value = 0
+    shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise _Unusual
+
+
+# Wire tags (field number << 3 | wire type) of the KPL messages.
+_TAG_PARTITION_KEY_TABLE = 0x0A  # AggregatedRecord.1, length-delimited
+_TAG_EXPLICIT_HASH_KEY_TABLE = 0x12  # AggregatedRecord.2, length-delimited
+_TAG_RECORDS = 0x1A  # AggregatedRecord.3, length-delimited
+_TAG_PARTITION_KEY_INDEX = 0x08  # Record.1, varint
+_TAG_EXPLICIT_HASH_KEY_INDEX = 0x10  # Record.2, varint
+_TAG_DATA = 0x1A  # Record.3, length-delimited
+
+
+def _deaggregate_wire_into(
+    data: bytes,
+    out_data: list[bytes],
+    out_keys: list[str],
+    out_hash_keys: list[str | None],
+) -> int | None:
+    """``deaggregate_into`` reading the wire format itself (for pure-Python protobuf)."""
+    if len(data) <= len(KPL_MAGIC) + _DIGEST_BYTES or data[:4] != KPL_MAGIC:
+        return None
+    body = data[len(KPL_MAGIC) : -_DIGEST_BYTES]
+    if hashlib.md5(body).digest() != data[-_DIGEST_BYTES:]:
+        log.debug("KPL magic present but MD5 mismatch; emitting the record as it is")
+        return None
+    start = len(out_data)
+    add_data = out_data.append
+    add_key = out_keys.append
+    add_hash_key = out_hash_keys.append
+    keys: list[str] = []
+    hash_keys: list[str] = []
+    pos = 0
+    end = len(body)
+    try:
+        while pos < end:
+            tag = body[pos]
+            size = body[pos + 1]
+            if size < 0x80:
+                pos += 2
+            else:
+                size, pos = _varint(body, pos + 1)
+            if tag == _TAG_RECORDS:
+                record_end = pos + size
+                if body[pos] != _TAG_PARTITION_KEY_INDEX:
+                    raise _Unusual
+                key_index = body[pos + 1]
+                if key_index < 0x80:
+                    pos += 2
+                else:
+                    key_index, pos = _varint(body, pos + 1)
+                field = body[pos]
+                hash_key = None
+                if field == _TAG_EXPLICIT_HASH_KEY_INDEX:
+                    hash_index = body[pos + 1]
+                    if hash_index < 0x80:
+                        pos += 2
+                    else:
+                        hash_index, pos = _varint(body, pos + 1)
+                    hash_key = hash_keys[hash_index]
+                    field = body[pos]
+                if field != _TAG_DATA:
+                    raise _Unusual
+                size = body[pos + 1]
+                if size < 0x80:
+                    pos += 2
+                else:
+                    size, pos = _varint(body, pos + 1)
+                pos += size
+                if pos != record_end:
+                    raise _Unusual
+                add_data(body[pos - size : pos])
+                add_key(keys[key_index])
+                add_hash_key(hash_key)
+            elif tag == _TAG_PARTITION_KEY_TABLE:
+                keys.append(body[pos : pos + size].decode("utf-8"))
+                pos += size
+            elif tag == _TAG_EXPLICIT_HASH_KEY_TABLE:
+                hash_keys.append(body[pos : pos + size].decode("utf-8"))
+                pos += size
+            else:
+                raise _Unusual
+        if pos != end:
+            raise _Unusual
+    except (_Unusual, IndexError, UnicodeDecodeError):
+        del out_data[start:], out_keys[start:], out_hash_keys[start:]
+        users = deaggregate(data)
+        if users is None:
+            return None
+        for user in users:
+            add_data(user.data)
+            add_key(user.partition_key)
+            add_hash_key(user.explicit_hash_key)
+        return len(users)
+    return len(out_data) - start
+
+
+def deaggregate_into(
+    data: bytes,
+    out_data: list[bytes],
+    out_keys: list[str],
+    out_hash_keys: list[str | None],
+) -> int | None:
+    """Append the user records of aggregate ``data`` to the three column lists.
+
+    Returns how many were appended, or None (lists untouched) if ``data`` is not a valid
+    aggregate, in which case the caller emits it as a plain record. Same answer as
+    ``deaggregate``; sub-sequence numbers are 0, 1, ... in append order.
+    """
+    return _DEAGGREGATE_INTO(data, out_data, out_keys, out_hash_keys)
+
+
+PROTOBUF_BACKEND = api_implementation.Type()
+_DEAGGREGATE_INTO = (
+    _deaggregate_wire_into if PROTOBUF_BACKEND == "python" else _deaggregate_message_into
+)

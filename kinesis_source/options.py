@@ -23,6 +23,15 @@ class InitialPosition(Enum):
     AT_TIMESTAMP = "at_timestamp"
 
 
+class Decoder(Enum):
+    """How GetRecords responses are decoded (see fast_decode.py)."""
+
+    # orjson + base64 on the raw body, KPL straight into columns.
+    FAST = "fast"
+    # boto3's parsed response and the reference deaggregator: the slower reference.
+    BOTO3 = "boto3"
+
+
 _INITIAL_POSITION_ALIASES = {
     "trim_horizon": InitialPosition.TRIM_HORIZON,
     "earliest": InitialPosition.TRIM_HORIZON,
@@ -44,6 +53,7 @@ OPTION_NAMES = (
     "fetchIntervalMs",
     "shardDiscoveryIntervalMs",
     "deaggregate",
+    "decoder",
     "failOnDataLoss",
     "awsAccessKeyId",
     "awsSecretKey",
@@ -69,6 +79,7 @@ class KinesisOptions:
     fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
     shard_discovery_interval_ms: int = limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS
     deaggregate: bool = True
+    decoder: Decoder = Decoder.FAST
     fail_on_data_loss: bool = True
     aws_access_key_id: str | None = None
     aws_secret_key: str | None = field(default=None, repr=False)
@@ -153,6 +164,7 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
             minimum=0,
         ),
         deaggregate=_parse_bool(opts, "deaggregate", True),
+        decoder=_parse_decoder(opts.get("decoder")),
         fail_on_data_loss=_parse_bool(opts, "failOnDataLoss", True),
         aws_access_key_id=opts.get("awsAccessKeyId") or None,
         aws_secret_key=opts.get("awsSecretKey") or None,
@@ -168,6 +180,17 @@ def _parse_initial_position(value: str | None) -> InitialPosition:
         valid = ", ".join(_INITIAL_POSITION_ALIASES)
         raise OptionError("initialPosition", f"got {value!r}; valid values (any case) are: {valid}")
     return found
+
+
+def _parse_decoder(value: str | None) -> Decoder:
+    if value is None:
+        return Decoder.FAST
+    try:
+        return Decoder(value.strip().lower())
+    except ValueError:
+        valid = ", ".join(d.value for d in Decoder)
+        message = f"got {value!r}; valid values (any case) are: {valid}"
+        raise OptionError("decoder", message) from None
 
 
 def parse_timestamp_ms(option: str, value: str) -> int:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -23,19 +23,17 @@ from botocore.exceptions import ClientError
 
 from kinesis_source.checkpoint_store import CheckpointStore
 from kinesis_source.clients import kinesis_client
-from kinesis_source.deaggregation import deaggregate
 from kinesis_source.errors import (
     CheckpointConflictError,
     KinesisReadError,
     StreamNotFoundError,
 )
-from kinesis_source.options import KinesisOptions
+from kinesis_source.fast_decode import decode_records, get_records_body
+from kinesis_source.options import Decoder, KinesisOptions
 from kinesis_source.positions import Position, ShardEnd
-from kinesis_source.schema import ARROW_SCHEMA
+from kinesis_source.records_page import RecordsPage, page_from_response
 
 log = logging.getLogger(__name__)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -60,56 +58,6 @@ class _Progress:
     done: bool = False
 
 
-class _Rows:
-    """Column buffers for one Arrow batch."""
-
-    def __init__(self) -> None:
-        self.data: list[bytes] = []
-        self.partition_key: list[str] = []
-        self.sequence: list[str] = []
-        self.sub: list[int] = []
-        self.hash_key: list[str | None] = []
-        self.arrival_us: list[int] = []
-
-    def add(
-        self, data: bytes, key: str, seq: str, sub: int, hash_key: str | None, arrival_us: int
-    ) -> None:
-        self.data.append(data)
-        self.partition_key.append(key)
-        self.sequence.append(seq)
-        self.sub.append(sub)
-        self.hash_key.append(hash_key)
-        self.arrival_us.append(arrival_us)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def to_batch(self, stream: str, shard_id: str) -> pa.RecordBatch:
-        n = len(self.data)
-        return pa.RecordBatch.from_arrays(
-            [
-                pa.array(self.data, pa.binary()),
-                pa.array([stream] * n, pa.string()),
-                pa.array([shard_id] * n, pa.string()),
-                pa.array(self.partition_key, pa.string()),
-                pa.array(self.sequence, pa.string()),
-                pa.array(self.sub, pa.int64()),
-                pa.array(self.hash_key, pa.string()),
-                pa.array(self.arrival_us, pa.timestamp("us", tz="UTC")),
-            ],
-            schema=ARROW_SCHEMA,
-        )
-
-
-def _arrival_us(value: Any) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        delta = value - _EPOCH
-        return int((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
-    return int(float(value) * 1_000_000)
-
-
 def _passed(seq: int, sub: int, mark: tuple[int, int | None]) -> bool:
     """True if user record (seq, sub) lies at or before ``mark`` = (seq, sub or whole)."""
     mark_seq, mark_sub = mark
@@ -130,7 +78,7 @@ class _ShardRead:
         self.opts = opts
         self.task = task
         self.stop = stop
-        self.client = kinesis_client(opts)
+        self.client = kinesis_client(opts, raw_get_records=opts.decoder is Decoder.FAST)
         self.progress = _Progress(position=task.start)
         self.max_records = None if stop is not None else opts.max_records_per_shard
         skip = task.start.skip_through()
@@ -183,9 +131,7 @@ class _ShardRead:
                 time.sleep(wait)
             last_call = time.monotonic()
             try:
-                resp = self.client.get_records(
-                    ShardIterator=iterator, Limit=self.opts.get_records_limit
-                )
+                page = self._get_page(iterator)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") == "ExpiredIteratorException":
                     log.info(
@@ -196,30 +142,29 @@ class _ShardRead:
                     iterator = self._iterator_at(progress.position)
                     continue
                 self._raise_for(exc, "GetRecords")
-            records = resp.get("Records", [])
-            behind = resp.get("MillisBehindLatest")
+            behind = page.millis_behind_latest
             progress.millis_behind_latest = behind
-            rows = self._consume(records)
+            lo, hi = self._consume(page)
             log.debug(
                 "shard %s batch %d: %d records, %d rows, %s ms behind",
                 task.shard_id,
                 task.batch,
-                len(records),
-                len(rows),
+                len(page),
+                hi - lo,
                 behind,
             )
-            if rows:
-                yield rows.to_batch(task.stream, task.shard_id)
+            if hi > lo:
+                yield page.to_batch(lo, hi, task.stream, task.shard_id)
             if progress.done:
                 break
-            iterator = resp.get("NextShardIterator")
+            iterator = page.next_shard_iterator
             if iterator is None:
                 progress.position = Position.shard_end()
                 progress.caught_up = True
                 progress.done = True
                 break
             if self.stop is not None:
-                if not records and behind == 0:
+                if not len(page) and behind == 0:
                     raise KinesisReadError(
                         f"replay of batch {task.batch} on shard {task.shard_id} reached the "
                         f"end of the shard's data before the recorded end "
@@ -229,46 +174,80 @@ class _ShardRead:
                         sequence_number=self.stop.sequence,
                     )
                 continue
-            if behind == 0 and len(records) < self.opts.get_records_limit:
+            if behind == 0 and len(page) < self.opts.get_records_limit:
                 progress.caught_up = True
                 break
             if time.monotonic() >= deadline:
                 break
 
-    def _consume(self, records: list[dict[str, Any]]) -> _Rows:
-        """Turn one page into rows, honouring the skip mark, the stop mark and the cap."""
-        rows = _Rows()
+    def _get_page(self, iterator: str) -> RecordsPage:
+        """One GetRecords call, decoded by the configured decoder."""
+        limit = self.opts.get_records_limit
+        if self.opts.decoder is Decoder.FAST:
+            body = get_records_body(self.client, iterator, limit)
+            return decode_records(body, deaggregate_kpl=self.opts.deaggregate)
+        resp = self.client.get_records(ShardIterator=iterator, Limit=limit)
+        return page_from_response(resp, deaggregate_kpl=self.opts.deaggregate)
+
+    def _consume(self, page: RecordsPage) -> tuple[int, int]:
+        """The units ``lo`` .. ``hi - 1`` of ``page`` to emit, and the progress after them.
+
+        Honours, in this order per user record, the skip mark (units of a split aggregate
+        already consumed), the stop mark (a replay's recorded end) and the record cap.
+        Units are in (sequence, sub) order, so the skip mark cuts a prefix and the stop
+        mark and the cap cut a suffix: only the records at the cuts are looked at, not
+        every unit. ``tests/test_consume.py`` checks this against the unit-by-unit loop.
+        """
         progress = self.progress
-        for record in records:
-            seq = str(record["SequenceNumber"])
-            seq_int = int(seq)
-            if self.stop_mark is not None and seq_int > self.stop_mark[0]:
+        count = len(page)
+        seqs = page.sequence_numbers
+        starts = page.unit_starts
+        # Records past the stop mark's sequence number are never looked at; reaching one
+        # ends the read.
+        record_end = count
+        if self.stop_mark is not None:
+            stop_seq = self.stop_mark[0]
+            record_end = bisect_right(seqs, stop_seq, key=int)
+            if record_end < count:
                 progress.done = True
-                return rows
-            data = record["Data"]
-            users = deaggregate(data) if self.opts.deaggregate else None
-            arrival = _arrival_us(record["ApproximateArrivalTimestamp"])
-            if users is None:
-                units = [(data, record["PartitionKey"], record.get("ExplicitHashKey"), 0)]
-            else:
-                units = [tuple(u) for u in users]  # type: ignore[misc]
-            last_index = len(units) - 1
-            for index, (udata, key, hash_key, sub) in enumerate(units):
-                if self.skip is not None and _passed(seq_int, sub, self.skip):
-                    continue
-                if self.stop_mark is not None and not _passed(seq_int, sub, self.stop_mark):
+        # Skip mark: whole records up to its sequence number, then up to its sub.
+        lo = 0
+        if self.skip is not None:
+            skip_seq, skip_sub = self.skip
+            index = 0
+            while index < record_end:
+                seq = int(seqs[index])
+                if seq > skip_seq:
+                    break
+                if seq == skip_seq and skip_sub is not None:
+                    lo = min(starts[index] + skip_sub + 1, starts[index + 1])
+                    break
+                index += 1
+                lo = starts[index]
+        hi = max(lo, starts[record_end])
+        # Stop mark within the record of its sequence number.
+        if self.stop_mark is not None and record_end > 0:
+            stop_seq, stop_sub = self.stop_mark
+            last = record_end - 1
+            if stop_sub is not None and int(seqs[last]) == stop_seq:
+                # Units from here on are past the mark; skipped ones never reach it.
+                cut = max(lo, starts[last] + stop_sub + 1)
+                if cut < hi:
+                    hi = cut
                     progress.done = True
-                    return rows
-                rows.add(udata, key, seq, sub, hash_key, arrival)
-                progress.records += 1
-                progress.position = Position.after(seq, None if index == last_index else sub)
-                if self.stop_mark is not None and progress.position == self.stop:
-                    progress.done = True
-                    return rows
-                if self.max_records is not None and progress.records >= self.max_records:
-                    progress.done = True
-                    return rows
-        return rows
+        if self.max_records is not None and hi - lo >= self.max_records - progress.records:
+            hi = lo + (self.max_records - progress.records)
+            progress.done = True
+        if hi > lo:
+            unit = hi - 1
+            record = page.record_of(unit)
+            end_of_record = unit == starts[record + 1] - 1
+            sub = None if end_of_record else unit - starts[record]
+            progress.records += hi - lo
+            progress.position = Position.after(seqs[record], sub)
+            if self.stop_mark is not None and progress.position == self.stop:
+                progress.done = True
+        return lo, hi
 
 
 def read_shard(

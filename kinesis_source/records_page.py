@@ -1,0 +1,170 @@
+"""One GetRecords response as columns, KPL aggregates already expanded into user records.
+
+Both decoders produce a ``RecordsPage``: the reference one from the dict boto3 parsed
+(``page_from_response``), the fast one straight from the response body
+(``fast_decode.decode_records``). The shard reader decides which user records of a page to
+emit (skip, stop and cap marks) by index, and turns that slice into one Arrow batch.
+
+A page has ``len(page)`` Kinesis records and ``page.unit_count`` user records ("units"):
+record ``i`` holds units ``unit_starts[i]`` to ``unit_starts[i + 1] - 1``, whose
+sub-sequence numbers are 0, 1, ... in that order (a plain record is one unit, sub 0; an
+aggregate whose protobuf lists no records holds none).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kinesis_source.deaggregation import deaggregate
+from kinesis_source.schema import ARROW_SCHEMA
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROS_PER_SECOND = 1_000_000
+_ARRIVAL_TYPE = pa.timestamp("us", tz="UTC")
+
+
+@dataclass
+class RecordsPage:
+    """One GetRecords page: per-record columns, per-unit columns and the page fields."""
+
+    # Per Kinesis record.
+    sequence_numbers: list[str]
+    arrival_us: pa.Array  # int64 microseconds since the epoch, UTC
+    unit_starts: list[int]  # len(sequence_numbers) + 1 entries, last = unit_count
+    # Per user record (unit).
+    data: list[bytes]
+    partition_keys: list[str]
+    explicit_hash_keys: list[str | None]
+    # Kinesis record of each unit, and the unit's sub-sequence number; both None when
+    # every record is exactly one unit (no aggregate on the page).
+    unit_records: list[int] | None
+    unit_subs: list[int] | None
+    # Page fields.
+    millis_behind_latest: int | None
+    next_shard_iterator: str | None
+    child_shards: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sequence_numbers)
+
+    @property
+    def unit_count(self) -> int:
+        return len(self.data)
+
+    def record_of(self, unit: int) -> int:
+        """Index of the Kinesis record that holds ``unit``."""
+        if self.unit_records is None:
+            return unit
+        # bisect_right skips records that hold no unit and start at the same index.
+        return bisect_right(self.unit_starts, unit, 0, len(self.sequence_numbers)) - 1
+
+    def to_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:
+        """Units ``lo`` .. ``hi - 1`` as one Arrow batch in ``schema.ARROW_SCHEMA``."""
+        n = hi - lo
+        if self.unit_records is None:
+            sequence = pa.array(self.sequence_numbers[lo:hi], pa.string())
+            arrival = self.arrival_us.slice(lo, n)
+            sub = pa.array([0] * n, pa.int64())
+        else:
+            take = pa.array(self.unit_records[lo:hi], pa.int64())
+            sequence = pa.array(self.sequence_numbers, pa.string()).take(take)
+            arrival = self.arrival_us.take(take)
+            assert self.unit_subs is not None
+            sub = pa.array(self.unit_subs[lo:hi], pa.int64())
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array(self.data[lo:hi], pa.binary()),
+                pa.array([stream] * n, pa.string()),
+                pa.array([shard_id] * n, pa.string()),
+                pa.array(self.partition_keys[lo:hi], pa.string()),
+                sequence,
+                sub,
+                pa.array(self.explicit_hash_keys[lo:hi], pa.string()),
+                arrival.cast(pa.int64()).view(_ARRIVAL_TYPE),
+            ],
+            schema=ARROW_SCHEMA,
+        )
+
+
+def arrival_micros(seconds: Sequence[float | int]) -> pa.Array:
+    """Epoch seconds (Kinesis' JSON numbers) to int64 microseconds, rounded like botocore.
+
+    botocore turns the number into a datetime with ``datetime.fromtimestamp``, which splits
+    whole and fractional seconds and rounds the fraction's microseconds half to even. Doing
+    the same steps in float64 gives the same integers, where ``round(x * 1e6)`` can be off
+    by one microsecond.
+    """
+    values = pa.array(seconds, pa.float64())
+    whole = pc.trunc(values)
+    micros = pc.round(
+        pc.multiply(pc.subtract(values, whole), float(_MICROS_PER_SECOND)),
+        0,
+        round_mode="half_to_even",
+    )
+    total = pc.add(pc.multiply(whole, float(_MICROS_PER_SECOND)), micros)
+    return pc.cast(total, pa.int64())
+
+
+def _datetime_micros(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * _MICROS_PER_SECOND + delta.microseconds
+
+
+def page_from_response(response: Mapping[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
+    """The reference decoder: a page from the dict ``client.get_records`` returned."""
+    sequence_numbers: list[str] = []
+    arrival: list[int] = []
+    unit_starts = [0]
+    data: list[bytes] = []
+    keys: list[str] = []
+    hash_keys: list[str | None] = []
+    unit_records: list[int] = []
+    unit_subs: list[int] = []
+    any_aggregate = False
+    for index, record in enumerate(response.get("Records", [])):
+        sequence_numbers.append(str(record["SequenceNumber"]))
+        stamp = record["ApproximateArrivalTimestamp"]
+        arrival.append(
+            _datetime_micros(stamp)
+            if isinstance(stamp, datetime)
+            else int(arrival_micros([stamp])[0].as_py())
+        )
+        blob = record["Data"]
+        users = deaggregate(blob) if deaggregate_kpl else None
+        if users is None:
+            data.append(blob)
+            keys.append(record["PartitionKey"])
+            hash_keys.append(record.get("ExplicitHashKey"))
+            unit_records.append(index)
+            unit_subs.append(0)
+        else:
+            any_aggregate = True
+            for user in users:
+                data.append(user.data)
+                keys.append(user.partition_key)
+                hash_keys.append(user.explicit_hash_key)
+                unit_records.append(index)
+                unit_subs.append(user.sub_sequence_number)
+        unit_starts.append(len(data))
+    return RecordsPage(
+        sequence_numbers=sequence_numbers,
+        arrival_us=pa.array(arrival, pa.int64()),
+        unit_starts=unit_starts,
+        data=data,
+        partition_keys=keys,
+        explicit_hash_keys=hash_keys,
+        unit_records=unit_records if any_aggregate else None,
+        unit_subs=unit_subs if any_aggregate else None,
+        millis_behind_latest=response.get("MillisBehindLatest"),
+        next_shard_iterator=response.get("NextShardIterator"),
+        child_shards=response.get("ChildShards"),
+    )

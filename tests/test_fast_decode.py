@@ -1,0 +1,355 @@
+"""The fast decoder gives exactly the reference decoder's rows.
+
+Reference: boto3's parsed GetRecords response and ``deaggregation.deaggregate``.
+Fast: the raw body, orjson, base64 and ``deaggregation.deaggregate_into``.
+Pure tests of the KPL parsers first, then the same records through a moto server.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import botocore.session
+import pyarrow as pa
+import pytest
+from aws_kinesis_agg.aggregator import RecordAggregator
+from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
+from helpers import REGION, create_stream
+
+from kinesis_source.clients import kinesis_client
+from kinesis_source.deaggregation import (
+    KPL_MAGIC,
+    _deaggregate_message_into,
+    _deaggregate_wire_into,
+    deaggregate,
+    deaggregate_into,
+)
+from kinesis_source.errors import OptionError
+from kinesis_source.fast_decode import decode_records, get_records_body
+from kinesis_source.options import Decoder, KinesisOptions, parse_options
+from kinesis_source.positions import Position
+from kinesis_source.records_page import RecordsPage, page_from_response
+from kinesis_source.shard_reader import ShardTask, _ShardRead
+
+IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
+INTO_PARSERS: dict[str, IntoParser] = {
+    "dispatch": deaggregate_into,
+    "message": _deaggregate_message_into,
+    "wire": _deaggregate_wire_into,
+}
+
+USERS: list[tuple[str, bytes, str | None]] = [
+    ("user-1", b"hello", None),
+    ("user-2", b"", None),
+    ("k" * 256, b"\xff\xfe\x00\x80 not utf-8", "170141183460469231731687303715884105728"),
+    ("\u00e9\u4e2d\U0001f600" * 64, bytes(range(256)) * 3, "0"),
+    ("user-1", b"x" * 300, "340282366920938463463374607431768211455"),
+    ("user-3", b"y" * 20_000, None),
+]
+
+
+def aggregate(users: list[tuple[str, bytes, str | None]]) -> bytes:
+    """One KPL aggregate built by aws_kinesis_agg's own aggregator."""
+    agg = RecordAggregator()
+    for key, data, hash_key in users:
+        assert agg.add_user_record(key, data, hash_key) is None
+    record = agg.clear_and_get()
+    assert record is not None
+    return bytes(record.get_contents()[2])
+
+
+def framed(body: bytes) -> bytes:
+    """magic + protobuf body + MD5: a well-framed aggregate of any protobuf bytes."""
+    return KPL_MAGIC + body + hashlib.md5(body).digest()
+
+
+def columns(parser: IntoParser, data: bytes) -> tuple[int | None, list[Any]]:
+    out_data: list[bytes] = [b"before"]
+    keys: list[str] = ["before"]
+    hash_keys: list[str | None] = [None]
+    added = parser(data, out_data, keys, hash_keys)
+    return added, list(zip(out_data[1:], keys[1:], hash_keys[1:], strict=True))
+
+
+def reference_columns(data: bytes) -> tuple[int | None, list[Any]]:
+    users = deaggregate(data)
+    if users is None:
+        return None, []
+    return len(users), [(u.data, u.partition_key, u.explicit_hash_key) for u in users]
+
+
+# A Record with partition key index 0 and data b"a"; wrapped as field 3 of AggregatedRecord.
+_RECORD = b"\x08\x00\x1a\x01a"
+_KEY_K = b"\x0a\x01k"
+
+ODD_AGGREGATES = {
+    "bad md5": aggregate(USERS[:2])[:-1] + b"\x00",
+    "bad protobuf": framed(b"\x0a\x05k"),
+    "magic only": KPL_MAGIC,
+    "magic and digest of nothing": framed(b""),
+    "no records": framed(_KEY_K),
+    "key index out of range": framed(_KEY_K + b"\x1a\x04\x08\x05\x1a\x00"),
+    "hash key index without table": framed(_KEY_K + b"\x1a\x06\x08\x00\x10\x00\x1a\x00"),
+    "key not utf-8": framed(b"\x0a\x02\xff\xfe" + b"\x1a\x04\x08\x00\x1a\x00"),
+    "record with tags": framed(_KEY_K + b"\x1a\x0b" + _RECORD + b"\x22\x04\x0a\x02tk"),
+    "fields in another order": framed(_KEY_K + b"\x1a\x05\x1a\x01a\x08\x00"),
+    "unknown field": framed(_KEY_K + b"\x1a\x05" + _RECORD + b"\x28\x07"),
+    "records before keys": framed(b"\x1a\x05" + _RECORD + _KEY_K),
+    "truncated record": framed(_KEY_K + b"\x1a\x09" + _RECORD),
+    "record missing data": framed(_KEY_K + b"\x1a\x02\x08\x00"),
+    "multi-byte varints": framed(
+        b"".join(b"\x0a\x01" + bytes([65 + i % 26]) for i in range(200))
+        + b"\x1a\x86\x01\x08\xc7\x01\x1a\x80\x01"
+        + b"z" * 128
+    ),
+    "plain data": b"just a record",
+}
+
+
+@pytest.mark.parametrize("parser", INTO_PARSERS)
+def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str) -> None:
+    data = aggregate(USERS)
+    added, got = columns(INTO_PARSERS[parser], data)
+    assert (added, got) == reference_columns(data)
+    assert got == [(d, k, h) for k, d, h in USERS]
+    theirs = list(
+        iter_deaggregate_records(
+            [
+                {
+                    "Data": data,
+                    "PartitionKey": "p",
+                    "SequenceNumber": "1",
+                    "ApproximateArrivalTimestamp": 0,
+                }
+            ],
+            data_format="Boto3",
+        )
+    )
+    assert [
+        (base64.b64decode(t["kinesis"]["data"]), t["kinesis"]["partitionKey"]) for t in theirs
+    ] == [(d, k) for d, k, _ in got]
+    # aws_kinesis_agg reads an absent hash key index as 0: compare only the ones set.
+    for theirs_one, (_, _, hash_key) in zip(theirs, got, strict=True):
+        if hash_key is not None:
+            assert theirs_one["kinesis"]["explicitHashKey"] == hash_key
+
+
+@pytest.mark.parametrize("parser", INTO_PARSERS)
+@pytest.mark.parametrize("case", ODD_AGGREGATES)
+def test_odd_aggregates_get_the_reference_answer(parser: str, case: str) -> None:
+    data = ODD_AGGREGATES[case]
+    assert columns(INTO_PARSERS[parser], data) == reference_columns(data)
+
+
+@pytest.mark.parametrize(
+    "case", ["bad md5", "bad protobuf", "magic only", "key not utf-8", "key index out of range"]
+)
+def test_corrupt_aggregates_are_plain_records(case: str) -> None:
+    assert deaggregate(ODD_AGGREGATES[case]) is None
+
+
+def test_multi_byte_varints_parse() -> None:
+    added, got = columns(_deaggregate_wire_into, ODD_AGGREGATES["multi-byte varints"])
+    assert added == 1
+    assert got == [(b"z" * 128, chr(65 + 199 % 26), None)]
+
+
+# --- whole pages, without a server ---
+
+ODD_PLAIN: list[tuple[str, bytes]] = [
+    ("plain-key", b"x" * 100),
+    ("empty", b""),
+    ("bytes", b"\x00\xff\xfe\x80 not utf-8"),
+    ("\u00e9\u4e2d\U0001f600" * 85 + "z", b"unicode key"),
+    ("big", bytes(range(256)) * 4096),  # 1 MiB
+]
+
+
+def response_body(records: list[tuple[str, bytes]], stamps: list[float]) -> bytes:
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "SequenceNumber": str(49_590_338_271_490_256_608_559_692_538_361_571 + i),
+                    "ApproximateArrivalTimestamp": stamp,
+                    "Data": base64.b64encode(data).decode(),
+                    "PartitionKey": key,
+                }
+                for i, ((key, data), stamp) in enumerate(zip(records, stamps, strict=True))
+            ],
+            "NextShardIterator": "AAAAAAAAAAGnext",
+            "MillisBehindLatest": 1234,
+            "ChildShards": [
+                {
+                    "ShardId": "shardId-000000000002",
+                    "ParentShards": ["shardId-000000000000"],
+                    "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "99"},
+                }
+            ],
+        }
+    ).encode()
+
+
+def botocore_page(body: bytes, deaggregate_kpl: bool = True) -> RecordsPage:
+    model = botocore.session.get_session().get_service_model("kinesis")
+    shape = model.operation_model("GetRecords").output_shape
+    parsed = create_parser("json").parse({"body": body, "headers": {}, "status_code": 200}, shape)
+    return page_from_response(parsed, deaggregate_kpl=deaggregate_kpl)
+
+
+def assert_same_pages(fast: RecordsPage, ref: RecordsPage) -> None:
+    assert fast.unit_count == ref.unit_count
+    assert fast.unit_starts == ref.unit_starts
+    got = fast.to_batch(0, fast.unit_count, "s", "shardId-0")
+    want = ref.to_batch(0, ref.unit_count, "s", "shardId-0")
+    assert pa.Table.from_batches([got]).equals(pa.Table.from_batches([want]))
+    assert fast.millis_behind_latest == ref.millis_behind_latest
+    assert fast.next_shard_iterator == ref.next_shard_iterator
+    assert fast.child_shards == ref.child_shards
+
+
+@pytest.mark.parametrize("deaggregate_kpl", [True, False])
+def test_fast_page_equals_botocore_page(deaggregate_kpl: bool) -> None:
+    records = [
+        *ODD_PLAIN,
+        ("agg", aggregate(USERS)),
+        *[("agg-bad", data) for data in ODD_AGGREGATES.values()],
+    ]
+    # ms-precision stamps as Kinesis sends them, an integer, and floats whose
+    # microseconds round differently under round(x * 1e6).
+    stamps = [1.700000000123e9, 1700000000, 1216699143.7378726, 1528098915.8638375]
+    stamps = (stamps * len(records))[: len(records)]
+    body = response_body(records, stamps)
+    fast = decode_records(body, deaggregate_kpl=deaggregate_kpl)
+    ref = botocore_page(body, deaggregate_kpl)
+    assert_same_pages(fast, ref)
+
+
+def test_empty_page() -> None:
+    body = json.dumps({"Records": [], "NextShardIterator": "it", "MillisBehindLatest": 0}).encode()
+    assert_same_pages(decode_records(body, deaggregate_kpl=True), botocore_page(body))
+
+
+# --- through a real moto server over HTTP ---
+
+
+def _options(endpoint: str, **extra: Any) -> KinesisOptions:
+    return KinesisOptions(
+        stream_name="unused",
+        region=REGION,
+        checkpoint_store="unused",
+        endpoint_url=endpoint,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def odd_stream(kinesis: Any, moto_endpoint: str) -> tuple[str, str]:
+    name = "fast-decode-odd"
+    (shard_id,) = create_stream(kinesis, name, 1)
+    items = [
+        *ODD_PLAIN,
+        ("agg", aggregate(USERS)),
+        ("agg-2", aggregate([(f"u{i}", b"%d" % i, None) for i in range(500)])),
+        *[("agg-bad", data) for data in ODD_AGGREGATES.values()],
+    ]
+    for key, data in items:
+        kinesis.put_record(StreamName=name, PartitionKey=key, Data=data)
+    return name, shard_id
+
+
+def _read_all(endpoint: str, stream: str, shard_id: str, decoder: Decoder, **extra: Any) -> Any:
+    opts = KinesisOptions(
+        stream_name=stream,
+        region=REGION,
+        checkpoint_store="unused",
+        endpoint_url=endpoint,
+        fetch_interval_ms=0,
+        decoder=decoder,
+        **extra,
+    )
+    task = ShardTask(
+        batch=0, stream=stream, query="q", shard_id=shard_id, start=Position.trim_horizon()
+    )
+    read = _ShardRead(opts, task, stop=None)
+    batches = list(read.run())
+    return pa.Table.from_batches(batches, schema=batches[0].schema), read.progress
+
+
+def test_moto_pages_decode_identically(
+    kinesis: Any, moto_endpoint: str, odd_stream: tuple[str, str]
+) -> None:
+    stream, shard_id = odd_stream
+    raw = kinesis_client(_options(moto_endpoint), raw_get_records=True)
+    iterator = raw.get_shard_iterator(
+        StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    fast = decode_records(get_records_body(raw, iterator, 10_000), deaggregate_kpl=True)
+    ref = page_from_response(kinesis.get_records(ShardIterator=iterator), deaggregate_kpl=True)
+    assert len(fast) == len(ODD_PLAIN) + 2 + len(ODD_AGGREGATES)
+    assert_same_pages(fast, ref)
+
+
+@pytest.mark.parametrize("cap", [100_000, 7, 600])
+def test_shard_read_rows_equal_for_both_decoders(
+    moto_endpoint: str, odd_stream: tuple[str, str], cap: int
+) -> None:
+    stream, shard_id = odd_stream
+    fast, fast_progress = _read_all(
+        moto_endpoint, stream, shard_id, Decoder.FAST, max_records_per_shard=cap
+    )
+    ref, ref_progress = _read_all(
+        moto_endpoint, stream, shard_id, Decoder.BOTO3, max_records_per_shard=cap
+    )
+    assert fast.equals(ref)
+    assert fast_progress == ref_progress
+    odd_units = sum(
+        1 if added is None else added
+        for added, _ in map(reference_columns, ODD_AGGREGATES.values())
+    )
+    assert fast.num_rows == min(cap, len(ODD_PLAIN) + len(USERS) + 500 + odd_units)
+
+
+def test_raw_client_other_calls_are_plain_boto3(moto_endpoint: str, odd_stream: Any) -> None:
+    raw = kinesis_client(_options(moto_endpoint), raw_get_records=True)
+    plain = kinesis_client(_options(moto_endpoint))
+    assert raw is not plain
+    assert raw.list_shards(StreamName=odd_stream[0])["Shards"]
+    assert "Records" in plain.get_records(
+        ShardIterator=plain.get_shard_iterator(
+            StreamName=odd_stream[0], ShardId=odd_stream[1], ShardIteratorType="LATEST"
+        )["ShardIterator"]
+    )
+
+
+def _error_code(call: Callable[[], Any]) -> str:
+    with pytest.raises(ClientError) as info:
+        call()
+    return str(info.value.response["Error"]["Code"])
+
+
+def test_kinesis_errors_raise_the_same_client_error(kinesis: Any, moto_endpoint: str) -> None:
+    name = "fast-decode-errors"
+    (shard_id,) = create_stream(kinesis, name, 1)
+    iterator = kinesis.get_shard_iterator(
+        StreamName=name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    kinesis.delete_stream(StreamName=name)
+    raw = kinesis_client(_options(moto_endpoint), raw_get_records=True)
+    for bad in (iterator, "not-an-iterator"):
+        want = _error_code(lambda it=bad: kinesis.get_records(ShardIterator=it))
+        assert _error_code(lambda it=bad: get_records_body(raw, it, 10)) == want
+
+
+def test_decoder_option_defaults_to_fast_and_names_valid_values() -> None:
+    base = {"streamName": "s", "region": REGION, "checkpointStore": "store"}
+    assert parse_options(base).decoder is Decoder.FAST
+    assert parse_options({**base, "DECODER": "Boto3"}).decoder is Decoder.BOTO3
+    with pytest.raises(OptionError, match="fast, boto3"):
+        parse_options({**base, "decoder": "simd"})
