@@ -37,6 +37,8 @@ def kinesis_client(opts: KinesisOptions, *, raw_get_records: bool = False) -> An
     """
     key = (
         "kinesis-raw-get-records" if raw_get_records else "kinesis",
+        opts.connect_timeout_ms,
+        opts.read_timeout_ms,
         opts.region,
         opts.endpoint_url,
         opts.aws_access_key_id,
@@ -57,7 +59,14 @@ def kinesis_client(opts: KinesisOptions, *, raw_get_records: bool = False) -> An
             session.events.register(
                 "creating-serializer.kinesis", enable_millisecond_timestamp_precision
             )
-            client = session.client("kinesis", endpoint_url=opts.endpoint_url, config=_CONFIG)
+            config = Config(
+                connect_timeout=opts.connect_timeout_ms / 1000.0,
+                read_timeout=opts.read_timeout_ms / 1000.0,
+                # retry.py retries Kinesis calls with the user's backoff settings.
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                max_pool_connections=limits.PROBE_THREADS,
+            )
+            client = session.client("kinesis", endpoint_url=opts.endpoint_url, config=config)
             if raw_get_records:
                 install_raw_get_records(client)
             _CACHE[key] = client

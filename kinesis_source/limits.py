@@ -44,11 +44,24 @@ DEFAULT_MAX_FETCH_TIME_MS = 10_000
 DEFAULT_FETCH_INTERVAL_MS = 1000 // GET_RECORDS_CALLS_PER_SECOND_PER_SHARD
 DEFAULT_SHARD_DISCOVERY_INTERVAL_MS = 10_000
 
-# botocore timeouts: a server that never answers must not hang a task.
-CONNECT_TIMEOUT_SECONDS = 10
-READ_TIMEOUT_SECONDS = 30
-# botocore "standard" retry mode attempts (first call included).
+# botocore timeouts: a server that never answers must not hang a task. A GetRecords of
+# 10 MiB takes well under 30 s on any working link.
+DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+DEFAULT_READ_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_SECONDS = DEFAULT_CONNECT_TIMEOUT_MS // 1000
+READ_TIMEOUT_SECONDS = DEFAULT_READ_TIMEOUT_MS // 1000
+# botocore "standard" retry mode attempts (first call included), for non-Kinesis clients;
+# Kinesis calls are retried by retry.py instead.
 CLIENT_MAX_ATTEMPTS = 5
+
+# Retries of throttled and transient Kinesis calls (retry.py): exponential backoff with
+# full jitter. 10 retries from 200 ms doubling up to 5 s wait about 15 s in all on average
+# (31 s at most): long enough to ride out a throttling burst or a brief outage, short
+# enough that a dead endpoint fails the task within a minute. Between Flink's 300..1000 ms
+# x 50 (which waits up to ~50 s at a 1 s cap) and awslabs' 1..10 s x 5.
+DEFAULT_MAX_RETRIES = 10
+DEFAULT_RETRY_BASE_DELAY_MS = 200
+DEFAULT_RETRY_MAX_DELAY_MS = 5_000
 
 # Driver-side probe for new data: how many shards are probed at once.
 PROBE_THREADS = 16

@@ -52,6 +52,11 @@ OPTION_NAMES = (
     "getRecordsLimit",
     "fetchIntervalMs",
     "shardDiscoveryIntervalMs",
+    "maxRetries",
+    "retryBaseDelayMs",
+    "retryMaxDelayMs",
+    "connectTimeoutMs",
+    "readTimeoutMs",
     "deaggregate",
     "decoder",
     "failOnDataLoss",
@@ -78,6 +83,11 @@ class KinesisOptions:
     get_records_limit: int = limits.GET_RECORDS_MAX_RECORDS
     fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
     shard_discovery_interval_ms: int = limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS
+    max_retries: int = limits.DEFAULT_MAX_RETRIES
+    retry_base_delay_ms: int = limits.DEFAULT_RETRY_BASE_DELAY_MS
+    retry_max_delay_ms: int = limits.DEFAULT_RETRY_MAX_DELAY_MS
+    connect_timeout_ms: int = limits.DEFAULT_CONNECT_TIMEOUT_MS
+    read_timeout_ms: int = limits.DEFAULT_READ_TIMEOUT_MS
     deaggregate: bool = True
     decoder: Decoder = Decoder.FAST
     fail_on_data_loss: bool = True
@@ -162,6 +172,19 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
             "shardDiscoveryIntervalMs",
             limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS,
             minimum=0,
+        ),
+        max_retries=_parse_int(opts, "maxRetries", limits.DEFAULT_MAX_RETRIES, minimum=0),
+        retry_base_delay_ms=_parse_int(
+            opts, "retryBaseDelayMs", limits.DEFAULT_RETRY_BASE_DELAY_MS, minimum=1
+        ),
+        retry_max_delay_ms=_parse_int(
+            opts, "retryMaxDelayMs", limits.DEFAULT_RETRY_MAX_DELAY_MS, minimum=1
+        ),
+        connect_timeout_ms=_parse_int(
+            opts, "connectTimeoutMs", limits.DEFAULT_CONNECT_TIMEOUT_MS, minimum=1
+        ),
+        read_timeout_ms=_parse_int(
+            opts, "readTimeoutMs", limits.DEFAULT_READ_TIMEOUT_MS, minimum=1
         ),
         deaggregate=_parse_bool(opts, "deaggregate", True),
         decoder=_parse_decoder(opts.get("decoder")),

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from botocore.exceptions import ClientError
@@ -32,8 +32,11 @@ from kinesis_source.fast_decode import decode_records, get_records_body
 from kinesis_source.options import Decoder, KinesisOptions
 from kinesis_source.positions import Position, ShardEnd
 from kinesis_source.records_page import RecordsPage, page_from_response
+from kinesis_source.retry import call_with_retry, policy_of
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class _ShardRead:
         self.task = task
         self.stop = stop
         self.client = kinesis_client(opts, raw_get_records=opts.decoder is Decoder.FAST)
+        self.policy = policy_of(opts)
         self.progress = _Progress(position=task.start)
         self.max_records = None if stop is not None else opts.max_records_per_shard
         skip = task.start.skip_through()
@@ -87,12 +91,19 @@ class _ShardRead:
         if stop is not None and stop.sequence is not None:
             self.stop_mark = (int(stop.sequence), stop.sub)
 
+    def _retrying(self, what: str, call: Callable[[], T]) -> T:
+        return call_with_retry(
+            call, self.policy, what=what, stream=self.task.stream, shard_id=self.task.shard_id
+        )
+
     def _iterator_at(self, position: Position) -> str:
+        request = position.iterator_request()
         try:
-            resp = self.client.get_shard_iterator(
-                StreamName=self.task.stream,
-                ShardId=self.task.shard_id,
-                **position.iterator_request(),
+            resp = self._retrying(
+                "GetShardIterator",
+                lambda: self.client.get_shard_iterator(
+                    StreamName=self.task.stream, ShardId=self.task.shard_id, **request
+                ),
             )
         except ClientError as exc:
             self._raise_for(exc, "GetShardIterator")
@@ -184,9 +195,13 @@ class _ShardRead:
         """One GetRecords call, decoded by the configured decoder."""
         limit = self.opts.get_records_limit
         if self.opts.decoder is Decoder.FAST:
-            body = get_records_body(self.client, iterator, limit)
+            body = self._retrying(
+                "GetRecords", lambda: get_records_body(self.client, iterator, limit)
+            )
             return decode_records(body, deaggregate_kpl=self.opts.deaggregate)
-        resp = self.client.get_records(ShardIterator=iterator, Limit=limit)
+        resp = self._retrying(
+            "GetRecords", lambda: self.client.get_records(ShardIterator=iterator, Limit=limit)
+        )
         return page_from_response(resp, deaggregate_kpl=self.opts.deaggregate)
 
     def _consume(self, page: RecordsPage) -> tuple[int, int]:

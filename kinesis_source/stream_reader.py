@@ -6,6 +6,7 @@ holds only the options and plain values; clients and the store are built where u
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -25,6 +26,7 @@ from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
 from kinesis_source.options import InitialPosition, KinesisOptions
 from kinesis_source.positions import Offset, Position
+from kinesis_source.retry import RetryPolicy, call_with_retry, policy_of
 from kinesis_source.shard_reader import ShardTask, read_shard
 
 log = logging.getLogger(__name__)
@@ -41,13 +43,18 @@ class ShardPartition(InputPartition):
         return f"ShardPartition(batch={self.task.batch}, shard={self.task.shard_id})"
 
 
-def list_shards(client: Any, stream: str, region: str) -> list[ShardInfo]:
+def list_shards(client: Any, stream: str, region: str, policy: RetryPolicy) -> list[ShardInfo]:
     """Every shard of the stream (open and retained closed ones), following NextToken."""
     shards: list[ShardInfo] = []
     request: dict[str, Any] = {"StreamName": stream}
     try:
         while True:
-            resp = client.list_shards(**request)
+            resp = call_with_retry(
+                functools.partial(client.list_shards, **request),
+                policy,
+                what="ListShards",
+                stream=stream,
+            )
             shards.extend(ShardInfo.from_api(s) for s in resp.get("Shards", []))
             token = resp.get("NextToken")
             if not token:
@@ -85,19 +92,37 @@ class KinesisStreamReader(DataSourceStreamReader):
         return open_store(self.opts.checkpoint_store)
 
     def _list_shards(self) -> list[ShardInfo]:
-        shards = list_shards(kinesis_client(self.opts), self.opts.stream_name, self.opts.region)
+        shards = list_shards(
+            kinesis_client(self.opts),
+            self.opts.stream_name,
+            self.opts.region,
+            policy_of(self.opts),
+        )
         self._last_listing_at = time.monotonic()
         return shards
 
     def _probe(self, position: Position, shard_id: str) -> bool:
         """True if the shard has records at ``position``, or has ended there."""
         client = kinesis_client(self.opts)
+        stream, policy = self.opts.stream_name, policy_of(self.opts)
+        request = position.iterator_request()
         try:
-            iterator = client.get_shard_iterator(
-                StreamName=self.opts.stream_name, ShardId=shard_id, **position.iterator_request()
+            iterator = call_with_retry(
+                lambda: client.get_shard_iterator(StreamName=stream, ShardId=shard_id, **request),
+                policy,
+                what="GetShardIterator (probe)",
+                stream=stream,
+                shard_id=shard_id,
             )["ShardIterator"]
-            resp = client.get_records(ShardIterator=iterator, Limit=1)
-        except ClientError as exc:
+            resp = call_with_retry(
+                lambda: client.get_records(ShardIterator=iterator, Limit=1),
+                policy,
+                what="GetRecords (probe)",
+                stream=stream,
+                shard_id=shard_id,
+            )
+        except (ClientError, KinesisReadError) as exc:
+            # Planning a batch is the safe answer: the read itself will retry or fail loudly.
             log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
             return True
         return bool(
