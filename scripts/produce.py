@@ -169,9 +169,7 @@ def make_record(
 
 def plain_entries(records: Sequence[Written], first: int) -> list[Entry]:
     """One entry per user record; ``first`` is the index of ``records[0]`` in the run."""
-    return [
-        Entry(r.partition_key, r.data, (first + i,)) for i, r in enumerate(records)
-    ]
+    return [Entry(r.partition_key, r.data, (first + i,)) for i, r in enumerate(records)]
 
 
 def aggregate_entries(records: Sequence[Written], first: int) -> list[Entry]:
@@ -276,8 +274,10 @@ def put_batch(
         delay = backoff_seconds(attempt, rng)
         log.warning(
             "%d of %d PutRecords entries failed; retrying them in %.2f s",
-            len(failed), len(pending), delay,
-        )  # fmt: skip
+            len(failed),
+            len(pending),
+            delay,
+        )
         sleep(delay)
         pending = failed
     raise AssertionError("unreachable")  # the loop returns or raises
