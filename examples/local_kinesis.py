@@ -7,7 +7,9 @@ This module does not import kinesis_source: it is only about where Kinesis is.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,25 @@ FAKE_ACCESS_KEY_ID = "testing"
 FAKE_SECRET_KEY = "testing"
 # moto makes a stream ACTIVE at once; real Kinesis takes seconds, rarely a minute.
 STREAM_ACTIVE_TIMEOUT_SECONDS = 120.0
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, default_stream: str) -> None:
+    """--stream, --region and where Kinesis is: embedded (default), --endpoint-url or --aws."""
+    parser.add_argument("--stream", default=default_stream, help="stream name")
+    parser.add_argument(
+        "--region",
+        default=os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or DEFAULT_REGION,
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--endpoint-url", help="a Kinesis endpoint (another emulator)")
+    target.add_argument("--aws", action="store_true", help="real AWS, default credentials")
+
+
+def is_embedded(args: argparse.Namespace) -> bool:
+    """True unless the command line named an endpoint or asked for AWS."""
+    return not (args.endpoint_url or args.aws)
 
 
 def kinesis_client(region: str, endpoint_url: str | None = None, *, fake: bool = False) -> Any:

@@ -37,6 +37,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
+from examples.local_kinesis import (
+    add_target_arguments,
+    embedded_kinesis,
+    is_embedded,
+    source_credentials,
+)
+from examples.spark_env import get_spark
+from scripts.produce import produce
+
 log = logging.getLogger(__name__)
 
 CORRUPT_COLUMN = "_corrupt_record"
@@ -226,14 +235,7 @@ def summarize(spark: Any, paths: EtlPaths) -> dict[str, Any]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--stream", default="orders")
-    p.add_argument(
-        "--region",
-        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-    )
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--endpoint-url", help="a Kinesis endpoint (another emulator)")
-    target.add_argument("--aws", action="store_true", help="real AWS, default credentials")
+    add_target_arguments(p, default_stream="orders")
     p.add_argument("--output", type=Path, default=Path("out/orders"))
     p.add_argument("--dead-letter", type=Path, default=Path("out/orders_dead_letter"))
     p.add_argument("--raw-copy", type=Path, help="also keep every raw record here")
@@ -241,7 +243,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--initial-position", default="trim_horizon")
     p.add_argument("--trigger", default="10 seconds", help="processing-time trigger interval")
     p.add_argument(
-        "--available-now", action="store_true", help="process what is in the stream, then stop"
+        "--stop-when-caught-up",
+        action="store_true",
+        help="process what is in the stream now, then stop",
     )
     p.add_argument("--demo-orders", type=int, default=200, help="orders the embedded demo writes")
     p.add_argument("--master", help="Spark master (default local[2] unless spark-submit sets it)")
@@ -257,21 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit(f"{path}: give a local or mounted path (the publish step renames)")
     paths = EtlPaths(args.output, args.dead_letter, args.raw_copy)
 
-    from examples.spark_env import get_spark
-
     spark = get_spark("orders_etl", args.master)
-    if args.endpoint_url or args.aws:
+    if not is_embedded(args):
         opts = source_options_for(
             args.stream, args.region, args.checkpoint, args.endpoint_url, args.initial_position
         )
-        if args.available_now:
+        if args.stop_when_caught_up:
             run_until_caught_up(spark, opts, paths, args.checkpoint)
         else:
             start_etl(spark, opts, paths, args.checkpoint, args.trigger).awaitTermination()
         return 0
-
-    from examples.local_kinesis import embedded_kinesis, source_credentials
-    from scripts.produce import produce
 
     with embedded_kinesis(args.stream, shards=2, region=args.region) as (endpoint, client):
         stats = produce(

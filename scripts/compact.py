@@ -33,6 +33,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from examples.spark_env import get_spark
+
 log = logging.getLogger(__name__)
 
 PARTITION_COLUMN = "ot"
@@ -199,8 +201,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if not args.path.is_dir():
         raise SystemExit(f"{args.path}: not a directory")
-    from examples.spark_env import get_spark
-
     spark = get_spark("compact", args.master)
     results = compact(
         spark,

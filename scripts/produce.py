@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -31,6 +30,12 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 from aws_kinesis_agg.aggregator import AggRecord
 from tqdm import tqdm
 
+from examples.local_kinesis import (
+    add_target_arguments,
+    embedded_kinesis,
+    is_embedded,
+    kinesis_client,
+)
 from kinesis_source import limits
 
 log = logging.getLogger(__name__)
@@ -358,14 +363,7 @@ def write_log(records: Sequence[Written], path: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--stream", default="pipelines-demo", help="stream name")
-    p.add_argument(
-        "--region",
-        default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-    )
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--endpoint-url", help="a Kinesis endpoint (another emulator)")
-    target.add_argument("--aws", action="store_true", help="real AWS, default credentials")
+    add_target_arguments(p, default_stream="pipelines-demo")
     p.add_argument("--shards", type=int, default=2, help="shards of the embedded stream")
     p.add_argument("--records-per-sec", type=int, default=100)
     p.add_argument("--words-per-record", type=int, default=10)
@@ -399,9 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
         )
 
-    from examples.local_kinesis import embedded_kinesis, kinesis_client
-
-    if args.endpoint_url or args.aws:
+    if not is_embedded(args):
         stats = run(kinesis_client(args.region, args.endpoint_url))
     else:
         with embedded_kinesis(args.stream, args.shards, args.region) as (endpoint, client):
