@@ -242,3 +242,33 @@ def test_compaction_without_atomic_exchange_swaps_with_two_renames(
         "ot=2026010100",
         "ot=2026010101",
     ]
+
+
+# -- the command lines, on their embedded defaults -----------------------------------------
+
+
+def test_orders_etl_cli_demo_runs_on_an_embedded_stream(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(orders_etl, "get_spark", lambda app, master=None: spark)
+    out, dead = tmp_path / "orders", tmp_path / "dead"
+    argv = ["--output", str(out), "--dead-letter", str(dead), "--demo-orders", "30"]
+    assert orders_etl.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert sum(summary["partitions"].values()) == 30
+    assert summary["deadLetters"] == len(orders_etl.DEMO_MALFORMED)
+
+
+def test_compact_cli_merges_all_but_the_newest_partition(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(compactor, "get_spark", lambda app, master=None: spark)
+    df = spark.range(40).withColumn(
+        "ot", F.concat(F.lit("20260101"), F.lpad(F.col("id") % 4, 2, "0"))
+    )
+    orders_etl.publish(df.repartition(4), tmp_path, 0, "ot")
+    assert compactor.main([str(tmp_path), "--target-size-mb", "1"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["partition"] for r in results] == ["ot=2026010100", "ot=2026010101", "ot=2026010102"]
+    assert all(r["files_after"] == 1 and r["rows"] == 10 for r in results)
+    assert spark.read.parquet(str(tmp_path)).count() == 40

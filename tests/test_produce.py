@@ -220,3 +220,18 @@ def test_cli_writes_to_an_embedded_stream_and_logs_what_it_wrote(
     assert len(logged) == 40
     assert all(r["sequenceNumber"] and r["shardId"] for r in logged)
     assert sorted(r["subSequenceNumber"] for r in logged)[-1] > 0
+
+
+def test_produce_keeps_the_rate_one_tick_of_records_per_second(moto_endpoint: str) -> None:
+    client = new_client(moto_endpoint)
+    stream = "produce-rate"
+    create_stream(client, stream, 1)
+    waits: list[float] = []
+    stats = producer.produce(
+        client, stream, records_per_sec=20, duration_s=2.5, seed=1, sleep=waits.append
+    )
+    assert stats.user_records == 50
+    assert stats.put_calls == 3  # 20 + 20 + 10: one call per tick
+    # Waits run to the next tick from the start; this sleep returns at once, so they grow.
+    assert len(waits) == 2
+    assert all(0 < w <= (i + 1) * producer.TICK_SECONDS for i, w in enumerate(waits))
