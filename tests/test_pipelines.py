@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from helpers import create_stream, source_options
@@ -225,6 +226,9 @@ def test_compaction_keeps_every_row_and_reduces_the_file_count(
         spark.createDataFrame(before_rows, before.schema), after, ignore_row_order=True
     )
     assert not [p for p in table.iterdir() if p.name.startswith("_compact")]
+    # Merged files hold the data columns only: ot stays a directory, as Spark wrote it.
+    merged = compactor.data_files(table / min(files_before))[0]
+    assert pq.read_schema(merged).names == list(orders_etl.FLAT_COLUMNS)
 
 
 def test_compaction_without_atomic_exchange_swaps_with_two_renames(
