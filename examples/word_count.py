@@ -86,6 +86,10 @@ def run(args: argparse.Namespace, endpoint: str | None, client: Any | None) -> i
     )
     if endpoint:
         reader = reader.option("endpointUrl", endpoint)
+    if client is not None:  # the embedded emulator: its fake credentials, not the caller's
+        from local_kinesis import source_credentials
+
+        reader = reader.options(**source_credentials())
     words = (
         reader.load()
         .select(F.explode(F.split(F.col("data").cast("string"), " ")).alias("word"))
@@ -156,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.stream:
         return run(args, args.endpoint_url, None)
-    from local_kinesis import REGION, embedded_kinesis
+    from local_kinesis import DEFAULT_REGION, embedded_kinesis
 
-    args.stream, args.region = "word-count", REGION
+    args.stream, args.region = "word-count", DEFAULT_REGION
     with embedded_kinesis(args.stream, args.shards) as (endpoint, client):
         return run(args, endpoint, client)
 

@@ -1,0 +1,1 @@
+"""Runnable examples built on kinesis_source (see docs/pipelines.md)."""

@@ -1,0 +1,1 @@
+"""Command-line tools that go with the examples (see docs/pipelines.md)."""
