@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -115,3 +116,33 @@ def test_unreachable_store_fails_at_check_naming_the_uri(tmp_path: Any) -> None:
         )
         with pytest.raises(CheckpointStoreError, match=re.escape(uri)):
             open_store(opts).check()
+
+
+def test_dynamodb_items_show_progress_like_a_kcl_lease_table(moto_endpoint: str) -> None:
+    import boto3
+
+    table = f"progress-{uuid.uuid4().hex[:8]}"
+    store = _store(_opts(moto_endpoint, "s", f"dynamodb://{table}"))
+    end = ShardEnd(Position.after("4711"), 3, millis_behind_latest=1500, caught_up=False)
+    assert store.put_if_absent("orders", "q", 5, "shardId-000000000001", end)
+
+    ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint)
+    described = ddb.describe_table(TableName=table)["Table"]
+    (item,) = ddb.scan(TableName=table)["Items"]
+
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert item["streamQuery"] == {"S": "orders/q"}
+    assert item["batchShard"] == {"S": "000000000005/shardId-000000000001"}
+    assert item["shardId"] == {"S": "shardId-000000000001"}
+    assert item["lastSequenceNumber"] == {"S": "4711"}
+    assert item["millisBehindLatest"] == {"N": "1500"}
+    assert item["records"] == {"N": "3"}
+
+
+def test_dynamodb_missing_table_without_create_fails_naming_the_option(
+    moto_endpoint: str,
+) -> None:
+    uri = f"dynamodb://absent-{uuid.uuid4().hex[:8]}"
+    opts = _opts(moto_endpoint, "s", uri, createCheckpointTable="false")
+    with pytest.raises(CheckpointStoreError, match="createCheckpointTable=false"):
+        open_store(opts).check()
