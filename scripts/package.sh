@@ -63,16 +63,32 @@ for base, arcbase in trees:
                 arc = os.path.join(arcbase, os.path.relpath(path, base)).replace(os.sep, "/")
                 entries.append((arc, path))
 
+# zipimport cannot import an implicit namespace package, and "google" is one: a
+# pkgutil-style __init__ makes it importable from the zip and still merges it with any
+# other google.* package on the path.
+extra = {}
+if with_protobuf:
+    extra["google/__init__.py"] = (
+        b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    )
+
+
+def add(zf, arc, data):
+    info = zipfile.ZipInfo(arc, date_time=(2020, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
 tmp = target + ".tmp"
 with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+    for arc, data in sorted(extra.items()):
+        add(zf, arc, data)
     for arc, path in sorted(entries):
-        info = zipfile.ZipInfo(arc, date_time=(2020, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
         with open(path, "rb") as handle:
-            zf.writestr(info, handle.read())
+            add(zf, arc, handle.read())
 os.replace(tmp, target)
-print(f"wrote {target} ({len(entries)} files)")
+print(f"wrote {target} ({len(entries) + len(extra)} files)")
 PY
 
 if [[ "$wheel" == 1 ]]; then
