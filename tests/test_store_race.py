@@ -146,3 +146,49 @@ def test_dynamodb_missing_table_without_create_fails_naming_the_option(
     opts = _opts(moto_endpoint, "s", uri, createCheckpointTable="false")
     with pytest.raises(CheckpointStoreError, match="createCheckpointTable=false"):
         open_store(opts).check()
+
+
+_THROTTLES = {
+    "s3": (503, b"<Error><Code>SlowDown</Code><Message>Reduce your request rate</Message></Error>"),
+    "dynamodb": (
+        400,
+        b'{"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
+        b' "message": "throttled"}',
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["s3", "dynamodb"])
+def test_throttled_writes_are_retried(moto_endpoint: str, kind: str) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    name = f"throttle-{uuid.uuid4().hex[:8]}"
+    if kind == "s3":
+        import boto3
+
+        boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint).create_bucket(
+            Bucket=name
+        )
+    store = _store(_opts(moto_endpoint, "s", f"{kind}://{name}"))
+    status, body = _THROTTLES[kind]
+    calls: list[str] = []
+
+    class _Raw:
+        def stream(self, **_: Any) -> Any:
+            yield body
+
+    def throttle_twice(request: Any, **_: Any) -> Any:
+        calls.append(request.method)
+        if len(calls) <= 2:
+            return AWSResponse(request.url, status, {}, _Raw())
+        return None
+
+    event = "before-send.s3.PutObject" if kind == "s3" else "before-send.dynamodb.PutItem"
+    store.client.meta.events.register(event, throttle_twice)  # type: ignore[attr-defined]
+    try:
+        assert store.put_if_absent("s", "q", 0, "shardId-0", _end("1", 1))
+    finally:
+        store.client.meta.events.unregister(event, throttle_twice)  # type: ignore[attr-defined]
+
+    assert len(calls) == 3
+    assert store.get("s", "q", 0, "shardId-0") == _end("1", 1)
