@@ -110,6 +110,9 @@ class DynamoDBCheckpointStore(CheckpointStore):
                     ) from exc
                 self._create()
                 return
+            if table.get("TableStatus") == "CREATING":
+                # Another driver is creating it: wait, as for a table of our own.
+                self._wait_until_active()
         except (BotoCoreError, ClientError) as exc:
             raise CheckpointStoreError(
                 f"checkpoint store {self.uri} is not usable: {describe_error(exc)}; check the "
@@ -140,6 +143,9 @@ class DynamoDBCheckpointStore(CheckpointStore):
             # Another driver created it meanwhile: wait for it like for our own.
             if error_code(exc) != "ResourceInUseException":
                 raise
+        self._wait_until_active()
+
+    def _wait_until_active(self) -> None:
         self.check_client.get_waiter("table_exists").wait(
             TableName=self.table,
             WaiterConfig={

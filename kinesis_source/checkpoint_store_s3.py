@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -96,15 +97,22 @@ class S3CheckpointStore(CheckpointStore):
 
     def get_batch(self, stream: str, query: str, batch: int) -> dict[str, ShardEnd]:
         prefix = f"{self._base(stream, query)}{batch_key(batch)}/"
-        out: dict[str, ShardEnd] = {}
-        for page in self._list(prefix):
-            for obj in page.get("Contents", []):
-                name = obj["Key"][len(prefix) :]
-                if name.endswith(".json") and "/" not in name:
-                    end = self._read(obj["Key"], None)
-                    if end is not None:
-                        out[name[: -len(".json")]] = end
-        return out
+        keys = [
+            obj["Key"]
+            for page in self._list(prefix)
+            for obj in page.get("Contents", [])
+            if obj["Key"].endswith(".json") and "/" not in obj["Key"][len(prefix) :]
+        ]
+        if not keys:
+            return {}
+        # One GET per shard: in parallel, or planning a batch of a wide stream crawls.
+        with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(keys))) as pool:
+            ends = list(pool.map(lambda key: self._read(key, None), keys))
+        return {
+            key[len(prefix) : -len(".json")]: end
+            for key, end in zip(keys, ends, strict=True)
+            if end is not None
+        }
 
     def put_if_absent(
         self, stream: str, query: str, batch: int, shard_id: str, end: ShardEnd

@@ -61,17 +61,18 @@ def _records(prefix: str, n: int) -> list[tuple[str, bytes]]:
     return [(f"key-{i % 7}", f"{prefix}-{i}".encode()) for i in range(n)]
 
 
-def _options(moto_endpoint: str, stream: str, store_uri: str) -> dict[str, str]:
+@pytest.fixture
+def options(kinesis: Any, moto_endpoint: str, stream_name: str, store_uri: str) -> dict[str, str]:
+    """A fresh two-shard stream, read with a fresh store of each kind."""
+    create_stream(kinesis, stream_name, 2)
     return source_options(
-        moto_endpoint, stream, store_uri, **store_options(store_uri, moto_endpoint)
+        moto_endpoint, stream_name, store_uri, **store_options(store_uri, moto_endpoint)
     )
 
 
 def test_restart_after_more_data_reads_each_record_once(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, store_uri: str, tmp_path: Path
+    spark: Any, kinesis: Any, options: dict[str, str], stream_name: str, tmp_path: Path
 ) -> None:
-    create_stream(kinesis, stream_name, 2)
-    options = _options(moto_endpoint, stream_name, store_uri)
     checkpoint = tmp_path / "checkpoint"
     out = Collected()
     first = put(kinesis, stream_name, _records("first", 12))
@@ -86,10 +87,8 @@ def test_restart_after_more_data_reads_each_record_once(
 
 
 def test_failed_batch_is_replayed_with_exactly_its_records(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, store_uri: str, tmp_path: Path
+    spark: Any, kinesis: Any, options: dict[str, str], stream_name: str, tmp_path: Path
 ) -> None:
-    create_stream(kinesis, stream_name, 2)
-    options = _options(moto_endpoint, stream_name, store_uri)
     checkpoint = tmp_path / "checkpoint"
     out = Collected()
     failed: dict[int, list[bytes]] = {}
