@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
-from helpers import REGION
+from helpers import REGION, create_stream, put, source_options
 
 from kinesis_source import clients, limits
 from kinesis_source.errors import CredentialsError
@@ -124,3 +124,33 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
         out.append(exc)
         exc = exc.__cause__ or exc.__context__
     return out
+
+
+@pytest.mark.spark
+def test_query_reads_through_an_assumed_role_on_driver_and_executors(
+    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Any
+) -> None:
+    create_stream(kinesis, stream_name, 2)
+    sent = put(kinesis, stream_name, [(f"k{i}", f"role-{i}".encode()) for i in range(5)])
+    options = source_options(
+        moto_endpoint,
+        stream_name,
+        f"dynamodb://role-{uuid.uuid4().hex[:8]}",
+        checkpointEndpointUrl=moto_endpoint,
+        roleArn=ROLE,
+        stsEndpointUrl=moto_endpoint,
+    )
+    rows: list[bytes] = []
+    query = (
+        spark.readStream.format("kinesis")
+        .options(**options)
+        .load()
+        .writeStream.foreachBatch(lambda df, _: rows.extend(bytes(r.data) for r in df.collect()))
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .start()
+    )
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert sorted(rows) == sorted(r["data"] for r in sent)

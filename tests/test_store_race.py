@@ -192,3 +192,19 @@ def test_throttled_writes_are_retried(moto_endpoint: str, kind: str) -> None:
 
     assert len(calls) == 3
     assert store.get("s", "q", 0, "shardId-0") == _end("1", 1)
+
+
+def test_store_region_can_differ_from_the_streams(moto_endpoint: str) -> None:
+    import boto3
+
+    table = f"elsewhere-{uuid.uuid4().hex[:8]}"
+    opts = _opts(moto_endpoint, "s", f"dynamodb://{table}", checkpointRegion="eu-west-1")
+    store = _store(opts)
+    assert store.put_if_absent("s", "q", 0, "shardId-0", _end("1", 1))
+
+    def tables(region: str) -> list[str]:
+        client = boto3.client("dynamodb", region_name=region, endpoint_url=moto_endpoint)
+        return list(client.list_tables()["TableNames"])
+
+    assert table in tables("eu-west-1")
+    assert table not in tables(REGION)
