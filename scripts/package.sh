@@ -92,9 +92,17 @@ print(f"wrote {target} ({len(entries) + len(extra)} files)")
 PY
 
 if [[ "$wheel" == 1 ]]; then
+  # Build from a copy, so that build/ and *.egg-info never land in the work tree.
+  src="$(mktemp -d)"
+  trap 'rm -rf "$src"' EXIT
+  cp "$root/pyproject.toml" "$src/"
+  [[ -f "$root/README.md" ]] && cp "$root/README.md" "$src/"
+  for pkg in kinesis_source pyspark_kinesis; do
+    mkdir -p "$src/$pkg"
+    cp "$root/$pkg"/*.py "$src/$pkg/"
+  done
   # Without build isolation when setuptools is at hand (offline-friendly), else isolated.
-  "$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$dist" "$root" 2>/dev/null \
-    || "$python" -m pip wheel --quiet --no-deps -w "$dist" "$root"
-  rm -rf "$root/build"
+  "$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$dist" "$src" 2>/dev/null \
+    || "$python" -m pip wheel --quiet --no-deps -w "$dist" "$src"
   ls "$dist"/kinesis_source-*.whl
 fi
