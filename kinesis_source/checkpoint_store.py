@@ -1,5 +1,6 @@
 """Checkpoint stores: where each (batch, shard) read records its end (DESIGN.md section 3).
 
+``open_store`` is the one factory; the S3 and DynamoDB stores live in their own modules.
 A store maps ``(query, batch, shardId)`` to a small JSON value and offers one atomic
 operation, put-if-absent, so that of two task attempts racing on the same key exactly one
 wins. Stores never hold credentials.
@@ -18,7 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from botocore.exceptions import ClientError
+
+from kinesis_source.clients import store_client
 from kinesis_source.errors import CheckpointStoreError
+from kinesis_source.options import KinesisOptions
 from kinesis_source.positions import ShardEnd
 
 log = logging.getLogger(__name__)
@@ -54,7 +59,8 @@ class CheckpointStore(ABC):
         """Fail with ``CheckpointStoreError`` naming the URI if the store is unusable."""
 
 
-def _entry(stream: str, batch: int, shard_id: str, end: ShardEnd) -> dict[str, Any]:
+def entry(stream: str, batch: int, shard_id: str, end: ShardEnd) -> dict[str, Any]:
+    """The JSON value a store records for one (batch, shard): no credentials, ever."""
     return {
         "stream": stream,
         "batch": batch,
@@ -81,7 +87,7 @@ class FileCheckpointStore(CheckpointStore):
             self.root = Path(uri)
 
     def _batch_dir(self, stream: str, query: str, batch: int) -> Path:
-        return self.root / stream / query / f"{batch:0{_BATCH_DIGITS}d}"
+        return self.root / stream / query / batch_key(batch)
 
     def check(self) -> None:
         try:
@@ -126,7 +132,7 @@ class FileCheckpointStore(CheckpointStore):
     ) -> bool:
         directory = self._batch_dir(stream, query, batch)
         final = directory / f"{shard_id}.json"
-        body = json.dumps(_entry(stream, batch, shard_id, end), sort_keys=True)
+        body = json.dumps(entry(stream, batch, shard_id, end), sort_keys=True)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{shard_id}.", suffix=".tmp")
@@ -158,12 +164,52 @@ class FileCheckpointStore(CheckpointStore):
                 shutil.rmtree(parent / name, ignore_errors=True)
 
 
-def open_store(uri: str) -> CheckpointStore:
-    """The store a ``checkpointStore`` URI names."""
-    scheme = urlparse(uri).scheme
-    if scheme in ("", "file"):
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def describe_error(exc: Exception) -> str:
+    """A botocore error in a few words: its code, never the request (which may carry keys)."""
+    if isinstance(exc, ClientError):
+        return error_code(exc) or "ClientError"
+    return str(exc)
+
+
+def store_error(uri: str, action: str, exc: Exception, shard_id: str | None = None) -> Exception:
+    """A ``CheckpointStoreError`` naming the store and what failed, for a botocore error."""
+    return CheckpointStoreError(
+        f"checkpoint store {uri}: {action} failed: {describe_error(exc)}", shard_id=shard_id
+    )
+
+
+def batch_key(batch: int) -> str:
+    """A batch number as a fixed-width string, so that text order is number order."""
+    return f"{batch:0{_BATCH_DIGITS}d}"
+
+
+def open_store(opts: KinesisOptions) -> CheckpointStore:
+    """The store ``opts.checkpoint_store`` names; everything it needs comes from ``opts``,
+    which is picklable, so executors open the same store as the driver."""
+    uri = opts.checkpoint_store
+    scheme = urlparse(uri).scheme.lower()
+    if scheme == "s3":
+        from kinesis_source.checkpoint_store_s3 import S3CheckpointStore
+
+        return S3CheckpointStore(
+            uri, store_client("s3", opts), store_client("s3", opts, check=True)
+        )
+    if scheme == "dynamodb":
+        from kinesis_source.checkpoint_store_dynamodb import DynamoDBCheckpointStore
+
+        return DynamoDBCheckpointStore(
+            uri,
+            store_client("dynamodb", opts),
+            store_client("dynamodb", opts, check=True),
+            create_table=opts.create_checkpoint_table,
+        )
+    if scheme in ("", "file") or len(scheme) == 1:
         return FileCheckpointStore(uri)
     raise CheckpointStoreError(
         f"option 'checkpointStore': unsupported URI scheme {scheme!r} in {uri!r}; "
-        "use a local directory or a file:// URI"
+        "use a local directory, file:///PATH, s3://BUCKET/PREFIX or dynamodb://TABLE"
     )

@@ -1,8 +1,15 @@
 """boto3 clients, built where they are used and cached per process.
 
 ``read()`` runs in executor Python workers that may serve many tasks: building a client
-costs tens of milliseconds, so clients are cached by their settings. The cache key holds
+costs tens of milliseconds, so clients are cached by their settings. The cache keys hold
 credentials in memory only; nothing here logs or stores them.
+
+Credentials, in order: static keys (``awsAccessKeyId``/``awsSecretKey``/
+``awsSessionToken``), else the profile ``awsProfile``, else boto3's default chain
+(environment, shared config, web identity for EKS/IRSA, container and instance profile).
+With ``roleArn``, those are only the base credentials that assume the role; the assumed
+ones are refreshed by botocore before they expire. The same credentials serve the stream
+and the checkpoint store.
 """
 
 from __future__ import annotations
@@ -11,15 +18,20 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.handlers import enable_millisecond_timestamp_precision
 
 from kinesis_source import limits
+from kinesis_source.errors import CredentialsError
 from kinesis_source.fast_decode import install_raw_get_records
 from kinesis_source.options import KinesisOptions
 
-_CACHE: dict[tuple[Any, ...], Any] = {}
-_LOCK = threading.Lock()
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+_SESSIONS: dict[tuple[Any, ...], boto3.session.Session] = {}
+_LOCK = threading.RLock()
 
 _CONFIG = Config(
     connect_timeout=limits.CONNECT_TIMEOUT_SECONDS,
@@ -27,47 +39,167 @@ _CONFIG = Config(
     retries={"max_attempts": limits.CLIENT_MAX_ATTEMPTS, "mode": "standard"},
     max_pool_connections=limits.PROBE_THREADS,
 )
+STORE_CONFIG = Config(
+    connect_timeout=limits.CONNECT_TIMEOUT_SECONDS,
+    read_timeout=limits.READ_TIMEOUT_SECONDS,
+    retries={"max_attempts": limits.STORE_MAX_ATTEMPTS, "mode": "standard"},
+    max_pool_connections=limits.PROBE_THREADS,
+)
+
+# For the driver's start-up check: an unreachable store must fail fast, naming its URI.
+CHECK_CONFIG = STORE_CONFIG.merge(
+    Config(retries={"max_attempts": limits.STORE_CHECK_MAX_ATTEMPTS, "mode": "standard"})
+)
+
+
+def _credential_key(opts: KinesisOptions) -> tuple[Any, ...]:
+    return (
+        opts.region,
+        opts.aws_access_key_id,
+        opts.aws_secret_key,
+        opts.aws_session_token,
+        opts.aws_profile,
+        opts.role_arn,
+        opts.role_session_name,
+        opts.role_external_id,
+        opts.sts_endpoint_url,
+    )
+
+
+def session(opts: KinesisOptions) -> boto3.session.Session:
+    """The boto3 session holding ``opts``' credentials; one per process and settings."""
+    key = _credential_key(opts)
+    with _LOCK:
+        found = _SESSIONS.get(key)
+        if found is None:
+            found = _SESSIONS[key] = _new_session(opts)
+            # botocore sends Kinesis timestamps in whole seconds by default, so AT_TIMESTAMP
+            # would start up to a second early; ask for millisecond precision.
+            found.events.register(
+                "creating-serializer.kinesis", enable_millisecond_timestamp_precision
+            )
+        return found
+
+
+def _new_session(opts: KinesisOptions) -> boto3.session.Session:
+    try:
+        base = boto3.session.Session(
+            aws_access_key_id=opts.aws_access_key_id,
+            aws_secret_access_key=opts.aws_secret_key,
+            aws_session_token=opts.aws_session_token,
+            profile_name=opts.aws_profile,
+            region_name=opts.region,
+        )
+    except BotoCoreError as exc:
+        # ProfileNotFound and friends: their text names the profile, never a secret.
+        raise CredentialsError(f"option 'awsProfile': {exc}") from exc
+    if opts.role_arn is None:
+        return base
+    credentials = DeferredRefreshableCredentials(
+        refresh_using=_assume_role_refresher(base, opts), method="assume-role"
+    )
+    core = botocore.session.Session()
+    # botocore has no public setter; this is how a session is given refreshable credentials.
+    core._credentials = credentials
+    return boto3.session.Session(botocore_session=core, region_name=opts.region)
+
+
+def _assume_role_refresher(base: boto3.session.Session, opts: KinesisOptions) -> Any:
+    sts = base.client("sts", endpoint_url=opts.sts_endpoint_url, config=_CONFIG)
+
+    def refresh() -> dict[str, str]:
+        request: dict[str, Any] = {
+            "RoleArn": opts.role_arn,
+            "RoleSessionName": opts.role_session_name,
+            "DurationSeconds": limits.ASSUME_ROLE_SESSION_SECONDS,
+        }
+        if opts.role_external_id is not None:
+            request["ExternalId"] = opts.role_external_id
+        try:
+            creds = sts.assume_role(**request)["Credentials"]
+        except (BotoCoreError, ClientError) as exc:
+            code = (
+                exc.response.get("Error", {}).get("Code", "")
+                if isinstance(exc, ClientError)
+                else type(exc).__name__
+            )
+            raise CredentialsError(
+                f"AssumeRole of {opts.role_arn} failed ({code}): check the options roleArn "
+                "and roleExternalId, stsEndpointUrl, and that the base credentials (static "
+                "keys, awsProfile or the default chain) may assume the role"
+            ) from exc
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    return refresh
+
+
+def client(
+    service: str,
+    opts: KinesisOptions,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A cached client of ``service`` with ``opts``' credentials (default: the stream's region)."""
+    config = config or _CONFIG
+    key = (service, region or opts.region, endpoint_url, id(config), *_credential_key(opts))
+    with _LOCK:
+        found = _CLIENTS.get(key)
+        if found is None:
+            found = session(opts).client(
+                service, region_name=region or opts.region, endpoint_url=endpoint_url, config=config
+            )
+            _CLIENTS[key] = found
+        return found
 
 
 def kinesis_client(opts: KinesisOptions, *, raw_get_records: bool = False) -> Any:
     """A Kinesis client for the stream's region, endpoint and credentials.
 
-    With ``raw_get_records`` it is a separate client whose ``get_records`` hands back the
-    raw response body for ``fast_decode`` (every other call behaves as usual).
+    botocore's retries are off: retry.py retries Kinesis calls with the user's backoff
+    settings. With ``raw_get_records`` it is a separate client whose ``get_records`` hands
+    back the raw response body for ``fast_decode`` (every other call behaves as usual).
     """
     key = (
-        "kinesis-raw-get-records" if raw_get_records else "kinesis",
+        "kinesis",
+        raw_get_records,
+        opts.endpoint_url,
         opts.connect_timeout_ms,
         opts.read_timeout_ms,
-        opts.region,
-        opts.endpoint_url,
-        opts.aws_access_key_id,
-        opts.aws_secret_key,
-        opts.aws_session_token,
+        *_credential_key(opts),
     )
     with _LOCK:
-        client = _CACHE.get(key)
-        if client is None:
-            session = boto3.session.Session(
-                aws_access_key_id=opts.aws_access_key_id,
-                aws_secret_access_key=opts.aws_secret_key,
-                aws_session_token=opts.aws_session_token,
-                region_name=opts.region,
-            )
-            # botocore sends Kinesis timestamps in whole seconds by default, so AT_TIMESTAMP
-            # would start up to a second early; ask for millisecond precision.
-            session.events.register(
-                "creating-serializer.kinesis", enable_millisecond_timestamp_precision
-            )
+        found = _CLIENTS.get(key)
+        if found is None:
             config = Config(
                 connect_timeout=opts.connect_timeout_ms / 1000.0,
                 read_timeout=opts.read_timeout_ms / 1000.0,
-                # retry.py retries Kinesis calls with the user's backoff settings.
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 max_pool_connections=limits.PROBE_THREADS,
             )
-            client = session.client("kinesis", endpoint_url=opts.endpoint_url, config=config)
+            found = session(opts).client(
+                "kinesis", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config
+            )
             if raw_get_records:
-                install_raw_get_records(client)
-            _CACHE[key] = client
-        return client
+                install_raw_get_records(found)
+            _CLIENTS[key] = found
+        return found
+
+
+def store_client(service: str, opts: KinesisOptions, *, check: bool = False) -> Any:
+    """A client for the checkpoint store: its own region and endpoint, the same credentials.
+
+    ``check``: few retries, for the driver's start-up check.
+    """
+    return client(
+        service,
+        opts,
+        region=opts.checkpoint_region or opts.region,
+        endpoint_url=opts.checkpoint_endpoint_url,
+        config=CHECK_CONFIG if check else STORE_CONFIG,
+    )

@@ -47,6 +47,10 @@ class CheckpointConflictError(CheckpointStoreError):
     """
 
 
+class CredentialsError(KinesisSourceError):
+    """The configured credentials cannot be obtained (profile, AssumeRole)."""
+
+
 class DataLossError(KinesisSourceError):
     """Records the query should have read are no longer in the stream."""
 

@@ -65,3 +65,20 @@ DEFAULT_RETRY_MAX_DELAY_MS = 5_000
 
 # Driver-side probe for new data: how many shards are probed at once.
 PROBE_THREADS = 16
+
+# Checkpoint store calls: botocore "standard" retries cover throttling
+# (ProvisionedThroughputExceeded, ThrottlingException, SlowDown) with exponential backoff.
+STORE_MAX_ATTEMPTS = 8
+# The driver's start-up check of the store: fail in seconds, not after a minute of retries.
+STORE_CHECK_MAX_ATTEMPTS = 2
+# DynamoDB BatchWriteItem takes at most 25 requests per call.
+DYNAMODB_BATCH_WRITE_MAX_ITEMS = 25
+# S3 DeleteObjects takes at most 1,000 keys per call.
+S3_DELETE_MAX_KEYS = 1000
+# Waiting for a new checkpoint table to become ACTIVE: poll every second, up to 2 minutes.
+TABLE_WAIT_DELAY_SECONDS = 1
+TABLE_WAIT_MAX_ATTEMPTS = 120
+
+# AssumeRole: ask for one-hour sessions (the STS default); botocore refreshes the
+# credentials 15 minutes before they expire, so a query outlives any single session.
+ASSUME_ROLE_SESSION_SECONDS = 3600

@@ -8,10 +8,12 @@ the bad value (never for secrets) and what is allowed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from urllib.parse import urlparse
 
 from kinesis_source import limits
 from kinesis_source.errors import OptionError
@@ -47,6 +49,9 @@ OPTION_NAMES = (
     "initialPosition",
     "initialTimestamp",
     "checkpointStore",
+    "checkpointRegion",
+    "checkpointEndpointUrl",
+    "createCheckpointTable",
     "maxRecordsPerShard",
     "maxFetchTimeMs",
     "getRecordsLimit",
@@ -63,8 +68,16 @@ OPTION_NAMES = (
     "awsAccessKeyId",
     "awsSecretKey",
     "awsSessionToken",
+    "awsProfile",
+    "roleArn",
+    "roleSessionName",
+    "roleExternalId",
+    "stsEndpointUrl",
 )
 _BY_LOWER = {name.lower(): name for name in OPTION_NAMES}
+DEFAULT_ROLE_SESSION_NAME = "kinesis-source"
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+STORE_SCHEMES = ("file", "s3", "dynamodb")
 # Options whose values must never appear in a message, a log line or a file.
 SECRET_OPTIONS = frozenset({"awsSecretKey", "awsSessionToken"})
 
@@ -94,6 +107,15 @@ class KinesisOptions:
     aws_access_key_id: str | None = None
     aws_secret_key: str | None = field(default=None, repr=False)
     aws_session_token: str | None = field(default=None, repr=False)
+    # Where the checkpoint store lives when it is not next to the stream (None: the same).
+    checkpoint_region: str | None = None
+    checkpoint_endpoint_url: str | None = None
+    create_checkpoint_table: bool = True
+    aws_profile: str | None = None
+    role_arn: str | None = None
+    role_session_name: str = DEFAULT_ROLE_SESSION_NAME
+    role_external_id: str | None = field(default=None, repr=False)
+    sts_endpoint_url: str | None = None
 
 
 def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> KinesisOptions:
@@ -127,8 +149,17 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
     if not checkpoint_store:
         raise OptionError(
             "checkpointStore",
-            "is required: a local directory or file:// URI where the connector records "
-            "what each batch read (keep it next to the query's checkpointLocation)",
+            "is required: where the connector records what each batch read: a local "
+            "directory or file:// URI (local mode), s3://BUCKET/PREFIX or dynamodb://TABLE",
+        )
+    _check_store_uri(checkpoint_store)
+    role_arn = opts.get("roleArn", "").strip() or None
+    for needs_role in ("roleSessionName", "roleExternalId", "stsEndpointUrl"):
+        if needs_role in opts and role_arn is None:
+            raise OptionError(needs_role, "is only allowed with roleArn (the role to assume)")
+    if role_arn is not None and not role_arn.startswith("arn:"):
+        raise OptionError(
+            "roleArn", f"got {role_arn!r}; expected an IAM role ARN: arn:aws:iam::ACCOUNT:role/NAME"
         )
 
     initial_position = _parse_initial_position(opts.get("initialPosition"))
@@ -192,7 +223,42 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         aws_access_key_id=opts.get("awsAccessKeyId") or None,
         aws_secret_key=opts.get("awsSecretKey") or None,
         aws_session_token=opts.get("awsSessionToken") or None,
+        checkpoint_region=opts.get("checkpointRegion", "").strip() or None,
+        checkpoint_endpoint_url=opts.get("checkpointEndpointUrl", "").strip() or None,
+        create_checkpoint_table=_parse_bool(opts, "createCheckpointTable", True),
+        aws_profile=opts.get("awsProfile", "").strip() or None,
+        role_arn=role_arn,
+        role_session_name=_parse_session_name(opts.get("roleSessionName")),
+        role_external_id=opts.get("roleExternalId") or None,
+        sts_endpoint_url=opts.get("stsEndpointUrl", "").strip() or None,
     )
+
+
+def _check_store_uri(uri: str) -> None:
+    scheme = urlparse(uri).scheme.lower()
+    # A one-letter scheme is a Windows drive letter: a local path.
+    if scheme and len(scheme) > 1 and scheme not in STORE_SCHEMES:
+        raise OptionError(
+            "checkpointStore",
+            f"got {uri!r}; expected a local directory, file:///PATH, s3://BUCKET/PREFIX or "
+            "dynamodb://TABLE",
+        )
+    if scheme in ("s3", "dynamodb") and not urlparse(uri).netloc:
+        what = "bucket" if scheme == "s3" else "table"
+        raise OptionError("checkpointStore", f"got {uri!r}; the URI names no {what}")
+
+
+def _parse_session_name(value: str | None) -> str:
+    if value is None or not value.strip():
+        return DEFAULT_ROLE_SESSION_NAME
+    name = value.strip()
+    # STS: 2..64 characters of [\w+=,.@-].
+    if not _SESSION_NAME.fullmatch(name):
+        raise OptionError(
+            "roleSessionName",
+            f"got {name!r}; expected 2 to 64 letters, digits or any of _+=,.@-",
+        )
+    return name
 
 
 def _parse_initial_position(value: str | None) -> InitialPosition:

@@ -89,7 +89,7 @@ class KinesisStreamReader(DataSourceStreamReader):
     # -- helpers -------------------------------------------------------------------------
 
     def _store(self) -> CheckpointStore:
-        return open_store(self.opts.checkpoint_store)
+        return open_store(self.opts)
 
     def _list_shards(self) -> list[ShardInfo]:
         shards = list_shards(

@@ -145,6 +145,21 @@ def spark() -> Iterator[Any]:
         session.stop()
 
 
+@pytest.fixture(params=["file", "s3", "dynamodb"])
+def store_uri(request: pytest.FixtureRequest, moto_endpoint: str, tmp_path: Any) -> str:
+    """A fresh checkpoint store of each kind; S3 and DynamoDB live on the moto server."""
+    kind = request.param
+    name = f"ckpt-{uuid.uuid4().hex[:12]}"
+    if kind == "file":
+        return str(tmp_path / "store")
+    if kind == "s3":
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint)
+        s3.create_bucket(Bucket=name)
+        return f"s3://{name}/checkpoints"
+    # The table does not exist yet: the source creates it (createCheckpointTable=true).
+    return f"dynamodb://{name}"
+
+
 @pytest.fixture
 def stream_name() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"

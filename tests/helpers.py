@@ -62,6 +62,13 @@ def source_options(endpoint: str, stream: str, store: str, **extra: str) -> dict
     return opts
 
 
+def store_options(store: str, endpoint: str) -> dict[str, str]:
+    """Options that point an S3 or DynamoDB store at the emulator (nothing for files)."""
+    if store.startswith(("s3://", "dynamodb://")):
+        return {"checkpointEndpointUrl": endpoint}
+    return {}
+
+
 def assert_shard_order(rows: Iterable[Any]) -> None:
     """Within each shard, (sequence number, sub-sequence number) strictly increases."""
     last: dict[str, tuple[int, int]] = {}

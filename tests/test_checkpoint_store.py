@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kinesis_source.checkpoint_store import FileCheckpointStore, open_store
+from kinesis_source.checkpoint_store import FileCheckpointStore
 from kinesis_source.errors import CheckpointStoreError
 from kinesis_source.positions import Position, ShardEnd
 
@@ -60,4 +60,4 @@ def test_unwritable_store_fails_naming_the_uri(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(CheckpointStoreError, match=str(blocker)):
-        open_store(str(blocker / "store")).check()
+        FileCheckpointStore(str(blocker / "store")).check()

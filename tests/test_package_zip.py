@@ -1,0 +1,55 @@
+"""The --py-files zip alone runs a job under spark-submit; the wheel holds the package."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from helpers import create_stream, put
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_zip_alone_runs_a_job_under_spark_submit(
+    kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    subprocess.run(
+        [str(ROOT / "scripts" / "package.sh"), "--dist", str(tmp_path)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    archive = tmp_path / "kinesis_source.zip"
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {
+        "kinesis_source/__init__.py",
+        "kinesis_source/checkpoint_store_dynamodb.py",
+        "pyspark_kinesis/__init__.py",
+        "aws_kinesis_agg/messages_pb2.py",
+    } <= names
+    assert not any("__pycache__" in n for n in names)
+    (wheel,) = tmp_path.glob("kinesis_source-*.whl")
+    assert "kinesis_source/checkpoint_store_s3.py" in zipfile.ZipFile(wheel).namelist()
+
+    create_stream(kinesis, stream_name, 2)
+    sent = put(kinesis, stream_name, [(f"k{i}", f"zip-{i}".encode()) for i in range(7)])
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "smoke_zip.sh"), str(archive), moto_endpoint, stream_name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows"] == sorted(r["data"].decode() for r in sent)
+    for side in ("driver", "executor"):
+        assert all("kinesis_source.zip/" in path for path in report[side].values())
