@@ -81,7 +81,13 @@ def _end(item: dict[str, Any]) -> ShardEnd:
         records=int(item.get("records", {}).get("N", "0")),
         millis_behind_latest=None if behind is None else int(behind),
         caught_up=bool(item.get("caughtUp", {}).get("BOOL", False)),
+        written_at_ms=_written_at_ms(item),
     )
+
+
+def _written_at_ms(item: dict[str, Any]) -> int | None:
+    text = item.get("writtenAt", {}).get("S")
+    return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
 class DynamoDBCheckpointStore(CheckpointStore):

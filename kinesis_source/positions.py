@@ -123,6 +123,8 @@ class ShardEnd:
     records: int
     millis_behind_latest: int | None
     caught_up: bool
+    # When the store recorded it (epoch ms); set when read back from a store.
+    written_at_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +141,7 @@ class ShardEnd:
             records=int(data.get("records", 0)),
             millis_behind_latest=data.get("millisBehindLatest"),
             caught_up=bool(data.get("caughtUp", False)),
+            written_at_ms=None if data.get("writtenAtMs") is None else int(data["writtenAtMs"]),
         )
 
 

@@ -96,7 +96,8 @@ class _ShardRead:
             call, self.policy, what=what, stream=self.task.stream, shard_id=self.task.shard_id
         )
 
-    def _iterator_at(self, position: Position) -> str:
+    def _iterator_at(self, position: Position) -> str | None:
+        """An iterator at ``position``; None if the shard is gone and failOnDataLoss=false."""
         request = position.iterator_request()
         try:
             resp = self._retrying(
@@ -106,6 +107,26 @@ class _ShardRead:
                 ),
             )
         except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if not self.opts.fail_on_data_loss:
+                if code == "ResourceNotFoundException":
+                    log.warning(
+                        "shard %s of stream %r is gone; its records after %s are lost "
+                        "(failOnDataLoss=false: treating it as ended)",
+                        self.task.shard_id,
+                        self.task.stream,
+                        position.text(),
+                    )
+                    return None
+                if code == "InvalidArgumentException" and position.sequence is not None:
+                    log.warning(
+                        "shard %s: position %s is no longer valid (%s); going on from the "
+                        "oldest record (failOnDataLoss=false)",
+                        self.task.shard_id,
+                        position.text(),
+                        exc,
+                    )
+                    return self._iterator_at(Position.trim_horizon())
             self._raise_for(exc, "GetShardIterator")
         return str(resp["ShardIterator"])
 
@@ -134,7 +155,11 @@ class _ShardRead:
             return
         deadline = time.monotonic() + self.opts.max_fetch_time_ms / 1000.0
         interval = self.opts.fetch_interval_ms / 1000.0
-        iterator: str | None = self._iterator_at(task.start)
+        iterator = self._iterator_at(task.start)
+        if iterator is None:
+            progress.position = Position.shard_end()
+            progress.caught_up = progress.done = True
+            return
         last_call = 0.0
         while iterator is not None and not progress.done:
             wait = last_call + interval - time.monotonic()
@@ -151,6 +176,9 @@ class _ShardRead:
                         progress.position.text(),
                     )
                     iterator = self._iterator_at(progress.position)
+                    if iterator is None:
+                        progress.position = Position.shard_end()
+                        progress.caught_up = progress.done = True
                     continue
                 self._raise_for(exc, "GetRecords")
             behind = page.millis_behind_latest

@@ -22,7 +22,8 @@ from pyspark.sql.streaming.datasource import ReadLimit
 from kinesis_source import limits
 from kinesis_source.checkpoint_store import CheckpointStore, open_store
 from kinesis_source.clients import kinesis_client
-from kinesis_source.errors import KinesisReadError, StreamNotFoundError
+from kinesis_source.data_loss import iso, span, stale_shards, vanished_shards
+from kinesis_source.errors import DataLossError, KinesisReadError, StreamNotFoundError
 from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
 from kinesis_source.options import InitialPosition, KinesisOptions
 from kinesis_source.positions import Offset, Position
@@ -82,8 +83,12 @@ class KinesisStreamReader(DataSourceStreamReader):
     def __init__(self, opts: KinesisOptions) -> None:
         self.opts = opts
         self._last_listing_at = float("-inf")
+        # Shard id -> when its position was last known up to date (epoch ms): by a read
+        # that recorded its end, or a probe that found nothing new. For failOnDataLoss.
+        self._confirmed_ms: dict[str, int] = {}
         # Fail on the driver, before any task runs, if the stream or store is unusable.
         self._list_shards()
+        self._retention_ms = self._describe_retention_ms()
         self._store().check()
 
     # -- helpers -------------------------------------------------------------------------
@@ -101,8 +106,60 @@ class KinesisStreamReader(DataSourceStreamReader):
         self._last_listing_at = time.monotonic()
         return shards
 
+    def _describe_retention_ms(self) -> int:
+        client = kinesis_client(self.opts)
+        stream = self.opts.stream_name
+        summary = call_with_retry(
+            lambda: client.describe_stream_summary(StreamName=stream),
+            policy_of(self.opts),
+            what="DescribeStreamSummary",
+            stream=stream,
+        )["StreamDescriptionSummary"]
+        return (
+            int(summary.get("RetentionPeriodHours") or limits.RETENTION_DEFAULT_HOURS) * 3_600_000
+        )
+
+    def _lost(self, shard_id: str, message: str) -> None:
+        if self.opts.fail_on_data_loss:
+            raise DataLossError(
+                f"{message} Set the option failOnDataLoss=false to log this and go on from "
+                "the oldest record still in the shard.",
+                stream=self.opts.stream_name,
+                shard_id=shard_id,
+            )
+        log.warning("%s failOnDataLoss=false: going on from the oldest record.", message)
+
+    def _check_data_loss(
+        self, positions: dict[str, Position], listing: list[ShardInfo] | None, now_ms: int
+    ) -> dict[str, Position]:
+        """Fail or warn about lost records (data_loss.py); vanished shards count as ended."""
+        stream = self.opts.stream_name
+        if listing is not None:
+            for sid in vanished_shards(positions, (s.shard_id for s in listing)):
+                self._lost(
+                    sid,
+                    f"Data loss on stream {stream!r}: shard {sid} is no longer in the stream "
+                    f"(it closed and aged out of the retention before it was read to its "
+                    f"end); its records after {positions[sid].text()} are lost.",
+                )
+                positions[sid] = Position.shard_end()
+        stale = stale_shards(positions, self._confirmed_ms, now_ms, self._retention_ms)
+        for sid, confirmed in stale.items():
+            horizon = now_ms - self._retention_ms
+            self._lost(
+                sid,
+                f"Possible data loss on stream {stream!r} shard {sid}: its position "
+                f"{positions[sid].text()} was last confirmed at {iso(confirmed)}, more than "
+                f"the stream's retention ({span(self._retention_ms)}) ago; records that "
+                f"arrived between {iso(confirmed)} and {iso(horizon)} (about "
+                f"{span(horizon - confirmed)}) were trimmed before they were read.",
+            )
+            self._confirmed_ms[sid] = now_ms
+        return positions
+
     def _probe(self, position: Position, shard_id: str) -> bool:
         """True if the shard has records at ``position``, or has ended there."""
+        probed_at_ms = int(time.time() * 1000)
         client = kinesis_client(self.opts)
         stream, policy = self.opts.stream_name, policy_of(self.opts)
         request = position.iterator_request()
@@ -125,11 +182,14 @@ class KinesisStreamReader(DataSourceStreamReader):
             # Planning a batch is the safe answer: the read itself will retry or fail loudly.
             log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
             return True
-        return bool(
+        has_work = bool(
             resp.get("Records")
             or (resp.get("MillisBehindLatest") or 0) > 0
             or resp.get("NextShardIterator") is None
         )
+        if not has_work:
+            self._confirmed_ms[shard_id] = probed_at_ms
+        return has_work
 
     def _any_new_data(self, shards: Mapping[str, Position]) -> bool:
         todo = readable_shards(shards)
@@ -170,6 +230,11 @@ class KinesisStreamReader(DataSourceStreamReader):
             self.opts.shard_discovery_interval_ms
         )
         listing = self._list_shards() if (reached_end or due) else None
+        for sid, shard_end in ends.items():
+            if shard_end.written_at_ms is not None:
+                known = self._confirmed_ms.get(sid, 0)
+                self._confirmed_ms[sid] = max(known, shard_end.written_at_ms)
+        positions = self._check_data_loss(positions, listing, int(time.time() * 1000))
         positions = advance_shards(positions, listing, current.start_position_for_new_shard())
 
         more_known = any(not ends[sid].caught_up for sid in ends if sid in current.shards)

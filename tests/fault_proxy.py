@@ -1,0 +1,154 @@
+"""A small HTTP proxy on 127.0.0.1 that injects the Kinesis faults no emulator produces.
+
+It forwards every request to the upstream emulator, except those a rule claims: those get
+a throttling or 5xx answer, an expired-iterator error, a dropped connection, or no answer
+at all. It counts requests per API operation, so tests can check retry counts. Executors
+are separate processes, so a proxy (rather than a botocore hook) is how their calls fail.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlparse
+
+# Fault kinds: an HTTP status and the error type Kinesis would send.
+ERRORS = {
+    "throttle": (400, "ProvisionedThroughputExceededException", "Rate exceeded for shard"),
+    "limit": (400, "LimitExceededException", "Rate exceeded"),
+    "5xx": (500, "InternalFailure", "Internal service failure"),
+    "503": (503, "ServiceUnavailable", "Service unavailable"),
+    "expired": (400, "ExpiredIteratorException", "Iterator expired"),
+}
+
+
+@dataclass
+class Rule:
+    operation: str
+    fault: str  # a key of ERRORS, "reset" or "hang"
+    times: int
+    skip: int = 0  # let this many matching requests through first
+    match: Callable[[dict[str, Any]], bool] | None = None
+    served: int = 0
+    seen: int = 0
+
+
+@dataclass
+class FaultProxy:
+    upstream: str
+    hang_seconds: float = 5.0
+    rules: list[Rule] = field(default_factory=list)
+    requests: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    # operation -> a function of the upstream's JSON answer (for shards that "vanish").
+    rewrites: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    def inject(
+        self,
+        operation: str,
+        fault: str,
+        times: int,
+        *,
+        skip: int = 0,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> Rule:
+        assert fault in ERRORS or fault in ("reset", "hang"), fault
+        rule = Rule(operation, fault, times, skip, match)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def _claim(self, operation: str, body: dict[str, Any]) -> str | None:
+        with self._lock:
+            self.requests[operation] += 1
+            for rule in self.rules:
+                if rule.operation != operation or rule.served >= rule.times:
+                    continue
+                if rule.match is not None and not rule.match(body):
+                    continue
+                rule.seen += 1
+                if rule.seen <= rule.skip:
+                    continue
+                rule.served += 1
+                self.faults[operation] += 1
+                return rule.fault
+        return None
+
+    def start(self) -> str:
+        proxy = self
+        target = urlparse(self.upstream)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {}
+                fault = proxy._claim(operation, body)
+                if fault == "reset":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault == "hang":
+                    time.sleep(proxy.hang_seconds)
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault is not None:
+                    status, kind, message = ERRORS[fault]
+                    self._answer(status, json.dumps({"__type": kind, "message": message}).encode())
+                    return
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    conn.request("POST", self.path, body=raw, headers=headers)
+                    resp = conn.getresponse()
+                    payload = resp.read()
+                    rewrite = proxy.rewrites.get(operation)
+                    if rewrite is not None and resp.status == 200:
+                        payload = json.dumps(rewrite(json.loads(payload))).encode()
+                    self._answer(resp.status, payload, resp.getheader("Content-Type"))
+                finally:
+                    conn.close()
+
+            do_GET = do_POST
+
+            def _answer(self, status: int, payload: bytes, ctype: str | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def reads(body: dict[str, Any]) -> bool:
+    """A task's GetRecords (the driver's probes ask for Limit=1)."""
+    return int(body.get("Limit", 10_000)) > 1
