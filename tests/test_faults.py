@@ -183,7 +183,7 @@ def test_a_shard_that_vanished_unread_stops_the_query_by_default(
 def test_a_vanished_shard_is_skipped_with_fail_on_data_loss_false(
     spark: Any, kinesis: Any, proxy: Any, stream_name: str, tmp_path: Path
 ) -> None:
-    first, options = _read_then_restart(
+    _, options = _read_then_restart(
         spark, kinesis, proxy, stream_name, tmp_path, failOnDataLoss="false"
     )
     gone = "shardId-000000000001"
