@@ -123,8 +123,9 @@ class ShardEnd:
     records: int
     millis_behind_latest: int | None
     caught_up: bool
-    # When the store recorded it (epoch ms); set when read back from a store.
-    written_at_ms: int | None = None
+    # When the store recorded it (epoch ms); set when read back from a store. Metadata,
+    # not part of what was read, so not compared.
+    written_at_ms: int | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
