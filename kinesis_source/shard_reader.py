@@ -278,9 +278,10 @@ class _ShardRead:
                 if cut < hi:
                     hi = cut
                     progress.done = True
+        capped = False
         if self.max_records is not None and hi - lo >= self.max_records - progress.records:
             hi = lo + (self.max_records - progress.records)
-            progress.done = True
+            progress.done = capped = True
         if hi > lo:
             unit = hi - 1
             record = page.record_of(unit)
@@ -288,8 +289,13 @@ class _ShardRead:
             sub = None if end_of_record else unit - starts[record]
             progress.records += hi - lo
             progress.position = Position.after(seqs[record], sub)
-            if self.stop_mark is not None and progress.position == self.stop:
-                progress.done = True
+        if record_end > 0 and hi == starts[record_end] and not capped:
+            # Every record before record_end is consumed, including trailing ones that
+            # hold no unit (a KPL aggregate of no user records): the position must pass
+            # them, or each probe finds them again and plans an empty batch, forever.
+            progress.position = Position.after(seqs[record_end - 1])
+        if self.stop_mark is not None and progress.position == self.stop:
+            progress.done = True
         return lo, hi
 
 

@@ -225,7 +225,10 @@ class KinesisStreamReader(DataSourceStreamReader):
         positions = {
             sid: ends[sid].position if sid in ends else pos for sid, pos in current.shards.items()
         }
-        reached_end = any(pos.is_shard_end for pos in positions.values())
+        # List when a shard was read to its end in this batch (its children may be readable
+        # now), not for every finished shard still tracked: a merge parent waits there for
+        # its co-parent, and an idle stream would be listed on every trigger.
+        reached_end = any(end.position.is_shard_end for end in ends.values())
         due = (time.monotonic() - self._last_listing_at) * 1000.0 >= (
             self.opts.shard_discovery_interval_ms
         )
@@ -238,7 +241,10 @@ class KinesisStreamReader(DataSourceStreamReader):
         positions = advance_shards(positions, listing, current.start_position_for_new_shard())
 
         more_known = any(not ends[sid].caught_up for sid in ends if sid in current.shards)
-        if not more_known and not self._any_new_data(positions):
+        # A shard change is logged in a batch of its own even with no data, so that the
+        # next trigger starts from it rather than finding (and listing) it all over again.
+        shards_changed = positions.keys() != current.shards.keys()
+        if not more_known and not shards_changed and not self._any_new_data(positions):
             return start
         nxt = Offset(
             batch=current.batch + 1,

@@ -9,27 +9,35 @@ from typing import Any
 REGION = "us-east-1"
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, what: str = "") -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` after ``timeout_s``."""
+def wait_for(
+    condition: Callable[[], bool], timeout_s: float = 60.0, what: str = "", poll_s: float = 0.5
+) -> None:
+    """Poll ``condition`` (backing off to every ``poll_s``) until it holds; fail with
+    ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    delay = 0.01
+    delay = min(0.01, poll_s)
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what or condition}")
         time.sleep(delay)
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 2, poll_s)
 
 
 def create_stream(client: Any, name: str, shards: int) -> list[str]:
     """Create a stream, wait until it is ACTIVE, and return its shard ids in order."""
     client.create_stream(StreamName=name, ShardCount=shards)
+    wait_active(client, name)
+    return sorted(s["ShardId"] for s in client.list_shards(StreamName=name)["Shards"])
+
+
+def wait_active(client: Any, name: str) -> None:
+    """Wait until the stream is ACTIVE again (after a create or a reshard)."""
 
     def active() -> bool:
         desc = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
         return bool(desc["StreamStatus"] == "ACTIVE")
 
     wait_for(active, what=f"stream {name} to become ACTIVE")
-    return sorted(s["ShardId"] for s in client.list_shards(StreamName=name)["Shards"])
 
 
 def put(client: Any, stream: str, items: Iterable[tuple[str, bytes]]) -> list[dict[str, str]]:
@@ -108,6 +116,21 @@ def start_query(
         .writeStream.foreachBatch(sink)
         .option("checkpointLocation", checkpoint)
         .trigger(processingTime=trigger)
+        .start()
+    )
+
+
+def start_file_query(spark: Any, options: dict[str, str], out: str, checkpoint: str) -> Any:
+    """Start ``format("kinesis")`` with ``options`` into a parquet file sink at ``out``."""
+    reader = spark.readStream.format("kinesis")
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    return (
+        reader.load()
+        .writeStream.format("parquet")
+        .option("path", out)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime="100 milliseconds")
         .start()
     )
 

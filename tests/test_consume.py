@@ -82,6 +82,11 @@ def reference_consume(
             if max_records is not None and outcome.records >= max_records:
                 outcome.done = True
                 return
+        # The whole record is consumed, also one of no units or of units all skipped.
+        outcome.position = Position.after(seq)
+        if stop is not None and outcome.position == stop:
+            outcome.done = True
+            return
 
 
 def sliced_consume(read: _ShardRead, pages: list[RecordsPage]) -> Outcome:
@@ -183,5 +188,22 @@ def test_replay_stops_at_the_recorded_sub_of_a_split_aggregate() -> None:
     stop = Position.after(page.sequence_numbers[1], 2)
     read = new_read(Position.trim_horizon(), stop, cap=1)
     assert read._consume(page) == (0, 4)
+    assert read.progress.position == stop
+    assert read.progress.done
+
+
+def test_a_trailing_aggregate_of_no_user_records_is_read_past() -> None:
+    page = make_page([None, 0], BASE_SEQUENCE)
+    read = new_read(Position.trim_horizon(), None, cap=100)
+    assert read._consume(page) == (0, 1)
+    assert read.progress.position == Position.after(page.sequence_numbers[1])
+    assert not read.progress.done
+
+
+def test_replay_ends_at_a_recorded_aggregate_of_no_user_records() -> None:
+    page = make_page([None, 0], BASE_SEQUENCE)
+    stop = Position.after(page.sequence_numbers[1])
+    read = new_read(Position.trim_horizon(), stop, cap=1)
+    assert read._consume(page) == (0, 1)
     assert read.progress.position == stop
     assert read.progress.done

@@ -86,3 +86,16 @@ def test_split_then_merge_walks_generation_by_generation() -> None:
     state = advance_shards({"c1": END, "c2": END}, listing, TH)
     assert state == {"m": TH}
     assert advance_shards(state, listing, TH) == {"m": TH}
+
+
+def test_a_merge_of_a_split_child_and_a_root_waits_for_the_split_parent_too() -> None:
+    listing = [shard("p"), shard("c1", "p"), shard("c2", "p"), shard("r"), shard("m", "c2", "r")]
+    assert advance_shards({}, listing, TH) == {"p": TH, "r": TH}
+    # r is finished first: it waits, finished, while p and then c2 are read.
+    state = advance_shards({"p": Position.after("5"), "r": END}, listing, TH)
+    assert state == {"p": Position.after("5"), "r": END}
+    state = advance_shards({"p": END, "r": END}, listing, TH)
+    assert state == {"c1": TH, "c2": TH, "r": END}
+    state = advance_shards({"c1": TH, "c2": END, "r": END}, listing, TH)
+    assert state == {"c1": TH, "m": TH}
+    assert advance_shards(state, listing, TH) == state

@@ -28,6 +28,7 @@ from tests.helpers import (
     record_keys,
     run_until_idle,
     source_options,
+    start_file_query,
     start_query,
 )
 
@@ -256,18 +257,7 @@ def test_restart_after_more_data_loses_and_duplicates_nothing(
     out, ckpt = str(tmp_path / "out"), str(tmp_path / "ckpt")
 
     def run() -> None:
-        reader = spark.readStream.format("kinesis")
-        for key, value in options.items():
-            reader = reader.option(key, value)
-        query = (
-            reader.load()
-            .writeStream.format("parquet")
-            .option("path", out)
-            .option("checkpointLocation", ckpt)
-            .trigger(processingTime="200 milliseconds")
-            .start()
-        )
-        run_until_idle(query)
+        run_until_idle(start_file_query(spark, options, out, ckpt))
 
     run()
     assert record_keys(spark.read.parquet(out).collect()) == expected_keys(first)
