@@ -12,6 +12,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable
 
 from kinesis_source.clients import kinesis_client
 from kinesis_source.options import KinesisOptions, parse_options
+from kinesis_source.retry import policy_of
 from kinesis_source.stream_reader import KinesisStreamReader, list_shards
 from tests.helpers import REGION, create_stream, put, source_options, wait_active
 
@@ -113,7 +114,7 @@ def test_list_shards_follows_next_token(
 
     client.meta.events.register("provide-client-params.kinesis.ListShards", two_per_page)
     try:
-        shards = list_shards(client, stream_name, REGION)
+        shards = list_shards(client, stream_name, REGION, policy_of(opts))
     finally:
         client.meta.events.unregister("provide-client-params.kinesis.ListShards", two_per_page)
     assert sorted(s.shard_id for s in shards) == [f"shardId-00000000000{i}" for i in range(5)]
