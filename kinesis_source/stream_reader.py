@@ -16,29 +16,63 @@ from typing import Any
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadLimit
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
 
-from kinesis_source import limits
+from kinesis_source import admission, limits
 from kinesis_source.checkpoint_store import CheckpointStore, open_store
 from kinesis_source.clients import kinesis_client
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
+from kinesis_source.multi_shard import read_shards
 from kinesis_source.options import InitialPosition, KinesisOptions
-from kinesis_source.positions import Offset, Position
-from kinesis_source.shard_reader import ShardTask, read_shard
+from kinesis_source.positions import Offset, Position, ShardEnd
+from kinesis_source.shard_reader import ShardTask
 
 log = logging.getLogger(__name__)
 
 
 class ShardPartition(InputPartition):
-    """One shard of one batch. Holds no credentials: those stay in the reader's options."""
+    """One or more shards (``shardsPerTask``) of one batch, read by one task.
 
-    def __init__(self, task: ShardTask) -> None:
-        super().__init__(task.shard_id)
-        self.task = task
+    Holds no credentials: those stay in the reader's options.
+    """
+
+    def __init__(self, tasks: Sequence[ShardTask]) -> None:
+        super().__init__(",".join(t.shard_id for t in tasks))
+        self.tasks = tuple(tasks)
 
     def __repr__(self) -> str:
-        return f"ShardPartition(batch={self.task.batch}, shard={self.task.shard_id})"
+        shards = ",".join(t.shard_id for t in self.tasks)
+        return f"ShardPartition(batch={self.tasks[0].batch}, shards={shards})"
+
+
+def _arrival_ms(record: Mapping[str, Any]) -> int:
+    stamp = record["ApproximateArrivalTimestamp"]
+    return int(stamp.timestamp() * 1000) if hasattr(stamp, "timestamp") else int(stamp * 1000)
+
+
+def lag_report(batch: int, ends: Mapping[str, ShardEnd]) -> dict[str, Any]:
+    """What ``reportLatestOffset`` shows in progress: the last finished batch per shard."""
+    behind = [e.millis_behind_latest for e in ends.values() if e.millis_behind_latest is not None]
+    shards: dict[str, dict[str, Any]] = {}
+    for sid in sorted(ends):
+        entry: dict[str, Any] = {"recordsRead": ends[sid].records}
+        if ends[sid].millis_behind_latest is not None:
+            entry["millisBehindLatest"] = ends[sid].millis_behind_latest
+        shards[sid] = entry
+    report: dict[str, Any] = {
+        "batch": batch,
+        "recordsRead": sum(e.records for e in ends.values()),
+    }
+    if behind:
+        report["maxMillisBehindLatest"] = max(behind)
+    report["shards"] = shards
+    return report
 
 
 def list_shards(client: Any, stream: str, region: str) -> list[ShardInfo]:
@@ -71,10 +105,14 @@ def list_shards(client: Any, stream: str, region: str) -> list[ShardInfo]:
         ) from exc
 
 
-class KinesisStreamReader(DataSourceStreamReader):
+class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, opts: KinesisOptions) -> None:
         self.opts = opts
         self._last_listing_at = float("-inf")
+        # Trigger.AvailableNow's arrival-time bound (epoch ms), set by prepare on the driver.
+        self._until_ms: int | None = None
+        # The last finished batch's per-shard figures, for reportLatestOffset.
+        self._lag: dict[str, Any] | None = None
         # Fail on the driver, before any task runs, if the stream or store is unusable.
         self._list_shards()
         self._store().check()
@@ -89,8 +127,11 @@ class KinesisStreamReader(DataSourceStreamReader):
         self._last_listing_at = time.monotonic()
         return shards
 
-    def _probe(self, position: Position, shard_id: str) -> bool:
-        """True if the shard has records at ``position``, or has ended there."""
+    def _probe(self, position: Position, shard_id: str, until_ms: int | None) -> bool:
+        """True if the shard has records at ``position``, or has ended there.
+
+        With an AvailableNow bound, a first record that arrived after it is no data.
+        """
         client = kinesis_client(self.opts)
         try:
             iterator = client.get_shard_iterator(
@@ -100,18 +141,22 @@ class KinesisStreamReader(DataSourceStreamReader):
         except ClientError as exc:
             log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
             return True
+        records = resp.get("Records") or []
+        if records:
+            return until_ms is None or _arrival_ms(records[0]) <= until_ms
         return bool(
-            resp.get("Records")
-            or (resp.get("MillisBehindLatest") or 0) > 0
-            or resp.get("NextShardIterator") is None
+            (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
         )
 
-    def _any_new_data(self, shards: Mapping[str, Position]) -> bool:
-        todo = readable_shards(shards)
+    def _shards_with_new_data(
+        self, shards: Mapping[str, Position], todo: Sequence[str], until_ms: int | None
+    ) -> set[str]:
+        """The shards of ``todo`` a probe finds data on, probed in bounded parallel."""
         if not todo:
-            return False
+            return set()
         with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(todo))) as pool:
-            return any(pool.map(lambda sid: self._probe(shards[sid], sid), todo))
+            found = pool.map(lambda sid: self._probe(shards[sid], sid, until_ms), todo)
+            return {sid for sid, has in zip(todo, found, strict=True) if has}
 
     # -- DataSourceStreamReader ----------------------------------------------------------
 
@@ -134,9 +179,30 @@ class KinesisStreamReader(DataSourceStreamReader):
         log.info("stream %s: initial offset %s", opts.stream_name, offset.to_json())
         return offset.to_json()
 
+    def getDefaultReadLimit(self) -> ReadLimit:
+        if self.opts.max_records_per_trigger is None:
+            return ReadAllAvailable()
+        return ReadMaxRows(self.opts.max_records_per_trigger)
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        # Records that arrived by now are what "available now" means. Kinesis stamps arrival
+        # on its own clock: a driver clock off by d moves the bound by d.
+        self._until_ms = int(time.time() * 1000)
+        log.info(
+            "stream %s: Trigger.AvailableNow reads records that arrived by %d (epoch ms)",
+            self.opts.stream_name,
+            self._until_ms,
+        )
+
+    def reportLatestOffset(self) -> dict[str, Any] | None:
+        return self._lag
+
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         current = Offset.from_json(start)
         ends = self._store().get_batch(current.stream, current.query, current.batch)
+        if ends:
+            self._lag = lag_report(current.batch, ends)
+            log.info("stream %s: batch %d read %s", current.stream, current.batch, self._lag)
         positions = {
             sid: ends[sid].position if sid in ends else pos for sid, pos in current.shards.items()
         }
@@ -147,23 +213,46 @@ class KinesisStreamReader(DataSourceStreamReader):
         listing = self._list_shards() if (reached_end or due) else None
         positions = advance_shards(positions, listing, current.start_position_for_new_shard())
 
-        more_known = any(not ends[sid].caught_up for sid in ends if sid in current.shards)
-        if not more_known and not self._any_new_data(positions):
+        readable = readable_shards(positions)
+        until_ms = self._until_ms
+        # A shard whose last read stopped short of its data (a cap) has more: no probe.
+        known = {
+            sid
+            for sid in readable
+            if sid in ends and sid in current.shards and not ends[sid].caught_up
+        }
+        # Under AvailableNow, a shard whose read met this run's bound is done for the run.
+        exhausted = {
+            sid
+            for sid in readable
+            if until_ms is not None
+            and sid in ends
+            and (ends[sid].reached_bound_ms or until_ms - 1) >= until_ms
+        }
+        todo = [sid for sid in readable if sid not in known and sid not in exhausted]
+        with_data = known | self._shards_with_new_data(positions, todo, until_ms)
+        if not with_data:
             return start
+        budget = admission.max_rows(limit)
         nxt = Offset(
             batch=current.batch + 1,
             stream=current.stream,
             query=current.query,
             since_ms=current.since_ms,
             shards=positions,
+            limits=admission.plan_limits(
+                readable, with_data, budget, self.opts.max_records_per_shard, current.batch + 1
+            ),
+            until_ms=until_ms,
         )
         log.info(
-            "stream %s: planned batch %d over %d shards (%d records read by batch %d)",
+            "stream %s: planned batch %d over %d of %d shards (%d probed; row budget %s)",
             current.stream,
             nxt.batch,
-            len(readable_shards(positions)),
-            sum(e.records for e in ends.values()),
-            current.batch,
+            len(nxt.planned_shards()),
+            len(readable),
+            len(todo),
+            budget,
         )
         return nxt.to_json()
 
@@ -171,22 +260,24 @@ class KinesisStreamReader(DataSourceStreamReader):
         if start == end:
             return []
         offset = Offset.from_json(end)
-        return [
-            ShardPartition(
-                ShardTask(
-                    batch=offset.batch,
-                    stream=offset.stream,
-                    query=offset.query,
-                    shard_id=sid,
-                    start=offset.shards[sid],
-                )
+        tasks = [
+            ShardTask(
+                batch=offset.batch,
+                stream=offset.stream,
+                query=offset.query,
+                shard_id=sid,
+                start=offset.shards[sid],
+                max_records=offset.limits.get(sid),
+                until_ms=offset.until_ms,
             )
-            for sid in readable_shards(offset.shards)
+            for sid in offset.planned_shards()
         ]
+        size = self.opts.shards_per_task
+        return [ShardPartition(tasks[i : i + size]) for i in range(0, len(tasks), size)]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ShardPartition)
-        return read_shard(self.opts, self._store(), partition.task)
+        return read_shards(self.opts, self._store(), partition.tasks)
 
     def commit(self, end: dict[str, Any]) -> None:
         offset = Offset.from_json(end)
