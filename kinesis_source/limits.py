@@ -52,3 +52,6 @@ CLIENT_MAX_ATTEMPTS = 5
 
 # Driver-side probe for new data: how many shards are probed at once.
 PROBE_THREADS = 16
+# A probe reuses an idle shard's iterator for this long: well inside the iterator's
+# 5 minute life, so that a slow trigger never hands Kinesis an expired one.
+PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60

@@ -113,6 +113,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._until_ms: int | None = None
         # The last finished batch's per-shard figures, for reportLatestOffset.
         self._lag: dict[str, Any] | None = None
+        # Probe iterators to reuse: shard -> (position text, iterator, monotonic expiry).
+        self._probe_iterators: dict[str, tuple[str, str, float]] = {}
         # Fail on the driver, before any task runs, if the stream or store is unusable.
         self._list_shards()
         self._store().check()
@@ -134,19 +136,38 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """
         client = kinesis_client(self.opts)
         try:
-            iterator = client.get_shard_iterator(
-                StreamName=self.opts.stream_name, ShardId=shard_id, **position.iterator_request()
-            )["ShardIterator"]
-            resp = client.get_records(ShardIterator=iterator, Limit=1)
+            resp = self._probe_records(client, position, shard_id)
         except ClientError as exc:
             log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
             return True
         records = resp.get("Records") or []
+        following = resp.get("NextShardIterator")
+        if not records and following:
+            # An empty page's next iterator is at the same position: the next probe of an
+            # idle shard is one GetRecords call instead of two.
+            expiry = time.monotonic() + limits.PROBE_ITERATOR_REUSE_SECONDS
+            self._probe_iterators[shard_id] = (position.text(), following, expiry)
+        else:
+            self._probe_iterators.pop(shard_id, None)
         if records:
             return until_ms is None or _arrival_ms(records[0]) <= until_ms
         return bool(
             (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
         )
+
+    def _probe_records(self, client: Any, position: Position, shard_id: str) -> Any:
+        """GetRecords Limit=1 at ``position``, reusing the last probe's iterator if valid."""
+        cached = self._probe_iterators.pop(shard_id, None)
+        if cached is not None and cached[0] == position.text() and time.monotonic() < cached[2]:
+            try:
+                return client.get_records(ShardIterator=cached[1], Limit=1)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                    raise
+        iterator = client.get_shard_iterator(
+            StreamName=self.opts.stream_name, ShardId=shard_id, **position.iterator_request()
+        )["ShardIterator"]
+        return client.get_records(ShardIterator=iterator, Limit=1)
 
     def _shards_with_new_data(
         self, shards: Mapping[str, Position], todo: Sequence[str], until_ms: int | None
