@@ -55,6 +55,7 @@ from botocore.parsers import create_parser
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from kinesis_source import limits
 from kinesis_source.deaggregation import PROTOBUF_BACKEND, deaggregate_into
 from kinesis_source.fast_decode import decode_records
 from kinesis_source.options import parse_options
@@ -223,7 +224,7 @@ def section_b(repeat: int) -> None:
 
 REGION = "us-east-1"
 E2E_SHARDS = 2  # local[2]: one task per core
-E2E_PLAIN_RECORDS = 100_000
+E2E_PLAIN_RECORDS = 200_000
 E2E_KPL_USER_RECORDS = 400_000
 PLANNING_SHARDS = 200
 PLANNING_TRIGGERS = 10
@@ -232,13 +233,18 @@ LATENCY_RUN_S = 20.0
 LATENCY_TRIGGER = "1 second"
 
 
+def fake_credentials() -> None:
+    """The emulator checks none, botocore wants some to sign with. Set before the
+    SparkSession starts: its Python workers inherit the JVM's environment."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
 @contextlib.contextmanager
 def moto_kinesis() -> Iterator[str]:
     """moto's server in a subprocess on 127.0.0.1 (not in this process: its threads would
     take the GIL from the code being timed); its endpoint URL."""
-    # Fake credentials: the emulator checks none, botocore wants some to sign with.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    fake_credentials()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -280,14 +286,26 @@ def new_stream(client: Any, shards: int) -> str:
 
 
 def put_all(client: Any, stream: str, blobs: list[bytes], rng: random.Random) -> None:
-    """PutRecords in calls of 500 (limits.PUT_RECORDS_MAX_RECORDS), random keys."""
-    for i in range(0, len(blobs), 500):
-        entries = [
-            {"Data": blob, "PartitionKey": f"k-{rng.getrandbits(32):08x}"}
-            for blob in blobs[i : i + 500]
-        ]
+    """PutRecords in calls of at most 500 records and 5 MiB (limits.PUT_RECORDS_MAX_*)."""
+    entries: list[dict[str, Any]] = []
+    size = 0
+
+    def flush() -> None:
         resp = client.put_records(StreamName=stream, Records=entries)
         assert not resp.get("FailedRecordCount"), resp
+        entries.clear()
+
+    for blob in blobs:
+        key = f"k-{rng.getrandbits(32):08x}"
+        if len(entries) == limits.PUT_RECORDS_MAX_RECORDS or (
+            size + len(blob) + len(key) > limits.PUT_RECORDS_MAX_BYTES
+        ):
+            flush()
+            size = 0
+        entries.append({"Data": blob, "PartitionKey": key})
+        size += len(blob) + len(key)
+    if entries:
+        flush()
 
 
 def boto3_loop(client: Any, stream: str, *, deaggregate: bool) -> int:
@@ -312,12 +330,14 @@ def boto3_loop(client: Any, stream: str, *, deaggregate: bool) -> int:
 
 def spark_session() -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    fake_credentials()
     from pyspark.sql import SparkSession
 
     spark = (
         SparkSession.builder.master("local[2]")
         .appName("kinesis_source-bench")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.python.worker.reuse", "true")
         .getOrCreate()
@@ -468,10 +488,17 @@ def section_e(repeat: int) -> None:
         client = kinesis(endpoint)
         stream = new_stream(client, E2E_SHARDS)
 
+        warmed_up = threading.Event()
+
         def sink(df: Any, batch_id: int) -> None:
             rows = df.select("data").collect()
             now = time.time()
-            latencies.extend(now - float(bytes(r["data"]).decode()) for r in rows)
+            for row in rows:
+                text = bytes(row["data"]).decode()
+                if text == "warm-up":
+                    warmed_up.set()
+                else:
+                    latencies.append(now - float(text))
 
         query = (
             source(spark, endpoint, stream, os.path.join(tmp, "store"))
@@ -492,8 +519,10 @@ def section_e(repeat: int) -> None:
                 i += 1
                 stop.wait(LATENCY_PUT_INTERVAL_S)
 
-        # Let the query start and settle before the clock matters.
-        time.sleep(5)
+        # A first batch starts the executors' Python workers: not part of the latency.
+        client.put_record(StreamName=stream, PartitionKey="w", Data=b"warm-up")
+        if not warmed_up.wait(120):
+            raise RuntimeError("the warm-up record was not read within 120 s")
         thread = threading.Thread(target=produce, daemon=True)
         thread.start()
         time.sleep(LATENCY_RUN_S)
