@@ -56,6 +56,11 @@ def _arrival_ms(record: Mapping[str, Any]) -> int:
     return int(stamp.timestamp() * 1000) if hasattr(stamp, "timestamp") else int(stamp * 1000)
 
 
+def _reached(bound_ms: int | None, until_ms: int | None) -> bool:
+    """True if a read that stopped at ``bound_ms`` met this run's bound ``until_ms``."""
+    return bound_ms is not None and until_ms is not None and bound_ms >= until_ms
+
+
 def lag_report(batch: int, ends: Mapping[str, ShardEnd]) -> dict[str, Any]:
     """What ``reportLatestOffset`` shows in progress: the last finished batch per shard."""
     behind = [e.millis_behind_latest for e in ends.values() if e.millis_behind_latest is not None]
@@ -221,7 +226,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         current = Offset.from_json(start)
         ends = self._store().get_batch(current.stream, current.query, current.batch)
-        if ends:
+        if ends and (self._lag is None or self._lag["batch"] != current.batch):
+            # Once per finished batch, not on every idle trigger after it.
             self._lag = lag_report(current.batch, ends)
             log.info("stream %s: batch %d read %s", current.stream, current.batch, self._lag)
         positions = {
@@ -246,9 +252,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         exhausted = {
             sid
             for sid in readable
-            if until_ms is not None
-            and sid in ends
-            and (ends[sid].reached_bound_ms or until_ms - 1) >= until_ms
+            if sid in ends and _reached(ends[sid].reached_bound_ms, until_ms)
         }
         todo = [sid for sid in readable if sid not in known and sid not in exhausted]
         with_data = known | self._shards_with_new_data(positions, todo, until_ms)

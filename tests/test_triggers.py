@@ -11,6 +11,7 @@ from typing import Any
 from tests.helpers import (
     BatchCollector,
     create_stream,
+    put,
     record_keys,
     run_until_idle,
     source_options,
@@ -103,6 +104,43 @@ def test_available_now_reads_exactly_what_existed_and_stops_also_after_a_restart
     assert query.awaitTermination(120), "AvailableNow did not stop after a restart"
     assert len(sink.batches) > first_run
     assert record_keys(sink.rows()) == expected(before + later)
+
+
+def test_available_now_reads_a_split_parent_then_its_children_and_stops(
+    spark: Any, kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str, tmp_path: Path
+) -> None:
+    # kinesis-mock: AWS-like resharding and arrival timestamps (moto is wrong after a split).
+    client = kinesis_local
+    (parent,) = create_stream(client, stream_name, 1)
+    before_split = put(client, stream_name, ((f"k{i}", f"parent-{i}".encode()) for i in range(6)))
+    client.split_shard(StreamName=stream_name, ShardToSplit=parent, NewStartingHashKey=str(2**127))
+
+    def active() -> bool:
+        desc = client.describe_stream_summary(StreamName=stream_name)
+        return bool(desc["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE")
+
+    wait_for(active, what="the split to finish")
+    after_split = put(client, stream_name, ((f"k{i}", f"child-{i}".encode()) for i in range(6)))
+    assert parent not in {p["shardId"] for p in after_split}
+    later: list[dict[str, Any]] = []
+    sink = BatchCollector()
+
+    def sink_putting_while_running(df: Any, batch_id: int) -> None:
+        if not later:
+            later.extend(put(client, stream_name, [("k0", b"too-late"), ("k1", b"too-late")]))
+        sink(df, batch_id)
+
+    options = source_options(
+        kinesis_local_endpoint, stream_name, str(tmp_path / "store"), maxRecordsPerTrigger="4"
+    )
+    query = start_available_now(spark, options, str(tmp_path / "ckpt"), sink_putting_while_running)
+    assert query.awaitTermination(120), "AvailableNow did not stop across the split"
+    assert query.exception() is None
+    assert record_keys(sink.rows()) == expected(before_split + after_split)
+    batch_of = {bytes(r["data"]): b for b, rows in sink.batches.items() for r in rows}
+    assert max(batch_of[p["data"]] for p in before_split) < min(
+        batch_of[p["data"]] for p in after_split
+    )
 
 
 def test_an_idle_stream_runs_no_batch_for_ten_triggers_and_shows_its_lag(
