@@ -61,6 +61,7 @@ from kinesis_source.fast_decode import decode_records
 from kinesis_source.options import parse_options
 from kinesis_source.records_page import page_from_response
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # GetRecords returns at most 10,000 records per call (limits.GET_RECORDS_MAX_RECORDS).
 PAGE_RECORDS = 10_000
 RECORD_BYTES = 100
@@ -330,6 +331,9 @@ def boto3_loop(client: Any, stream: str, *, deaggregate: bool) -> int:
 
 def spark_session() -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Spark's Python workers import the package too: the same tree as this process.
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = REPO_ROOT if not path else os.pathsep.join([REPO_ROOT, path])
     fake_credentials()
     from pyspark.sql import SparkSession
 
