@@ -254,11 +254,13 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             for sid in readable
             if sid in ends and _reached(ends[sid].reached_bound_ms, until_ms)
         }
+        budget = admission.max_rows(limit)
+        if budget == 0:
+            return start
         todo = [sid for sid in readable if sid not in known and sid not in exhausted]
         with_data = known | self._shards_with_new_data(positions, todo, until_ms)
         if not with_data:
             return start
-        budget = admission.max_rows(limit)
         nxt = Offset(
             batch=current.batch + 1,
             stream=current.stream,
