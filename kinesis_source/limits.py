@@ -82,3 +82,7 @@ TABLE_WAIT_MAX_ATTEMPTS = 120
 # AssumeRole: ask for one-hour sessions (the STS default); botocore refreshes the
 # credentials 15 minutes before they expire, so a query outlives any single session.
 ASSUME_ROLE_SESSION_SECONDS = 3600
+
+# A probe reuses an idle shard's iterator for this long: well inside the iterator's
+# 5 minute life, so that a slow trigger never hands Kinesis an expired one.
+PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60

@@ -53,6 +53,7 @@ OPTION_NAMES = (
     "checkpointEndpointUrl",
     "createCheckpointTable",
     "maxRecordsPerShard",
+    "maxRecordsPerTrigger",
     "maxFetchTimeMs",
     "getRecordsLimit",
     "fetchIntervalMs",
@@ -62,6 +63,7 @@ OPTION_NAMES = (
     "retryMaxDelayMs",
     "connectTimeoutMs",
     "readTimeoutMs",
+    "shardsPerTask",
     "deaggregate",
     "decoder",
     "failOnDataLoss",
@@ -92,6 +94,8 @@ class KinesisOptions:
     # Epoch milliseconds; set only with initial_position AT_TIMESTAMP.
     initial_timestamp_ms: int | None = None
     max_records_per_shard: int = limits.DEFAULT_MAX_RECORDS_PER_SHARD
+    # Rows per micro-batch over all shards (ReadMaxRows); None: no limit.
+    max_records_per_trigger: int | None = None
     max_fetch_time_ms: int = limits.DEFAULT_MAX_FETCH_TIME_MS
     get_records_limit: int = limits.GET_RECORDS_MAX_RECORDS
     fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
@@ -101,6 +105,7 @@ class KinesisOptions:
     retry_max_delay_ms: int = limits.DEFAULT_RETRY_MAX_DELAY_MS
     connect_timeout_ms: int = limits.DEFAULT_CONNECT_TIMEOUT_MS
     read_timeout_ms: int = limits.DEFAULT_READ_TIMEOUT_MS
+    shards_per_task: int = 1
     deaggregate: bool = True
     decoder: Decoder = Decoder.FAST
     fail_on_data_loss: bool = True
@@ -185,6 +190,11 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         max_records_per_shard=_parse_int(
             opts, "maxRecordsPerShard", limits.DEFAULT_MAX_RECORDS_PER_SHARD, minimum=1
         ),
+        max_records_per_trigger=(
+            _parse_int(opts, "maxRecordsPerTrigger", 0, minimum=1)
+            if "maxRecordsPerTrigger" in opts
+            else None
+        ),
         max_fetch_time_ms=_parse_int(
             opts, "maxFetchTimeMs", limits.DEFAULT_MAX_FETCH_TIME_MS, minimum=1
         ),
@@ -217,6 +227,7 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         read_timeout_ms=_parse_int(
             opts, "readTimeoutMs", limits.DEFAULT_READ_TIMEOUT_MS, minimum=1
         ),
+        shards_per_task=_parse_int(opts, "shardsPerTask", 1, minimum=1),
         deaggregate=_parse_bool(opts, "deaggregate", True),
         decoder=_parse_decoder(opts.get("decoder")),
         fail_on_data_loss=_parse_bool(opts, "failOnDataLoss", True),

@@ -126,23 +126,31 @@ class ShardEnd:
     # When the store recorded it (epoch ms); set when read back from a store. Metadata,
     # not part of what was read, so not compared.
     written_at_ms: int | None = field(default=None, compare=False)
+    # Trigger.AvailableNow: the arrival-time bound (epoch ms) the read stopped at, if it
+    # stopped because the next record arrived after it.
+    reached_bound_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "end": self.position.text(),
             "records": self.records,
             "millisBehindLatest": self.millis_behind_latest,
             "caughtUp": self.caught_up,
         }
+        if self.reached_bound_ms is not None:
+            data["reachedBoundMs"] = self.reached_bound_ms
+        return data
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> ShardEnd:
+        bound = data.get("reachedBoundMs")
         return ShardEnd(
             position=Position.parse(data["end"]),
             records=int(data.get("records", 0)),
             millis_behind_latest=data.get("millisBehindLatest"),
             caught_up=bool(data.get("caughtUp", False)),
             written_at_ms=None if data.get("writtenAtMs") is None else int(data["writtenAtMs"]),
+            reached_bound_ms=None if bound is None else int(bound),
         )
 
 
@@ -155,6 +163,12 @@ class Offset:
     resolved start time of a ``latest``/``at_timestamp`` query: shards discovered later start
     there rather than at TRIM_HORIZON, so a child of a long-closed parent is not read from
     its beginning.
+
+    ``limits`` caps the records batch ``n`` reads per shard (admission control); a shard
+    absent from it reads up to the ``maxRecordsPerShard`` cap, a shard at 0 is not planned
+    in this batch and keeps its position. ``until_ms`` is Trigger.AvailableNow's bound:
+    records that arrived after it (epoch ms) are not read. Both live in the offset so that
+    a replay of the batch plans and reads the same.
     """
 
     batch: int
@@ -162,30 +176,52 @@ class Offset:
     query: str
     shards: Mapping[str, Position] = field(default_factory=dict)
     since_ms: int | None = None
+    limits: Mapping[str, int] = field(default_factory=dict)
+    until_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Spark compares offsets as JSON strings: keep key order deterministic.
-        return {
+        shards: dict[str, dict[str, Any]] = {}
+        for sid in sorted(self.shards):
+            entry: dict[str, Any] = {"at": self.shards[sid].text()}
+            if sid in self.limits:
+                entry["limit"] = self.limits[sid]
+            shards[sid] = entry
+        data: dict[str, Any] = {
             "v": OFFSET_VERSION,
             "batch": self.batch,
             "stream": self.stream,
             "query": self.query,
             "sinceMs": self.since_ms,
-            "shards": {sid: {"at": self.shards[sid].text()} for sid in sorted(self.shards)},
         }
+        if self.until_ms is not None:
+            data["untilMs"] = self.until_ms
+        data["shards"] = shards
+        return data
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> Offset:
         version = data.get("v")
         if version != OFFSET_VERSION:
             raise ValueError(f"unsupported offset version {version!r}; expected {OFFSET_VERSION}")
+        until = data.get("untilMs")
         return Offset(
             batch=int(data["batch"]),
             stream=str(data["stream"]),
             query=str(data["query"]),
             since_ms=data.get("sinceMs"),
             shards={sid: Position.parse(s["at"]) for sid, s in data["shards"].items()},
+            limits={sid: int(s["limit"]) for sid, s in data["shards"].items() if "limit" in s},
+            until_ms=None if until is None else int(until),
         )
+
+    def planned_shards(self) -> list[str]:
+        """Shards batch ``n`` reads: readable ones whose limit is not 0, sorted."""
+        return [
+            sid
+            for sid in sorted(self.shards)
+            if not self.shards[sid].is_shard_end and self.limits.get(sid) != 0
+        ]
 
     def start_position_for_new_shard(self) -> Position:
         if self.since_ms is None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from botocore.exceptions import ClientError
 
 from kinesis_source.checkpoint_store import CheckpointStore
@@ -48,6 +49,10 @@ class ShardTask:
     query: str
     shard_id: str
     start: Position
+    # The batch's record limit for this shard (admission control); None: maxRecordsPerShard.
+    max_records: int | None = None
+    # Trigger.AvailableNow: records that arrived after this (epoch ms) are not read.
+    until_ms: int | None = None
 
 
 @dataclass
@@ -59,6 +64,7 @@ class _Progress:
     millis_behind_latest: int | None = None
     caught_up: bool = False
     done: bool = False
+    reached_bound: bool = False
 
 
 def _passed(seq: int, sub: int, mark: tuple[int, int | None]) -> bool:
@@ -84,7 +90,14 @@ class _ShardRead:
         self.client = kinesis_client(opts, raw_get_records=opts.decoder is Decoder.FAST)
         self.policy = policy_of(opts)
         self.progress = _Progress(position=task.start)
-        self.max_records = None if stop is not None else opts.max_records_per_shard
+        # A replay reads to the recorded end whatever the limits: only a fresh read has them.
+        self.max_records: int | None = None
+        self.until_ms: int | None = None
+        if stop is None:
+            self.max_records = (
+                opts.max_records_per_shard if task.max_records is None else task.max_records
+            )
+            self.until_ms = task.until_ms
         skip = task.start.skip_through()
         self.skip: tuple[int, int | None] | None = skip
         self.stop_mark: tuple[int, int | None] | None = None
@@ -253,6 +266,11 @@ class _ShardRead:
             record_end = bisect_right(seqs, stop_seq, key=int)
             if record_end < count:
                 progress.done = True
+        if self.until_ms is not None:
+            after = first_arrival_after(page, self.until_ms, record_end)
+            if after < record_end:
+                record_end = after
+                progress.done = progress.caught_up = progress.reached_bound = True
         # Skip mark: whole records up to its sequence number, then up to its sub.
         lo = 0
         if self.skip is not None:
@@ -280,8 +298,20 @@ class _ShardRead:
                     progress.done = True
         capped = False
         if self.max_records is not None and hi - lo >= self.max_records - progress.records:
-            hi = lo + (self.max_records - progress.records)
+            cap = lo + (self.max_records - progress.records)
             progress.done = capped = True
+            if cap < hi:
+                hi = cap
+                progress.caught_up = progress.reached_bound = False
+            elif not progress.reached_bound:
+                # The cap ended exactly at the shard's last record: say so, or the next
+                # batch is planned only to find nothing.
+                progress.caught_up = (
+                    hi == page.unit_count
+                    and page.millis_behind_latest == 0
+                    and page.next_shard_iterator is not None
+                    and count < self.opts.get_records_limit
+                )
         if hi > lo:
             unit = hi - 1
             record = page.record_of(unit)
@@ -299,9 +329,19 @@ class _ShardRead:
         return lo, hi
 
 
+def first_arrival_after(page: RecordsPage, until_ms: int, count: int) -> int:
+    """Index of the first of the page's first ``count`` records that arrived after
+    ``until_ms`` (whole epoch milliseconds, inclusive), or ``count`` if none did."""
+    if count == 0:
+        return 0
+    later = pc.greater(page.arrival_us.slice(0, count), until_ms * 1000 + 999)
+    index = pc.index(later, True).as_py()
+    return count if index < 0 else int(index)
+
+
 def read_shard(
     opts: KinesisOptions, store: CheckpointStore, task: ShardTask
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     """Rows of ``task``'s shard for its batch; records the end on first success."""
     recorded = store.get(task.stream, task.query, task.batch, task.shard_id)
     if recorded is not None:
@@ -323,6 +363,7 @@ def read_shard(
         records=progress.records,
         millis_behind_latest=progress.millis_behind_latest,
         caught_up=progress.caught_up,
+        reached_bound_ms=task.until_ms if progress.reached_bound else None,
     )
     if not store.put_if_absent(task.stream, task.query, task.batch, task.shard_id, end):
         raise CheckpointConflictError(

@@ -17,31 +17,70 @@ from typing import Any
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadLimit
+from pyspark.sql.streaming.datasource import (
+    ReadAllAvailable,
+    ReadLimit,
+    ReadMaxRows,
+    SupportsTriggerAvailableNow,
+)
 
-from kinesis_source import limits
+from kinesis_source import admission, limits
 from kinesis_source.checkpoint_store import CheckpointStore, open_store
 from kinesis_source.clients import kinesis_client
 from kinesis_source.data_loss import iso, span, stale_shards, vanished_shards
 from kinesis_source.errors import DataLossError, KinesisReadError, StreamNotFoundError
 from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
+from kinesis_source.multi_shard import read_shards
 from kinesis_source.options import InitialPosition, KinesisOptions
-from kinesis_source.positions import Offset, Position
+from kinesis_source.positions import Offset, Position, ShardEnd
 from kinesis_source.retry import RetryPolicy, call_with_retry, policy_of
-from kinesis_source.shard_reader import ShardTask, read_shard
+from kinesis_source.shard_reader import ShardTask
 
 log = logging.getLogger(__name__)
 
 
 class ShardPartition(InputPartition):
-    """One shard of one batch. Holds no credentials: those stay in the reader's options."""
+    """One or more shards (``shardsPerTask``) of one batch, read by one task.
 
-    def __init__(self, task: ShardTask) -> None:
-        super().__init__(task.shard_id)
-        self.task = task
+    Holds no credentials: those stay in the reader's options.
+    """
+
+    def __init__(self, tasks: Sequence[ShardTask]) -> None:
+        super().__init__(",".join(t.shard_id for t in tasks))
+        self.tasks = tuple(tasks)
 
     def __repr__(self) -> str:
-        return f"ShardPartition(batch={self.task.batch}, shard={self.task.shard_id})"
+        shards = ",".join(t.shard_id for t in self.tasks)
+        return f"ShardPartition(batch={self.tasks[0].batch}, shards={shards})"
+
+
+def _arrival_ms(record: Mapping[str, Any]) -> int:
+    stamp = record["ApproximateArrivalTimestamp"]
+    return int(stamp.timestamp() * 1000) if hasattr(stamp, "timestamp") else int(stamp * 1000)
+
+
+def _reached(bound_ms: int | None, until_ms: int | None) -> bool:
+    """True if a read that stopped at ``bound_ms`` met this run's bound ``until_ms``."""
+    return bound_ms is not None and until_ms is not None and bound_ms >= until_ms
+
+
+def lag_report(batch: int, ends: Mapping[str, ShardEnd]) -> dict[str, Any]:
+    """What ``reportLatestOffset`` shows in progress: the last finished batch per shard."""
+    behind = [e.millis_behind_latest for e in ends.values() if e.millis_behind_latest is not None]
+    shards: dict[str, dict[str, Any]] = {}
+    for sid in sorted(ends):
+        entry: dict[str, Any] = {"recordsRead": ends[sid].records}
+        if ends[sid].millis_behind_latest is not None:
+            entry["millisBehindLatest"] = ends[sid].millis_behind_latest
+        shards[sid] = entry
+    report: dict[str, Any] = {
+        "batch": batch,
+        "recordsRead": sum(e.records for e in ends.values()),
+    }
+    if behind:
+        report["maxMillisBehindLatest"] = max(behind)
+    report["shards"] = shards
+    return report
 
 
 def list_shards(client: Any, stream: str, region: str, policy: RetryPolicy) -> list[ShardInfo]:
@@ -79,10 +118,16 @@ def list_shards(client: Any, stream: str, region: str, policy: RetryPolicy) -> l
         ) from exc
 
 
-class KinesisStreamReader(DataSourceStreamReader):
+class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, opts: KinesisOptions) -> None:
         self.opts = opts
         self._last_listing_at = float("-inf")
+        # Trigger.AvailableNow's arrival-time bound (epoch ms), set by prepare on the driver.
+        self._until_ms: int | None = None
+        # The last finished batch's per-shard figures, for reportLatestOffset.
+        self._lag: dict[str, Any] | None = None
+        # Probe iterators to reuse: shard -> (position text, iterator, monotonic expiry).
+        self._probe_iterators: dict[str, tuple[str, str, float]] = {}
         # Shard id -> when its position was last known up to date (epoch ms): by a read
         # that recorded its end, or a probe that found nothing new. For failOnDataLoss.
         self._confirmed_ms: dict[str, int] = {}
@@ -157,46 +202,76 @@ class KinesisStreamReader(DataSourceStreamReader):
             self._confirmed_ms[sid] = now_ms
         return positions
 
-    def _probe(self, position: Position, shard_id: str) -> bool:
-        """True if the shard has records at ``position``, or has ended there."""
+    def _probe(self, position: Position, shard_id: str, until_ms: int | None) -> bool:
+        """True if the shard has records at ``position``, or has ended there.
+
+        With an AvailableNow bound, a first record that arrived after it is no data.
+        """
         probed_at_ms = int(time.time() * 1000)
         client = kinesis_client(self.opts)
-        stream, policy = self.opts.stream_name, policy_of(self.opts)
-        request = position.iterator_request()
         try:
-            iterator = call_with_retry(
-                lambda: client.get_shard_iterator(StreamName=stream, ShardId=shard_id, **request),
-                policy,
-                what="GetShardIterator (probe)",
-                stream=stream,
-                shard_id=shard_id,
-            )["ShardIterator"]
-            resp = call_with_retry(
-                lambda: client.get_records(ShardIterator=iterator, Limit=1),
-                policy,
-                what="GetRecords (probe)",
-                stream=stream,
-                shard_id=shard_id,
-            )
+            resp = self._probe_records(client, position, shard_id)
         except (ClientError, KinesisReadError) as exc:
             # Planning a batch is the safe answer: the read itself will retry or fail loudly.
             log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
             return True
+        records = resp.get("Records") or []
+        following = resp.get("NextShardIterator")
+        if not records and following:
+            # An empty page's next iterator is at the same position: the next probe of an
+            # idle shard is one GetRecords call instead of two.
+            expiry = time.monotonic() + limits.PROBE_ITERATOR_REUSE_SECONDS
+            self._probe_iterators[shard_id] = (position.text(), following, expiry)
+        else:
+            self._probe_iterators.pop(shard_id, None)
+        if records:
+            return until_ms is None or _arrival_ms(records[0]) <= until_ms
         has_work = bool(
-            resp.get("Records")
-            or (resp.get("MillisBehindLatest") or 0) > 0
-            or resp.get("NextShardIterator") is None
+            (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
         )
         if not has_work:
             self._confirmed_ms[shard_id] = probed_at_ms
         return has_work
 
-    def _any_new_data(self, shards: Mapping[str, Position]) -> bool:
-        todo = readable_shards(shards)
+    def _probe_records(self, client: Any, position: Position, shard_id: str) -> Any:
+        """GetRecords Limit=1 at ``position``, reusing the last probe's iterator if valid."""
+        stream, policy = self.opts.stream_name, policy_of(self.opts)
+
+        def first_record(iterator: str) -> Any:
+            return call_with_retry(
+                functools.partial(client.get_records, ShardIterator=iterator, Limit=1),
+                policy,
+                what="GetRecords (probe)",
+                stream=stream,
+                shard_id=shard_id,
+            )
+
+        cached = self._probe_iterators.pop(shard_id, None)
+        if cached is not None and cached[0] == position.text() and time.monotonic() < cached[2]:
+            try:
+                return first_record(cached[1])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                    raise
+        request = position.iterator_request()
+        iterator = call_with_retry(
+            lambda: client.get_shard_iterator(StreamName=stream, ShardId=shard_id, **request),
+            policy,
+            what="GetShardIterator (probe)",
+            stream=stream,
+            shard_id=shard_id,
+        )["ShardIterator"]
+        return first_record(iterator)
+
+    def _shards_with_new_data(
+        self, shards: Mapping[str, Position], todo: Sequence[str], until_ms: int | None
+    ) -> set[str]:
+        """The shards of ``todo`` a probe finds data on, probed in bounded parallel."""
         if not todo:
-            return False
+            return set()
         with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(todo))) as pool:
-            return any(pool.map(lambda sid: self._probe(shards[sid], sid), todo))
+            found = pool.map(lambda sid: self._probe(shards[sid], sid, until_ms), todo)
+            return {sid for sid, has in zip(todo, found, strict=True) if has}
 
     # -- DataSourceStreamReader ----------------------------------------------------------
 
@@ -219,9 +294,31 @@ class KinesisStreamReader(DataSourceStreamReader):
         log.info("stream %s: initial offset %s", opts.stream_name, offset.to_json())
         return offset.to_json()
 
+    def getDefaultReadLimit(self) -> ReadLimit:
+        if self.opts.max_records_per_trigger is None:
+            return ReadAllAvailable()
+        return ReadMaxRows(self.opts.max_records_per_trigger)
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        # Records that arrived by now are what "available now" means. Kinesis stamps arrival
+        # on its own clock: a driver clock off by d moves the bound by d.
+        self._until_ms = int(time.time() * 1000)
+        log.info(
+            "stream %s: Trigger.AvailableNow reads records that arrived by %d (epoch ms)",
+            self.opts.stream_name,
+            self._until_ms,
+        )
+
+    def reportLatestOffset(self) -> dict[str, Any] | None:
+        return self._lag
+
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         current = Offset.from_json(start)
         ends = self._store().get_batch(current.stream, current.query, current.batch)
+        if ends and (self._lag is None or self._lag["batch"] != current.batch):
+            # Once per finished batch, not on every idle trigger after it.
+            self._lag = lag_report(current.batch, ends)
+            log.info("stream %s: batch %d read %s", current.stream, current.batch, self._lag)
         positions = {
             sid: ends[sid].position if sid in ends else pos for sid, pos in current.shards.items()
         }
@@ -235,16 +332,34 @@ class KinesisStreamReader(DataSourceStreamReader):
         listing = self._list_shards() if (reached_end or due) else None
         for sid, shard_end in ends.items():
             if shard_end.written_at_ms is not None:
-                known = self._confirmed_ms.get(sid, 0)
-                self._confirmed_ms[sid] = max(known, shard_end.written_at_ms)
+                known_at = self._confirmed_ms.get(sid, 0)
+                self._confirmed_ms[sid] = max(known_at, shard_end.written_at_ms)
         positions = self._check_data_loss(positions, listing, int(time.time() * 1000))
         positions = advance_shards(positions, listing, current.start_position_for_new_shard())
 
-        more_known = any(not ends[sid].caught_up for sid in ends if sid in current.shards)
+        readable = readable_shards(positions)
+        until_ms = self._until_ms
+        # A shard whose last read stopped short of its data (a cap) has more: no probe.
+        known = {
+            sid
+            for sid in readable
+            if sid in ends and sid in current.shards and not ends[sid].caught_up
+        }
+        # Under AvailableNow, a shard whose read met this run's bound is done for the run.
+        exhausted = {
+            sid
+            for sid in readable
+            if sid in ends and _reached(ends[sid].reached_bound_ms, until_ms)
+        }
+        budget = admission.max_rows(limit)
+        if budget == 0:
+            return start
+        todo = [sid for sid in readable if sid not in known and sid not in exhausted]
+        with_data = known | self._shards_with_new_data(positions, todo, until_ms)
         # A shard change is logged in a batch of its own even with no data, so that the
         # next trigger starts from it rather than finding (and listing) it all over again.
         shards_changed = positions.keys() != current.shards.keys()
-        if not more_known and not shards_changed and not self._any_new_data(positions):
+        if not with_data and not shards_changed:
             return start
         nxt = Offset(
             batch=current.batch + 1,
@@ -252,14 +367,19 @@ class KinesisStreamReader(DataSourceStreamReader):
             query=current.query,
             since_ms=current.since_ms,
             shards=positions,
+            limits=admission.plan_limits(
+                readable, with_data, budget, self.opts.max_records_per_shard, current.batch + 1
+            ),
+            until_ms=until_ms,
         )
         log.info(
-            "stream %s: planned batch %d over %d shards (%d records read by batch %d)",
+            "stream %s: planned batch %d over %d of %d shards (%d probed; row budget %s)",
             current.stream,
             nxt.batch,
-            len(readable_shards(positions)),
-            sum(e.records for e in ends.values()),
-            current.batch,
+            len(nxt.planned_shards()),
+            len(readable),
+            len(todo),
+            budget,
         )
         return nxt.to_json()
 
@@ -267,22 +387,24 @@ class KinesisStreamReader(DataSourceStreamReader):
         if start == end:
             return []
         offset = Offset.from_json(end)
-        return [
-            ShardPartition(
-                ShardTask(
-                    batch=offset.batch,
-                    stream=offset.stream,
-                    query=offset.query,
-                    shard_id=sid,
-                    start=offset.shards[sid],
-                )
+        tasks = [
+            ShardTask(
+                batch=offset.batch,
+                stream=offset.stream,
+                query=offset.query,
+                shard_id=sid,
+                start=offset.shards[sid],
+                max_records=offset.limits.get(sid),
+                until_ms=offset.until_ms,
             )
-            for sid in readable_shards(offset.shards)
+            for sid in offset.planned_shards()
         ]
+        size = self.opts.shards_per_task
+        return [ShardPartition(tasks[i : i + size]) for i in range(0, len(tasks), size)]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ShardPartition)
-        return read_shard(self.opts, self._store(), partition.task)
+        return read_shards(self.opts, self._store(), partition.tasks)
 
     def commit(self, end: dict[str, Any]) -> None:
         offset = Offset.from_json(end)

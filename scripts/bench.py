@@ -9,27 +9,44 @@ Sections:
       to an Arrow batch) vs botocore's parser alone (body to dicts). Target >= 6x.
   (b) KPL user records per core: ``deaggregation.deaggregate_into`` (aggregate bytes to
       Arrow columns) vs aws_kinesis_agg's deaggregator. Target >= 2x.
-  (c) (d) (e) end-to-end sections: not written yet; see ``SECTIONS`` below.
+  (c) end to end through Spark (local[2], noop sink, Trigger.AvailableNow) vs a plain
+      single-process boto3 GetRecords loop over the same records on the same local
+      emulator, in wall-clock seconds: plain 100-byte records, and KPL aggregates (the
+      loop then deaggregates with aws_kinesis_agg). Target >= 1.0x.
+  (d) planning time of one trigger (``latestOffset`` on the driver: store look-up and the
+      parallel GetRecords Limit=1 probes) on a 200-shard stream with no new data.
+      Target < 1 s.
+  (e) put-to-row latency with a 1 s processingTime trigger: a producer puts a record
+      every 50 ms holding its put time, the foreachBatch sink notes when each row
+      arrives. Target p50 < 2 s.
 
-Everything runs in this one process on one core; each figure is the best of ``--repeat``
+(a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after
-one warm-up run.
+one warm-up run. (c), (d) and (e) start moto's Kinesis server in a subprocess on
+127.0.0.1 and a local[2] SparkSession, and stop both when done.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+import uuid
 from binascii import a2b_base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import botocore.session
 import pyarrow as pa
 from aws_kinesis_agg.aggregator import RecordAggregator
@@ -38,10 +55,13 @@ from botocore.parsers import create_parser
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from kinesis_source import limits
 from kinesis_source.deaggregation import PROTOBUF_BACKEND, deaggregate_into
 from kinesis_source.fast_decode import decode_records
+from kinesis_source.options import parse_options
 from kinesis_source.records_page import page_from_response
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # GetRecords returns at most 10,000 records per call (limits.GET_RECORDS_MAX_RECORDS).
 PAGE_RECORDS = 10_000
 RECORD_BYTES = 100
@@ -201,22 +221,334 @@ def section_b(repeat: int) -> None:
     print(f"  ratio ours / aws deaggregate_records (base64 in): {our_b64 / lam_rate:.1f}x")
 
 
-def section_not_yet(name: str) -> Callable[[int], None]:
-    def run(repeat: int) -> None:
-        print(f"({name}) not implemented yet")
+# --- (c) (d) (e): end to end, against a local emulator ---------------------------------
 
-    return run
+REGION = "us-east-1"
+E2E_SHARDS = 2  # local[2]: one task per core
+E2E_PLAIN_RECORDS = 200_000
+E2E_KPL_USER_RECORDS = 400_000
+PLANNING_SHARDS = 200
+PLANNING_TRIGGERS = 10
+LATENCY_PUT_INTERVAL_S = 0.05
+LATENCY_RUN_S = 20.0
+LATENCY_TRIGGER = "1 second"
 
 
-# Sections by letter, in print order. (c), (d) and (e) are the end-to-end figures of
-# issue 4 part 7: replace their placeholders with functions taking ``repeat`` (the number
-# of timed runs) that print their figures like ``section_a``; ``--only`` picks them up.
+def fake_credentials() -> None:
+    """The emulator checks none, botocore wants some to sign with. Set before the
+    SparkSession starts: its Python workers inherit the JVM's environment."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@contextlib.contextmanager
+def moto_kinesis() -> Iterator[str]:
+    """moto's server in a subprocess on 127.0.0.1 (not in this process: its threads would
+    take the GIL from the code being timed); its endpoint URL."""
+    fake_credentials()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        client = kinesis(endpoint)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.list_streams()
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def kinesis(endpoint: str) -> Any:
+    return boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint)
+
+
+def new_stream(client: Any, shards: int) -> str:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    client.create_stream(StreamName=name, ShardCount=shards)
+    while True:
+        desc = client.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+        if desc["StreamStatus"] == "ACTIVE":
+            return name
+        time.sleep(0.05)
+
+
+def put_all(client: Any, stream: str, blobs: list[bytes], rng: random.Random) -> None:
+    """PutRecords in calls of at most 500 records and 5 MiB (limits.PUT_RECORDS_MAX_*)."""
+    entries: list[dict[str, Any]] = []
+    size = 0
+
+    def flush() -> None:
+        resp = client.put_records(StreamName=stream, Records=entries)
+        assert not resp.get("FailedRecordCount"), resp
+        entries.clear()
+
+    for blob in blobs:
+        key = f"k-{rng.getrandbits(32):08x}"
+        if len(entries) == limits.PUT_RECORDS_MAX_RECORDS or (
+            size + len(blob) + len(key) > limits.PUT_RECORDS_MAX_BYTES
+        ):
+            flush()
+            size = 0
+        entries.append({"Data": blob, "PartitionKey": key})
+        size += len(blob) + len(key)
+    if entries:
+        flush()
+
+
+def boto3_loop(client: Any, stream: str, *, deaggregate: bool) -> int:
+    """The plain consumer: each shard from TRIM_HORIZON until caught up, one process."""
+    rows = 0
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        iterator = client.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            resp = client.get_records(ShardIterator=iterator, Limit=PAGE_RECORDS)
+            records = resp["Records"]
+            if deaggregate:
+                rows += sum(1 for _ in iter_deaggregate_records(records, data_format="Boto3"))
+            else:
+                rows += sum(1 for r in records if r["Data"] is not None)
+            iterator = resp.get("NextShardIterator")
+            if resp.get("MillisBehindLatest") == 0 and len(records) < PAGE_RECORDS:
+                break
+    return rows
+
+
+def spark_session() -> Any:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Spark's Python workers import the package too: the same tree as this process.
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = REPO_ROOT if not path else os.pathsep.join([REPO_ROOT, path])
+    fake_credentials()
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("kinesis_source-bench")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.python.worker.reuse", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    from kinesis_source import register
+
+    register(spark)
+    return spark
+
+
+def source(spark: Any, endpoint: str, stream: str, store: str, **extra: str) -> Any:
+    reader = spark.readStream.format("kinesis")
+    options = {
+        "streamName": stream,
+        "region": REGION,
+        "endpointUrl": endpoint,
+        "checkpointStore": store,
+        "initialPosition": "trim_horizon",
+        "fetchIntervalMs": "0",
+        **extra,
+    }
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    return reader.load()
+
+
+def spark_available_now(spark: Any, endpoint: str, stream: str) -> tuple[float, int]:
+    """Wall seconds from start() to termination of an AvailableNow query, and its rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        df = source(spark, endpoint, stream, os.path.join(tmp, "store"))
+        start = time.perf_counter()
+        query = (
+            df.writeStream.format("noop")
+            .option("checkpointLocation", os.path.join(tmp, "ckpt"))
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination()
+        elapsed = time.perf_counter() - start
+        rows = sum(p["numInputRows"] for p in query.recentProgress)
+    return elapsed, rows
+
+
+def kpl_blobs(rng: random.Random, user_records: int) -> list[bytes]:
+    aggregator = RecordAggregator(max_size=KPL_AGGREGATE_BYTES)
+    out = []
+    for _ in range(user_records):
+        full = aggregator.add_user_record(
+            f"user-{rng.getrandbits(48):012x}", rng.randbytes(RECORD_BYTES)
+        )
+        if full is not None:
+            out.append(bytes(full.get_contents()[2]))
+    last = aggregator.clear_and_get()
+    if last is not None:
+        out.append(bytes(last.get_contents()[2]))
+    return out
+
+
+def section_c(repeat: int) -> None:
+    runs = max(1, min(repeat, 3))
+    print(
+        f"(c) end to end, {E2E_SHARDS} shards on moto (subprocess, 127.0.0.1): Spark local[2] "
+        f"noop sink, AvailableNow vs a boto3 GetRecords loop; best of {runs} wall-clock runs"
+    )
+    rng = random.Random(3)
+    spark = spark_session()
+    with moto_kinesis() as endpoint:
+        client = kinesis(endpoint)
+        cases = [
+            ("plain", f"{E2E_PLAIN_RECORDS:,} plain {RECORD_BYTES}-byte records", False),
+            ("kpl", f"{E2E_KPL_USER_RECORDS:,} KPL user records of {RECORD_BYTES} bytes", True),
+        ]
+        for kind, label, aggregated in cases:
+            stream = new_stream(client, E2E_SHARDS)
+            if aggregated:
+                blobs = kpl_blobs(rng, E2E_KPL_USER_RECORDS)
+                rows = E2E_KPL_USER_RECORDS
+            else:
+                blobs = [rng.randbytes(RECORD_BYTES) for _ in range(E2E_PLAIN_RECORDS)]
+                rows = E2E_PLAIN_RECORDS
+            put_all(client, stream, blobs, rng)
+            print(f"  {label} ({len(blobs):,} Kinesis records)")
+            loop_times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                got = boto3_loop(client, stream, deaggregate=aggregated)
+                loop_times.append(time.perf_counter() - start)
+                assert got == rows, (got, rows)
+            spark_available_now(spark, endpoint, stream)  # warm-up: JVM, Python workers
+            spark_times = []
+            for _ in range(runs):
+                elapsed, got = spark_available_now(spark, endpoint, stream)
+                spark_times.append(elapsed)
+                assert got == rows, (got, rows)
+            loop_s, spark_s = min(loop_times), min(spark_times)
+            print(f"    boto3 loop, one process     {loop_s:6.2f} s {rows / loop_s:>10,.0f} rows/s")
+            print(
+                f"    Spark, query start to stop  {spark_s:6.2f} s {rows / spark_s:>10,.0f} rows/s"
+            )
+            ratio = loop_s / spark_s
+            print(f"    ratio Spark / boto3 loop ({kind}): {ratio:.2f}x (target >= 1.0x)")
+    spark.stop()
+
+
+def section_d(repeat: int) -> None:
+    from pyspark.sql.streaming.datasource import ReadAllAvailable
+
+    from kinesis_source.stream_reader import KinesisStreamReader
+
+    print(
+        f"(d) planning one trigger with no new data, {PLANNING_SHARDS} shards on moto "
+        f"(subprocess, 127.0.0.1), {PLANNING_TRIGGERS} triggers after one warm-up"
+    )
+    with moto_kinesis() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        client = kinesis(endpoint)
+        stream = new_stream(client, PLANNING_SHARDS)
+        opts = parse_options(
+            {
+                "streamName": stream,
+                "region": REGION,
+                "endpointUrl": endpoint,
+                "checkpointStore": os.path.join(tmp, "store"),
+                "initialPosition": "trim_horizon",
+            }
+        )
+        reader = KinesisStreamReader(opts)
+        start = reader.initialOffset()
+        assert reader.latestOffset(start, ReadAllAvailable()) is start
+        times = []
+        for _ in range(PLANNING_TRIGGERS):
+            begin = time.perf_counter()
+            assert reader.latestOffset(start, ReadAllAvailable()) is start
+            times.append(time.perf_counter() - begin)
+    times.sort()
+    print(f"  latestOffset, median {statistics.median(times):.3f} s, max {times[-1]:.3f} s")
+    print(f"  planning per trigger: {statistics.median(times):.3f} s (target < 1 s)")
+
+
+def section_e(repeat: int) -> None:
+    print(
+        f"(e) put-to-row latency, {LATENCY_TRIGGER} trigger, a put every "
+        f"{LATENCY_PUT_INTERVAL_S * 1000:.0f} ms for {LATENCY_RUN_S:.0f} s, moto (subprocess)"
+    )
+    spark = spark_session()
+    latencies: list[float] = []
+    with moto_kinesis() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        client = kinesis(endpoint)
+        stream = new_stream(client, E2E_SHARDS)
+
+        warmed_up = threading.Event()
+
+        def sink(df: Any, batch_id: int) -> None:
+            rows = df.select("data").collect()
+            now = time.time()
+            for row in rows:
+                text = bytes(row["data"]).decode()
+                if text == "warm-up":
+                    warmed_up.set()
+                else:
+                    latencies.append(now - float(text))
+
+        query = (
+            source(spark, endpoint, stream, os.path.join(tmp, "store"))
+            .writeStream.foreachBatch(sink)
+            .option("checkpointLocation", os.path.join(tmp, "ckpt"))
+            .trigger(processingTime=LATENCY_TRIGGER)
+            .start()
+        )
+        stop = threading.Event()
+
+        def produce() -> None:
+            producer = kinesis(endpoint)
+            i = 0
+            while not stop.is_set():
+                producer.put_record(
+                    StreamName=stream, PartitionKey=f"k{i}", Data=f"{time.time():.6f}".encode()
+                )
+                i += 1
+                stop.wait(LATENCY_PUT_INTERVAL_S)
+
+        # A first batch starts the executors' Python workers: not part of the latency.
+        client.put_record(StreamName=stream, PartitionKey="w", Data=b"warm-up")
+        if not warmed_up.wait(120):
+            raise RuntimeError("the warm-up record was not read within 120 s")
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        time.sleep(LATENCY_RUN_S)
+        stop.set()
+        thread.join()
+        time.sleep(3)  # the last puts' rows
+        query.stop()
+    spark.stop()
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p95 = latencies[int(len(latencies) * 0.95)]
+    print(f"  {len(latencies):,} rows: p50 {p50:.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s")
+    print(f"  latency p50 {p50:.2f} s (target < 2 s), p95 {p95:.2f} s")
+
+
+# Sections by letter, in print order; ``--only`` picks them up.
 SECTIONS: dict[str, Callable[[int], None]] = {
     "a": section_a,
     "b": section_b,
-    "c": section_not_yet("c"),
-    "d": section_not_yet("d"),
-    "e": section_not_yet("e"),
+    "c": section_c,
+    "d": section_d,
+    "e": section_e,
 }
 
 

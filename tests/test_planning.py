@@ -1,0 +1,68 @@
+"""Driver-side planning against moto over HTTP, without Spark: how many Kinesis calls an
+idle trigger costs, and that new data on one shard of many plans only that shard."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
+
+from kinesis_source.clients import kinesis_client
+from kinesis_source.options import parse_options
+from kinesis_source.positions import Offset
+from kinesis_source.stream_reader import KinesisStreamReader
+from tests.helpers import create_stream, source_options
+
+HANDLER_ID = "tests.test_planning.count_calls"
+
+
+@pytest.fixture
+def reader(kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path) -> Any:
+    create_stream(kinesis, stream_name, 3)
+    opts = parse_options(source_options(moto_endpoint, stream_name, str(tmp_path / "store")))
+    return KinesisStreamReader(opts)
+
+
+@pytest.fixture
+def calls(reader: Any) -> Iterator[Counter[str]]:
+    """Kinesis API calls the driver makes, by operation name."""
+    counter: Counter[str] = Counter()
+    events = kinesis_client(reader.opts).meta.events
+
+    def count(model: Any, **_: Any) -> None:
+        counter[model.name] += 1
+
+    events.register("before-call.kinesis", count, unique_id=HANDLER_ID)
+    try:
+        yield counter
+    finally:
+        events.unregister("before-call.kinesis", unique_id=HANDLER_ID)
+
+
+def test_an_idle_trigger_costs_one_get_records_per_shard_once_iterators_are_known(
+    reader: Any, calls: Counter[str]
+) -> None:
+    start = reader.initialOffset()
+    assert reader.latestOffset(start, ReadAllAvailable()) is start
+    calls.clear()
+    assert reader.latestOffset(start, ReadAllAvailable()) is start
+    assert calls == Counter({"GetRecords": 3})
+
+
+def test_new_data_on_one_shard_of_three_plans_only_that_shard(
+    reader: Any, kinesis: Any, stream_name: str
+) -> None:
+    start = reader.initialOffset()
+    assert reader.latestOffset(start, ReadAllAvailable()) is start
+    shard = kinesis.put_record(StreamName=stream_name, PartitionKey="k", Data=b"x")["ShardId"]
+    end = reader.latestOffset(start, ReadMaxRows(10))
+    offset = Offset.from_json(end)
+    assert offset.planned_shards() == [shard]
+    assert offset.limits[shard] == 10
+    partitions = reader.partitions(start, end)
+    assert [[t.shard_id for t in p.tasks] for p in partitions] == [[shard]]
+    assert partitions[0].tasks[0].max_records == 10
