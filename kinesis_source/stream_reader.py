@@ -128,6 +128,10 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._lag: dict[str, Any] | None = None
         # Probe iterators to reuse: shard -> (position text, iterator, monotonic expiry).
         self._probe_iterators: dict[str, tuple[str, str, float]] = {}
+        # Shard -> (position text, monotonic time) of its last probe that found nothing.
+        # An idle shard is probed at most every fetchIntervalMs, which keeps a tight
+        # trigger loop within Kinesis' 5 GetRecords calls/s per shard.
+        self._idle_at: dict[str, tuple[str, float]] = {}
         # Shard id -> when its position was last known up to date (epoch ms): by a read
         # that recorded its end, or a probe that found nothing new. For failOnDataLoss.
         self._confirmed_ms: dict[str, int] = {}
@@ -229,8 +233,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         has_work = bool(
             (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
         )
-        if not has_work:
+        if has_work:
+            self._idle_at.pop(shard_id, None)
+        else:
             self._confirmed_ms[shard_id] = probed_at_ms
+            self._idle_at[shard_id] = (position.text(), time.monotonic())
         return has_work
 
     def _probe_records(self, client: Any, position: Position, shard_id: str) -> Any:
@@ -266,7 +273,21 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def _shards_with_new_data(
         self, shards: Mapping[str, Position], todo: Sequence[str], until_ms: int | None
     ) -> set[str]:
-        """The shards of ``todo`` a probe finds data on, probed in bounded parallel."""
+        """The shards of ``todo`` a probe finds data on, probed in bounded parallel.
+
+        A shard found idle at the same position less than fetchIntervalMs ago is not probed
+        again yet: it counts as still idle.
+        """
+        now, gap = time.monotonic(), self.opts.fetch_interval_ms / 1000.0
+        todo = [
+            sid
+            for sid in todo
+            if not (
+                sid in self._idle_at
+                and self._idle_at[sid][0] == shards[sid].text()
+                and now - self._idle_at[sid][1] < gap
+            )
+        ]
         if not todo:
             return set()
         with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(todo))) as pool:

@@ -66,3 +66,33 @@ def test_new_data_on_one_shard_of_three_plans_only_that_shard(
     partitions = reader.partitions(start, end)
     assert [[t.shard_id for t in p.tasks] for p in partitions] == [[shard]]
     assert partitions[0].tasks[0].max_records == 10
+
+
+def test_an_idle_shard_is_probed_at_most_every_fetch_interval(
+    kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+) -> None:
+    create_stream(kinesis, stream_name, 2)
+    options = source_options(
+        moto_endpoint, stream_name, str(tmp_path / "store"), fetchIntervalMs="60000"
+    )
+    paced = KinesisStreamReader(parse_options(options))
+    counter: Counter[str] = Counter()
+    events = kinesis_client(paced.opts).meta.events
+
+    def count(model: Any, **_: Any) -> None:
+        counter[model.name] += 1
+
+    events.register("before-call.kinesis", count, unique_id=HANDLER_ID + ".paced")
+    try:
+        start = paced.initialOffset()
+        counter.clear()
+        for _ in range(10):  # a tight trigger loop on an idle stream
+            assert paced.latestOffset(start, ReadAllAvailable()) is start
+        assert counter["GetRecords"] == 2  # one probe per shard, not ten
+        shard = kinesis.put_record(StreamName=stream_name, PartitionKey="k", Data=b"x")
+        # Within the interval the new record waits; a fresh reader (a restart) sees it.
+        fresh = KinesisStreamReader(parse_options(options))
+        assert fresh.latestOffset(start, ReadAllAvailable()) is not start
+        assert shard["ShardId"]
+    finally:
+        events.unregister("before-call.kinesis", unique_id=HANDLER_ID + ".paced")
