@@ -466,6 +466,8 @@ def section_d(repeat: int) -> None:
                 "endpointUrl": endpoint,
                 "checkpointStore": os.path.join(tmp, "store"),
                 "initialPosition": "trim_horizon",
+                # Probe every shard on every trigger: the full cost, not the paced one.
+                "fetchIntervalMs": "0",
             }
         )
         reader = KinesisStreamReader(opts)
