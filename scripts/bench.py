@@ -144,11 +144,11 @@ def section_a(repeat: int) -> None:
     print(f"  ratio fast / reference path:  {ours / reference:.1f}x")
 
 
-def kpl_aggregates(rng: random.Random) -> list[bytes]:
+def kpl_aggregates(rng: random.Random, user_records: int = KPL_USER_RECORDS) -> list[bytes]:
     """KPL aggregates of 100-byte user records with random keys, as the KPL packs them."""
     aggregator = RecordAggregator(max_size=KPL_AGGREGATE_BYTES)
     out = []
-    for _ in range(KPL_USER_RECORDS):
+    for _ in range(user_records):
         full = aggregator.add_user_record(
             f"user-{rng.getrandbits(48):012x}", rng.randbytes(RECORD_BYTES)
         )
@@ -386,21 +386,6 @@ def spark_available_now(spark: Any, endpoint: str, stream: str) -> tuple[float, 
     return elapsed, rows
 
 
-def kpl_blobs(rng: random.Random, user_records: int) -> list[bytes]:
-    aggregator = RecordAggregator(max_size=KPL_AGGREGATE_BYTES)
-    out = []
-    for _ in range(user_records):
-        full = aggregator.add_user_record(
-            f"user-{rng.getrandbits(48):012x}", rng.randbytes(RECORD_BYTES)
-        )
-        if full is not None:
-            out.append(bytes(full.get_contents()[2]))
-    last = aggregator.clear_and_get()
-    if last is not None:
-        out.append(bytes(last.get_contents()[2]))
-    return out
-
-
 def section_c(repeat: int) -> None:
     runs = max(1, min(repeat, 3))
     print(
@@ -418,7 +403,7 @@ def section_c(repeat: int) -> None:
         for kind, label, aggregated in cases:
             stream = new_stream(client, E2E_SHARDS)
             if aggregated:
-                blobs = kpl_blobs(rng, E2E_KPL_USER_RECORDS)
+                blobs = kpl_aggregates(rng, E2E_KPL_USER_RECORDS)
                 rows = E2E_KPL_USER_RECORDS
             else:
                 blobs = [rng.randbytes(RECORD_BYTES) for _ in range(E2E_PLAIN_RECORDS)]
@@ -443,7 +428,10 @@ def section_c(repeat: int) -> None:
                 f"    Spark, query start to stop  {spark_s:6.2f} s {rows / spark_s:>10,.0f} rows/s"
             )
             ratio = loop_s / spark_s
-            print(f"    ratio Spark / boto3 loop ({kind}): {ratio:.2f}x (target >= 1.0x)")
+            # The issue's target is for plain records; the KPL line shows where the query's
+            # fixed start and stop cost dominates (the loop finishes in about 2 s).
+            target = "target >= 1.0x" if kind == "plain" else "no target"
+            print(f"    ratio Spark / boto3 loop ({kind}): {ratio:.2f}x ({target})")
     spark.stop()
 
 

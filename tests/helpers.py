@@ -107,17 +107,24 @@ def start_query(
     sink: Callable[[Any, int], None],
     trigger: str = "200 milliseconds",
 ) -> Any:
-    """Start ``format("kinesis")`` with ``options`` into a foreachBatch ``sink``."""
+    """Start ``format("kinesis")`` with ``options`` into a foreachBatch ``sink``.
+
+    ``trigger`` is a processing-time interval, or "availableNow".
+    """
     reader = spark.readStream.format("kinesis")
     for key, value in options.items():
         reader = reader.option(key, value)
-    return (
-        reader.load()
-        .writeStream.foreachBatch(sink)
-        .option("checkpointLocation", checkpoint)
-        .trigger(processingTime=trigger)
-        .start()
-    )
+    writer = reader.load().writeStream.foreachBatch(sink).option("checkpointLocation", checkpoint)
+    if trigger == "availableNow":
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=trigger)
+    return writer.start()
+
+
+def expected_keys(puts: Iterable[dict[str, Any]]) -> list[tuple[str, str, int, bytes]]:
+    """``record_keys`` of the rows that the records ``put`` returned should become."""
+    return sorted((p["shardId"], p["sequenceNumber"], 0, p["data"]) for p in puts)
 
 
 def start_file_query(spark: Any, options: dict[str, str], out: str, checkpoint: str) -> Any:

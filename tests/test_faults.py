@@ -21,6 +21,7 @@ from tests.helpers import (
     BatchCollector,
     assert_shard_order,
     create_stream,
+    expected_keys,
     put,
     record_keys,
     run_until_idle,
@@ -39,10 +40,6 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
         yield fault_proxy
     finally:
         fault_proxy.stop()
-
-
-def expected(puts: list[dict[str, Any]]) -> list[tuple[str, str, int, bytes]]:
-    return sorted((p["shardId"], p["sequenceNumber"], 0, p["data"]) for p in puts)
 
 
 def read_all(spark: Any, options: dict[str, str], tmp_path: Path) -> BatchCollector:
@@ -67,7 +64,7 @@ def test_a_throttling_storm_is_ridden_out_with_the_configured_retries(
         **FAST_RETRIES,
     )
     sink = read_all(spark, options, tmp_path)
-    assert record_keys(sink.rows()) == expected(puts)
+    assert record_keys(sink.rows()) == expected_keys(puts)
     assert_shard_order(sink.rows())
     assert proxy.faults["GetRecords"] == 6
 
@@ -107,7 +104,7 @@ def test_5xx_answers_and_dropped_connections_are_retried(
         **FAST_RETRIES,
     )
     sink = read_all(spark, options, tmp_path)
-    assert record_keys(sink.rows()) == expected(puts)
+    assert record_keys(sink.rows()) == expected_keys(puts)
     assert proxy.faults == {"GetShardIterator": 3, "GetRecords": 2, "ListShards": 1}
 
 
@@ -125,7 +122,7 @@ def test_a_read_that_never_answers_times_out_and_is_retried(
         **FAST_RETRIES,
     )
     sink = read_all(spark, options, tmp_path)
-    assert record_keys(sink.rows()) == expected(puts)
+    assert record_keys(sink.rows()) == expected_keys(puts)
     assert proxy.faults["GetRecords"] == 1
 
 
@@ -141,7 +138,7 @@ def test_expired_iterators_are_reacquired_without_loss_or_duplicate(
     )
     sink = read_all(spark, options, tmp_path)
     rows = sink.rows()
-    assert record_keys(rows) == expected(puts)
+    assert record_keys(rows) == expected_keys(puts)
     assert_shard_order(rows)
     assert proxy.faults["GetRecords"] == 2
 
@@ -159,7 +156,7 @@ def _read_then_restart(
         **extra,
     )
     sink = read_all(spark, options, tmp_path)
-    assert record_keys(sink.rows()) == expected(first)
+    assert record_keys(sink.rows()) == expected_keys(first)
     return first, options
 
 
@@ -194,7 +191,7 @@ def test_a_vanished_shard_is_skipped_with_fail_on_data_loss_false(
     second = put(kinesis, stream_name, ((f"k{i}", f"b{i}".encode()) for i in range(20)))
     sink = read_all(spark, options, tmp_path)
     kept = [p for p in second if p["shardId"] != gone]
-    assert kept and record_keys(sink.rows()) == expected(kept)
+    assert kept and record_keys(sink.rows()) == expected_keys(kept)
 
 
 def _age_store(store: Path, hours: float) -> int:
@@ -232,4 +229,4 @@ def test_a_stale_position_goes_on_with_fail_on_data_loss_false(
     _age_store(tmp_path / "store", hours=25)
     second = put(kinesis, stream_name, ((f"k{i}", f"b{i}".encode()) for i in range(10)))
     sink = read_all(spark, options, tmp_path)
-    assert record_keys(sink.rows()) == expected(second)
+    assert record_keys(sink.rows()) == expected_keys(second)

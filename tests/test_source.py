@@ -24,6 +24,7 @@ from tests.helpers import (
     BatchCollector,
     assert_shard_order,
     create_stream,
+    expected_keys,
     put,
     record_keys,
     run_until_idle,
@@ -31,10 +32,6 @@ from tests.helpers import (
     start_file_query,
     start_query,
 )
-
-
-def expected_keys(puts: list[dict[str, Any]]) -> list[tuple[str, str, int, bytes]]:
-    return sorted((p["shardId"], p["sequenceNumber"], 0, p["data"]) for p in puts)
 
 
 def load(spark: Any, options: dict[str, str]) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from tests.helpers import (
     BatchCollector,
     create_stream,
+    expected_keys,
     put,
     record_keys,
     run_until_idle,
@@ -39,23 +40,6 @@ def put_evenly(client: Any, stream: str, per_shard: int, tag: str) -> list[dict[
     return out
 
 
-def expected(puts: list[dict[str, Any]]) -> list[tuple[str, str, int, bytes]]:
-    return sorted((p["shardId"], p["sequenceNumber"], 0, p["data"]) for p in puts)
-
-
-def start_available_now(spark: Any, options: dict[str, str], checkpoint: str, sink: Any) -> Any:
-    reader = spark.readStream.format("kinesis")
-    for key, value in options.items():
-        reader = reader.option(key, value)
-    return (
-        reader.load()
-        .writeStream.foreachBatch(sink)
-        .option("checkpointLocation", checkpoint)
-        .trigger(availableNow=True)
-        .start()
-    )
-
-
 def test_max_records_per_trigger_bounds_every_batch_to_its_budget(
     spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
 ) -> None:
@@ -70,7 +54,7 @@ def test_max_records_per_trigger_bounds_every_batch_to_its_budget(
     # 10 rows a batch, 5 from each shard; the last batch ends exactly at both shards' ends,
     # so no empty batch follows.
     assert [len(sink.batches[b]) for b in sorted(sink.batches)] == [10, 10, 10, 10]
-    assert record_keys(sink.rows()) == expected(puts)
+    assert record_keys(sink.rows()) == expected_keys(puts)
 
 
 def test_available_now_reads_exactly_what_existed_and_stops_also_after_a_restart(
@@ -91,19 +75,21 @@ def test_available_now_reads_exactly_what_existed_and_stops_also_after_a_restart
         moto_endpoint, stream_name, str(tmp_path / "store"), maxRecordsPerTrigger="5"
     )
     checkpoint = str(tmp_path / "ckpt")
-    query = start_available_now(spark, options, checkpoint, sink_putting_while_running)
+    query = start_query(
+        spark, options, checkpoint, sink_putting_while_running, trigger="availableNow"
+    )
     assert query.awaitTermination(120), "AvailableNow did not stop by itself"
     assert query.exception() is None
     assert len(sink.batches) >= 5  # 24 rows at 5 a batch
     assert all(len(rows) <= 5 for rows in sink.batches.values())
-    assert record_keys(sink.rows()) == expected(before)
+    assert record_keys(sink.rows()) == expected_keys(before)
 
     # A restart is another AvailableNow run: it reads what arrived since, and stops.
     first_run = len(sink.batches)
-    query = start_available_now(spark, options, checkpoint, sink)
+    query = start_query(spark, options, checkpoint, sink, trigger="availableNow")
     assert query.awaitTermination(120), "AvailableNow did not stop after a restart"
     assert len(sink.batches) > first_run
-    assert record_keys(sink.rows()) == expected(before + later)
+    assert record_keys(sink.rows()) == expected_keys(before + later)
 
 
 def test_available_now_reads_a_split_parent_then_its_children_and_stops(
@@ -133,10 +119,12 @@ def test_available_now_reads_a_split_parent_then_its_children_and_stops(
     options = source_options(
         kinesis_local_endpoint, stream_name, str(tmp_path / "store"), maxRecordsPerTrigger="4"
     )
-    query = start_available_now(spark, options, str(tmp_path / "ckpt"), sink_putting_while_running)
+    query = start_query(
+        spark, options, str(tmp_path / "ckpt"), sink_putting_while_running, trigger="availableNow"
+    )
     assert query.awaitTermination(120), "AvailableNow did not stop across the split"
     assert query.exception() is None
-    assert record_keys(sink.rows()) == expected(before_split + after_split)
+    assert record_keys(sink.rows()) == expected_keys(before_split + after_split)
     batch_of = {bytes(r["data"]): b for b, rows in sink.batches.items() for r in rows}
     assert max(batch_of[p["data"]] for p in before_split) < min(
         batch_of[p["data"]] for p in after_split
