@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+from aws_kinesis_agg.aggregator import RecordAggregator
+
+from kinesis_source.deaggregation import KPL_MAGIC
 
 REGION = "us-east-1"
 
@@ -156,3 +161,20 @@ def record_keys(rows: Iterable[Any]) -> list[tuple[str, str, int, bytes]]:
         (r["shardId"], r["sequenceNumber"], int(r["subSequenceNumber"]), bytes(r["data"]))
         for r in rows
     )
+
+
+def aggregate(users: Iterable[Sequence[Any]]) -> bytes:
+    """One KPL aggregate built by aws_kinesis_agg's own aggregator, of (key, data[, hash key])."""
+    agg = RecordAggregator()
+    for user in users:
+        key, data = user[0], user[1]
+        hash_key = user[2] if len(user) > 2 else None
+        assert agg.add_user_record(key, data, hash_key) is None
+    record = agg.clear_and_get()
+    assert record is not None
+    return bytes(record.get_contents()[2])
+
+
+def framed(body: bytes, digest: bytes | None = None) -> bytes:
+    """magic + ``body`` + its MD5 (or ``digest``): an aggregate's framing around any bytes."""
+    return KPL_MAGIC + body + (hashlib.md5(body).digest() if digest is None else digest)

@@ -6,37 +6,25 @@ length in UTF-16 code units: 128 emoji are 256 of them, the most it accepts).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_kinesis_agg.aggregator import RecordAggregator
 
 from kinesis_source.deaggregation import KPL_MAGIC
 from kinesis_source.limits import PARTITION_KEY_MAX_CHARS, RECORD_MAX_BYTES
 from tests.helpers import (
     BatchCollector,
+    aggregate,
     create_stream,
+    framed,
     put,
     run_until_idle,
     source_options,
     start_query,
     wait_for,
 )
-
-
-def aggregate(users: list[tuple[str, bytes]]) -> bytes:
-    agg = RecordAggregator()
-    for key, data in users:
-        assert agg.add_user_record(key, data) is None
-    return bytes(agg.clear_and_get().get_contents()[2])
-
-
-def framed(body: bytes, digest: bytes | None = None) -> bytes:
-    return KPL_MAGIC + body + (hashlib.md5(body).digest() if digest is None else digest)
-
 
 GOOD = aggregate([("€" * PARTITION_KEY_MAX_CHARS, b""), ("u2", b"\xff\xfe\x00")])
 PROTOBUF = GOOD[len(KPL_MAGIC) : -16]

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from aws_kinesis_agg.aggregator import RecordAggregator
-
 from kinesis_source.deaggregation import KPL_MAGIC, deaggregate
-
-
-def aggregate(records: list[tuple[str, bytes, str | None]]) -> bytes:
-    agg = RecordAggregator()
-    for key, data, ehk in records:
-        assert agg.add_user_record(key, data, ehk) is None
-    _pk, ehk, blob = agg.clear_and_get().get_contents()
-    return bytes(blob)
+from tests.helpers import aggregate
 
 
 def test_user_records_keep_their_own_keys_and_order() -> None:

@@ -8,7 +8,6 @@ Pure tests of the KPL parsers first, then the same records through a moto server
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import botocore.session
 import pyarrow as pa
 import pytest
-from aws_kinesis_agg.aggregator import RecordAggregator
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
@@ -36,6 +34,7 @@ from kinesis_source.options import Decoder, KinesisOptions, parse_options
 from kinesis_source.positions import Position
 from kinesis_source.records_page import RecordsPage, page_from_response
 from kinesis_source.shard_reader import ShardTask, _ShardRead
+from tests.helpers import aggregate, framed
 
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
 INTO_PARSERS: dict[str, IntoParser] = {
@@ -52,21 +51,6 @@ USERS: list[tuple[str, bytes, str | None]] = [
     ("user-1", b"x" * 300, "340282366920938463463374607431768211455"),
     ("user-3", b"y" * 20_000, None),
 ]
-
-
-def aggregate(users: list[tuple[str, bytes, str | None]]) -> bytes:
-    """One KPL aggregate built by aws_kinesis_agg's own aggregator."""
-    agg = RecordAggregator()
-    for key, data, hash_key in users:
-        assert agg.add_user_record(key, data, hash_key) is None
-    record = agg.clear_and_get()
-    assert record is not None
-    return bytes(record.get_contents()[2])
-
-
-def framed(body: bytes) -> bytes:
-    """magic + protobuf body + MD5: a well-framed aggregate of any protobuf bytes."""
-    return KPL_MAGIC + body + hashlib.md5(body).digest()
 
 
 def columns(parser: IntoParser, data: bytes) -> tuple[int | None, list[Any]]:

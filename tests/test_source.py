@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_kinesis_agg.aggregator import RecordAggregator
 from pyspark.errors import AnalysisException, StreamingQueryException
 from pyspark.sql.types import (
     BinaryType,
@@ -22,6 +21,7 @@ from pyspark.sql.types import (
 from tests.helpers import (
     REGION,
     BatchCollector,
+    aggregate,
     assert_shard_order,
     create_stream,
     expected_keys,
@@ -169,13 +169,6 @@ def test_at_timestamp_starts_at_the_timestamp(
     run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
     assert record_keys(sink.rows()) == expected_keys(late)
     assert all(r["approximateArrivalTimestamp"] is not None for r in sink.rows())
-
-
-def aggregate(users: list[tuple[str, bytes, str | None]]) -> bytes:
-    agg = RecordAggregator()
-    for key, data, ehk in users:
-        assert agg.add_user_record(key, data, ehk) is None
-    return bytes(agg.clear_and_get().get_contents()[2])
 
 
 def test_kpl_aggregates_mixed_with_plain_records(
