@@ -53,6 +53,24 @@ def trigger(reader: KinesisStreamReader, start: dict[str, Any]) -> tuple[dict[st
     return end, rows
 
 
+def triggers_counting_listings(
+    endpoint: str, stream: str, store: str, counted: list[CallCounter], n: int, **extra: str
+) -> tuple[dict[str, Any], int, CallCounter]:
+    """A fresh query's first ``n`` triggers: (offset after them, rows read, ListShards calls)."""
+    opts = parse_options(
+        source_options(endpoint, stream, store, shardDiscoveryIntervalMs="600000", **extra)
+    )
+    reader = KinesisStreamReader(opts)
+    offset = reader.initialOffset()
+    list_calls = CallCounter(opts, "ListShards")
+    counted.append(list_calls)
+    read = 0
+    for _ in range(n):
+        offset, rows = trigger(reader, offset)
+        read += rows
+    return offset, read, list_calls
+
+
 def split_first_shard(client: Any, stream: str) -> None:
     shard = client.list_shards(StreamName=stream)["Shards"][0]
     low = int(shard["HashKeyRange"]["StartingHashKey"])
@@ -73,22 +91,9 @@ def test_an_idle_stream_after_a_split_is_listed_once_not_on_every_trigger(
     create_stream(kinesis_local, stream_name, 1)
     put(kinesis_local, stream_name, [(f"k{i}", b"x") for i in range(3)])
     split_first_shard(kinesis_local, stream_name)  # the children stay empty
-    opts = parse_options(
-        source_options(
-            kinesis_local_endpoint,
-            stream_name,
-            str(tmp_path / "store"),
-            shardDiscoveryIntervalMs="600000",
-        )
+    offset, read, list_calls = triggers_counting_listings(
+        kinesis_local_endpoint, stream_name, str(tmp_path / "store"), counted, 8
     )
-    reader = KinesisStreamReader(opts)
-    offset = reader.initialOffset()
-    list_calls = CallCounter(opts, "ListShards")
-    counted.append(list_calls)
-    read = 0
-    for _ in range(8):
-        offset, rows = trigger(reader, offset)
-        read += rows
     assert read == 3
     assert sorted(offset["shards"]) == ["shardId-000000000001", "shardId-000000000002"]
     # Once, when the parent was read to its end; not again on each idle trigger after it.
@@ -141,23 +146,14 @@ def test_a_merge_parent_waiting_for_its_co_parent_does_not_list_on_every_trigger
         StreamName=stream_name, ShardToMerge=low_shard, AdjacentShardToMerge=high_shard
     )
     wait_active(kinesis_local, stream_name)
-    opts = parse_options(
-        source_options(
-            kinesis_local_endpoint,
-            stream_name,
-            str(tmp_path / "store"),
-            shardDiscoveryIntervalMs="600000",
-            maxRecordsPerShard="1",
-        )
+    offset, read, list_calls = triggers_counting_listings(
+        kinesis_local_endpoint,
+        stream_name,
+        str(tmp_path / "store"),
+        counted,
+        12,
+        maxRecordsPerShard="1",
     )
-    reader = KinesisStreamReader(opts)
-    offset = reader.initialOffset()
-    list_calls = CallCounter(opts, "ListShards")
-    counted.append(list_calls)
-    read = 0
-    for _ in range(12):
-        offset, rows = trigger(reader, offset)
-        read += rows
     assert read == 7
     assert sorted(offset["shards"]) == ["shardId-000000000002"]
     assert list_calls.calls == 2  # when each parent was read to its end
