@@ -25,6 +25,6 @@ class KinesisDataSource(DataSource):
         return SCHEMA_DDL
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
-        from kinesis_source.stream_reader import KinesisStreamReader
+        from kinesis_source.source.stream_reader import KinesisStreamReader
 
         return KinesisStreamReader(self.kinesis_options)

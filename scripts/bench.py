@@ -56,10 +56,10 @@ from botocore.parsers import create_parser
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from kinesis_source import limits
-from kinesis_source.deaggregation import PROTOBUF_BACKEND, deaggregate_into
-from kinesis_source.fast_decode import decode_records
 from kinesis_source.options import parse_options
-from kinesis_source.records_page import page_from_response
+from kinesis_source.records.deaggregation import PROTOBUF_BACKEND, deaggregate_into
+from kinesis_source.records.fast_decode import decode_records
+from kinesis_source.records.records_page import page_from_response
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # GetRecords returns at most 10,000 records per call (limits.GET_RECORDS_MAX_RECORDS).
@@ -438,7 +438,7 @@ def section_c(repeat: int) -> None:
 def section_d(repeat: int) -> None:
     from pyspark.sql.streaming.datasource import ReadAllAvailable
 
-    from kinesis_source.stream_reader import KinesisStreamReader
+    from kinesis_source.source.stream_reader import KinesisStreamReader
 
     print(
         f"(d) planning one trigger with no new data, {PLANNING_SHARDS} shards on moto "

@@ -97,10 +97,9 @@ if [[ "$wheel" == 1 ]]; then
   trap 'rm -rf "$src"' EXIT
   cp "$root/pyproject.toml" "$src/"
   [[ -f "$root/README.md" ]] && cp "$root/README.md" "$src/"
-  for pkg in kinesis_source pyspark_kinesis; do
-    mkdir -p "$src/$pkg"
-    cp "$root/$pkg"/*.py "$src/$pkg/"
-  done
+  # Sources only, subpackages included; caches stay behind.
+  (cd "$root" && find kinesis_source pyspark_kinesis -name '*.py' -not -path '*/__pycache__/*' \
+    -exec cp --parents {} "$src/" \;)
   # Without build isolation when setuptools is at hand (offline-friendly), else isolated.
   "$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$dist" "$src" 2>/dev/null \
     || "$python" -m pip wheel --quiet --no-deps -w "$dist" "$src"

@@ -14,7 +14,7 @@ stream="$3"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$(command -v "${PYTHON:-python3}")"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap "rm -rf \"$work\"" EXIT
 cp "$root/scripts/smoke_job.py" "$work/job.py"
 
 spark_home="$(cd "$work" && env -u PYTHONPATH "$python" -c \

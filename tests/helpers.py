@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_kinesis_agg.aggregator import RecordAggregator
 
-from kinesis_source.deaggregation import KPL_MAGIC
+from kinesis_source.records.deaggregation import KPL_MAGIC
 
 REGION = "us-east-1"
 

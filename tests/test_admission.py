@@ -11,12 +11,12 @@ import pyarrow as pa
 import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
-from kinesis_source import multi_shard
-from kinesis_source.admission import max_rows, plan_limits, split_budget
 from kinesis_source.errors import OptionError
 from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.positions import Offset, Position, ShardEnd
-from kinesis_source.shard_reader import ShardTask, _ShardRead, first_arrival_after
+from kinesis_source.source import multi_shard
+from kinesis_source.source.admission import max_rows, plan_limits, split_budget
+from kinesis_source.source.positions import Offset, Position, ShardEnd
+from kinesis_source.source.shard_reader import ShardTask, _ShardRead, first_arrival_after
 from tests.test_consume import BASE_SEQUENCE, make_page
 
 BASE = {"streamname": "orders", "region": "eu-west-1", "checkpointstore": "/tmp/store"}

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from kinesis_source.deaggregation import KPL_MAGIC
 from kinesis_source.limits import PARTITION_KEY_MAX_CHARS, RECORD_MAX_BYTES
+from kinesis_source.records.deaggregation import KPL_MAGIC
 from tests.helpers import (
     BatchCollector,
     aggregate,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kinesis_source.checkpoint_store import FileCheckpointStore
 from kinesis_source.errors import CheckpointStoreError
-from kinesis_source.positions import Position, ShardEnd
+from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.stores import FileCheckpointStore
 
 
 def end(seq: str) -> ShardEnd:

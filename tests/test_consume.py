@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from kinesis_source.options import KinesisOptions
-from kinesis_source.positions import Position
-from kinesis_source.records_page import RecordsPage
-from kinesis_source.shard_reader import ShardTask, _passed, _ShardRead
+from kinesis_source.records.records_page import RecordsPage
+from kinesis_source.source.positions import Position
+from kinesis_source.source.shard_reader import ShardTask, _passed, _ShardRead
 
 BASE_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 

@@ -10,7 +10,8 @@ import pytest
 from botocore.config import Config
 from helpers import REGION, create_stream, put, source_options
 
-from kinesis_source import clients, limits
+from kinesis_source import limits
+from kinesis_source.aws import clients
 from kinesis_source.errors import CredentialsError
 from kinesis_source.options import parse_options
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kinesis_source.data_loss import span, stale_shards, vanished_shards
-from kinesis_source.positions import Position
+from kinesis_source.source.data_loss import span, stale_shards, vanished_shards
+from kinesis_source.source.positions import Position
 
 HOUR = 3_600_000
 

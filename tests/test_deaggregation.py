@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from kinesis_source.deaggregation import KPL_MAGIC, deaggregate
+from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate
 from tests.helpers import aggregate
 
 

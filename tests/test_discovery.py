@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable
 
-from kinesis_source.clients import kinesis_client
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import policy_of
 from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.retry import policy_of
-from kinesis_source.stream_reader import KinesisStreamReader, list_shards
+from kinesis_source.source.stream_reader import KinesisStreamReader, list_shards
 from tests.helpers import REGION, create_stream, put, source_options, wait_active
 
 

@@ -20,20 +20,20 @@ from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from helpers import REGION, create_stream
 
-from kinesis_source.clients import kinesis_client
-from kinesis_source.deaggregation import (
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.errors import OptionError
+from kinesis_source.options import Decoder, KinesisOptions, parse_options
+from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
     _deaggregate_message_into,
     _deaggregate_wire_into,
     deaggregate,
     deaggregate_into,
 )
-from kinesis_source.errors import OptionError
-from kinesis_source.fast_decode import decode_records, get_records_body
-from kinesis_source.options import Decoder, KinesisOptions, parse_options
-from kinesis_source.positions import Position
-from kinesis_source.records_page import RecordsPage, page_from_response
-from kinesis_source.shard_reader import ShardTask, _ShardRead
+from kinesis_source.records.fast_decode import decode_records, get_records_body
+from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.positions import Position
+from kinesis_source.source.shard_reader import ShardTask, _ShardRead
 from tests.helpers import aggregate, framed
 
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
-from kinesis_source.positions import Position
+from kinesis_source.source.lineage import ShardInfo, advance_shards, readable_shards
+from kinesis_source.source.positions import Position
 
 TH = Position.trim_horizon()
 END = Position.shard_end()

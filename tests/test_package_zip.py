@@ -30,13 +30,14 @@ def test_zip_alone_runs_a_job_under_spark_submit(
     names = set(zipfile.ZipFile(archive).namelist())
     assert {
         "kinesis_source/__init__.py",
-        "kinesis_source/checkpoint_store_dynamodb.py",
+        "kinesis_source/stores/dynamodb.py",
+        "kinesis_source/source/shard_reader.py",
         "pyspark_kinesis/__init__.py",
         "aws_kinesis_agg/messages_pb2.py",
     } <= names
     assert not any("__pycache__" in n for n in names)
     (wheel,) = tmp_path.glob("kinesis_source-*.whl")
-    assert "kinesis_source/checkpoint_store_s3.py" in zipfile.ZipFile(wheel).namelist()
+    assert "kinesis_source/stores/s3.py" in zipfile.ZipFile(wheel).namelist()
 
     create_stream(kinesis, stream_name, 2)
     sent = put(kinesis, stream_name, [(f"k{i}", f"zip-{i}".encode()) for i in range(7)])

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
-from kinesis_source.clients import kinesis_client
+from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.options import parse_options
-from kinesis_source.positions import Offset
-from kinesis_source.stream_reader import KinesisStreamReader
+from kinesis_source.source.positions import Offset
+from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.helpers import create_stream, source_options
 
 HANDLER_ID = "tests.test_planning.count_calls"

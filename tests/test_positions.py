@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kinesis_source.positions import Offset, Position, ShardEnd
+from kinesis_source.source.positions import Offset, Position, ShardEnd
 
 SEQ = "49590338271490256608559692538361571095921575989136588898"
 

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSResponse
 from helpers import REGION, create_stream
 
 from kinesis_source import limits
-from kinesis_source.deaggregation import deaggregate
+from kinesis_source.records.deaggregation import deaggregate
 from scripts import produce as producer
 from scripts.produce import Entry, ProducerError, ProduceStats, Written
 

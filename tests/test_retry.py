@@ -7,8 +7,8 @@ import random
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
+from kinesis_source.aws.retry import THROTTLED, TRANSIENT, RetryPolicy, call_with_retry, classify
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.retry import THROTTLED, TRANSIENT, RetryPolicy, call_with_retry, classify
 
 
 def client_error(code: str, status: int = 400) -> ClientError:

@@ -12,7 +12,7 @@ import pytest
 from helpers import create_stream, put, source_options, wait_for
 
 from kinesis_source.options import SECRET_OPTIONS, parse_options
-from kinesis_source.stream_reader import KinesisStreamReader
+from kinesis_source.source.stream_reader import KinesisStreamReader
 
 pytestmark = pytest.mark.spark
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from helpers import REGION, create_stream, put, source_options, store_options
 
-from kinesis_source.checkpoint_store import CheckpointStore, open_store
 from kinesis_source.errors import CheckpointConflictError, CheckpointStoreError
 from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.positions import Position, ShardEnd
-from kinesis_source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.stores import CheckpointStore, open_store
 
 
 def _opts(endpoint: str, stream: str, store: str, **extra: str) -> KinesisOptions:

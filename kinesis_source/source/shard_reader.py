@@ -22,18 +22,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.exceptions import ClientError
 
-from kinesis_source.checkpoint_store import CheckpointStore
-from kinesis_source.clients import kinesis_client
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import (
     CheckpointConflictError,
     KinesisReadError,
     StreamNotFoundError,
 )
-from kinesis_source.fast_decode import decode_records, get_records_body
 from kinesis_source.options import Decoder, KinesisOptions
-from kinesis_source.positions import Position, ShardEnd
-from kinesis_source.records_page import RecordsPage, page_from_response
-from kinesis_source.retry import call_with_retry, policy_of
+from kinesis_source.records.fast_decode import decode_records, get_records_body
+from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.stores import CheckpointStore
 
 log = logging.getLogger(__name__)
 

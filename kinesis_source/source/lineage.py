@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kinesis_source.positions import Position
+from kinesis_source.source.positions import Position
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kinesis_source import limits
-from kinesis_source.checkpoint_store import (
+from kinesis_source.errors import CheckpointStoreError
+from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.stores.base import (
     CheckpointStore,
     batch_key,
     describe_error,
@@ -37,8 +39,6 @@ from kinesis_source.checkpoint_store import (
     error_code,
     store_error,
 )
-from kinesis_source.errors import CheckpointStoreError
-from kinesis_source.positions import Position, ShardEnd
 
 log = logging.getLogger(__name__)
 

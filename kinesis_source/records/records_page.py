@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kinesis_source.deaggregation import deaggregate
+from kinesis_source.records.deaggregation import deaggregate
 from kinesis_source.schema import ARROW_SCHEMA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -24,17 +24,18 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from kinesis_source import admission, limits
-from kinesis_source.checkpoint_store import CheckpointStore, open_store
-from kinesis_source.clients import kinesis_client
-from kinesis_source.data_loss import iso, span, stale_shards, vanished_shards
+from kinesis_source import limits
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
 from kinesis_source.errors import DataLossError, KinesisReadError, StreamNotFoundError
-from kinesis_source.lineage import ShardInfo, advance_shards, readable_shards
-from kinesis_source.multi_shard import read_shards
 from kinesis_source.options import InitialPosition, KinesisOptions
-from kinesis_source.positions import Offset, Position, ShardEnd
-from kinesis_source.retry import RetryPolicy, call_with_retry, policy_of
-from kinesis_source.shard_reader import ShardTask
+from kinesis_source.source import admission
+from kinesis_source.source.data_loss import iso, span, stale_shards, vanished_shards
+from kinesis_source.source.lineage import ShardInfo, advance_shards, readable_shards
+from kinesis_source.source.multi_shard import read_shards
+from kinesis_source.source.positions import Offset, Position, ShardEnd
+from kinesis_source.source.shard_reader import ShardTask
+from kinesis_source.stores import CheckpointStore, open_store
 
 log = logging.getLogger(__name__)
 

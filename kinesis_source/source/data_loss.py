@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
-from kinesis_source.positions import AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, Position
+from kinesis_source.source.positions import AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, Position
 
 
 def vanished_shards(tracked: Mapping[str, Position], listed: Iterable[str]) -> list[str]:

@@ -22,9 +22,9 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
-from kinesis_source.checkpoint_store import CheckpointStore
 from kinesis_source.options import KinesisOptions
-from kinesis_source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.stores import CheckpointStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,9 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kinesis_source import limits
-from kinesis_source.checkpoint_store import (
+from kinesis_source.errors import CheckpointStoreError
+from kinesis_source.source.positions import ShardEnd
+from kinesis_source.stores.base import (
     CheckpointStore,
     batch_key,
     describe_error,
@@ -27,8 +29,6 @@ from kinesis_source.checkpoint_store import (
     error_code,
     store_error,
 )
-from kinesis_source.errors import CheckpointStoreError
-from kinesis_source.positions import ShardEnd
 
 log = logging.getLogger(__name__)
 

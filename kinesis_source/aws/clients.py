@@ -26,8 +26,8 @@ from botocore.handlers import enable_millisecond_timestamp_precision
 
 from kinesis_source import limits
 from kinesis_source.errors import CredentialsError
-from kinesis_source.fast_decode import install_raw_get_records
 from kinesis_source.options import KinesisOptions
+from kinesis_source.records.fast_decode import install_raw_get_records
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.session.Session] = {}

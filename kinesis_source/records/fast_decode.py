@@ -31,15 +31,15 @@ from typing import Any
 
 import orjson
 
-from kinesis_source.deaggregation import KPL_MAGIC, deaggregate_into
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.records_page import RecordsPage, arrival_micros
+from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_into
+from kinesis_source.records.records_page import RecordsPage, arrival_micros
 
 log = logging.getLogger(__name__)
 
 RAW_BODY_KEY = "KinesisSourceRawBody"
 _EVENT = "before-parse.kinesis.GetRecords"
-_HANDLER_ID = "kinesis_source.fast_decode.keep_raw_body"
+_HANDLER_ID = "kinesis_source.records.fast_decode.keep_raw_body"
 _HTTP_OK = 200
 
 

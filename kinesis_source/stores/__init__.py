@@ -1,0 +1,45 @@
+"""Checkpoint stores (DESIGN.md section 3): the interface in ``base``, one module per kind.
+
+``open_store`` is the one factory. It lives here, above the stores, so that no store imports
+it back.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from kinesis_source.aws.clients import store_client
+from kinesis_source.errors import CheckpointStoreError
+from kinesis_source.options import KinesisOptions
+from kinesis_source.stores.base import CheckpointStore
+from kinesis_source.stores.file import FileCheckpointStore
+
+__all__ = ["CheckpointStore", "FileCheckpointStore", "open_store"]
+
+
+def open_store(opts: KinesisOptions) -> CheckpointStore:
+    """The store ``opts.checkpoint_store`` names; everything it needs comes from ``opts``,
+    which is picklable, so executors open the same store as the driver."""
+    uri = opts.checkpoint_store
+    scheme = urlparse(uri).scheme.lower()
+    if scheme == "s3":
+        from kinesis_source.stores.s3 import S3CheckpointStore
+
+        return S3CheckpointStore(
+            uri, store_client("s3", opts), store_client("s3", opts, check=True)
+        )
+    if scheme == "dynamodb":
+        from kinesis_source.stores.dynamodb import DynamoDBCheckpointStore
+
+        return DynamoDBCheckpointStore(
+            uri,
+            store_client("dynamodb", opts),
+            store_client("dynamodb", opts, check=True),
+            create_table=opts.create_checkpoint_table,
+        )
+    if scheme in ("", "file") or len(scheme) == 1:
+        return FileCheckpointStore(uri)
+    raise CheckpointStoreError(
+        f"option 'checkpointStore': unsupported URI scheme {scheme!r} in {uri!r}; "
+        "use a local directory, file:///PATH, s3://BUCKET/PREFIX or dynamodb://TABLE"
+    )
