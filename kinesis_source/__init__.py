@@ -48,4 +48,3 @@ def _zip_archive() -> str | None:
     """The zip this package was imported from (zipimport), or None."""
     archive = getattr(__spec__.loader, "archive", None) if __spec__ else None
     return os.path.abspath(archive) if isinstance(archive, str) else None
-
