@@ -61,15 +61,16 @@ def filled_stream(kinesis: Any, name: str) -> tuple[list[str], list[dict[str, st
 def kill_an_executor_mid_batch(
     cluster: Cluster, proxy: FaultProxy, checkpoint: Path, job: subprocess.Popen[bytes]
 ) -> str:
-    """Wait until batch 0 is planned and both of its shard reads are under way, kill -9 one
-    executor's JVM, and check that the batch had not been committed when the kill landed."""
+    """Wait until batch 0 is planned and a delayed shard read is under way (the tasks of both
+    shards are running then: each one's first read is delayed), kill -9 one executor's JVM,
+    and check that the batch had not been committed when the kill landed."""
     planned, committed = checkpoint / "offsets" / "0", checkpoint / "commits" / "0"
 
     def reading() -> bool:
         assert job.poll() is None, "the job ended before its batch was read"
-        return planned.exists() and proxy.in_flight["GetRecords delayed"] >= 2
+        return planned.exists() and proxy.in_flight["GetRecords delayed"] >= 1
 
-    wait_for(reading, timeout_s=JOB_TIMEOUT_S, what="both shard reads of batch 0")
+    wait_for(reading, timeout_s=JOB_TIMEOUT_S, what="a shard read of batch 0")
     executors = cluster.executors()
     assert len(executors) == 2, executors
     victim = min(executors)
@@ -107,7 +108,7 @@ def query_id(checkpoint: Path) -> str:
     return str(json.loads((checkpoint / "offsets" / "0").read_text().splitlines()[-1])["query"])
 
 
-def test_s3_store_no_worker_reuse_executor_killed_mid_batch(
+def test_zip_on_the_minimum_survives_lost_executors_and_speculation(
     standalone_cluster: Cluster,
     minimal_python: str,
     kinesis_zip: Path,
@@ -115,112 +116,106 @@ def test_s3_store_no_worker_reuse_executor_killed_mid_batch(
     moto_endpoint: str,
     tmp_path: Path,
 ) -> None:
-    stream = f"deploy-{uuid.uuid4().hex[:8]}"
-    _, sent = filled_stream(kinesis, stream)
-    bucket = f"ckpt-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
-    proxy = FaultProxy(moto_endpoint, delay_seconds=6.0)
-    proxy.inject("GetRecords", "delay", times=2, match=is_read_of())
-    endpoint = proxy.start()
-    try:
-        out, checkpoint = tmp_path / "out", tmp_path / "checkpoint"
-        options = source_options(endpoint, stream, f"s3://{bucket}/store")
-        options["checkpointEndpointUrl"] = moto_endpoint
-        query = {"options": options, "out": str(out), "checkpoint": str(checkpoint)}
-        job = submit(
-            standalone_cluster,
-            minimal_python,
-            kinesis_zip,
-            {"queries": [query]},
-            tmp_path,
-            {"spark.python.worker.reuse": "false"},
-        )
-        victim = kill_an_executor_mid_batch(standalone_cluster, proxy, checkpoint, job)
-        _, log = finish(job, tmp_path)
-    finally:
-        proxy.stop()
-    assert_lost_executor_rescheduled(log, victim)
-    assert record_keys(committed_rows(out)) == expected_keys(sent)
+    """One job (a cluster job costs a minute to start here), three queries on one stream,
+    all with speculation on and Python worker reuse off:
 
-
-def test_dynamodb_store_speculation_and_two_queries_sharing_the_table(
-    standalone_cluster: Cluster,
-    minimal_python: str,
-    kinesis_zip: Path,
-    kinesis: Any,
-    moto_endpoint: str,
-    tmp_path: Path,
-) -> None:
-    """Query "slow" runs first with speculation firing on its slowed shard; then query
-    "killed" reads the same stream into the same DynamoDB table and loses an executor."""
+    1. "slow", DynamoDB store: speculation starts a copy of the task of a slowed shard;
+    2. "s3", S3 store: an executor is killed in the middle of its batch;
+    3. "ddb", the same DynamoDB table as "slow": an executor is killed mid-batch again.
+    """
     stream = f"deploy-{uuid.uuid4().hex[:8]}"
     shards, sent = filled_stream(kinesis, stream)
-    table = f"ckpt-{uuid.uuid4().hex[:8]}"
-    proxy = FaultProxy(moto_endpoint, delay_seconds=12.0)
-    # Only the first read of shard 1: its task runs long, a speculative copy reads fast.
+    bucket, table = f"ckpt-{uuid.uuid4().hex[:8]}", f"ckpt-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
+    # Only the first read of shard 1: its task runs 20 s longer than the other (under the
+    # 30 s read timeout); a speculative copy's read is not delayed.
+    proxy = FaultProxy(moto_endpoint, delay_seconds=20.0)
     proxy.inject("GetRecords", "delay", times=1, match=is_read_of(shards[1]))
     endpoint = proxy.start()
-    try:
-        options = source_options(endpoint, stream, f"dynamodb://{table}")
-        options["checkpointEndpointUrl"] = moto_endpoint
-        slow, killed = tmp_path / "slow", tmp_path / "killed"
-        go = tmp_path / "go"
-        queries = [
-            {
-                "options": options,
-                "out": str(slow / "out"),
-                "checkpoint": str(slow / "checkpoint"),
-                "done": str(slow / "done"),
-            },
-            {
-                "options": options,
-                "out": str(killed / "out"),
-                "checkpoint": str(killed / "checkpoint"),
-                "after": str(go),
-            },
-        ]
-        speculation = {
-            "spark.speculation": "true",
-            "spark.speculation.interval": "100ms",
-            "spark.speculation.quantile": "0.5",
-            "spark.speculation.multiplier": "1.5",
-            "spark.speculation.minTaskRuntime": "2s",
+    dirs = {name: tmp_path / name for name in ("slow", "s3", "ddb")}
+    for folder in dirs.values():
+        folder.mkdir()
+
+    def query(name: str, store: str) -> dict[str, Any]:
+        options = source_options(endpoint, stream, store, checkpointEndpointUrl=moto_endpoint)
+        return {
+            "options": options,
+            "out": str(dirs[name] / "out"),
+            "checkpoint": str(dirs[name] / "checkpoint"),
+            "after": str(dirs[name] / "go") if name != "slow" else "",
+            "done": str(dirs[name] / "done"),
         }
+
+    conf = {
+        "spark.python.worker.reuse": "false",
+        "spark.speculation": "true",
+        "spark.speculation.interval": "100ms",
+        "spark.speculation.quantile": "0.5",
+        "spark.speculation.multiplier": "1.2",
+        "spark.speculation.minTaskRuntime": "2s",
+    }
+    queries = [
+        query("slow", f"dynamodb://{table}"),
+        query("s3", f"s3://{bucket}/store"),
+        query("ddb", f"dynamodb://{table}"),
+    ]
+    driver_log = tmp_path / "driver.log"
+    try:
         job = submit(
-            standalone_cluster,
-            minimal_python,
-            kinesis_zip,
-            {"queries": queries},
-            tmp_path,
-            speculation,
+            standalone_cluster, minimal_python, kinesis_zip, {"queries": queries}, tmp_path, conf
         )
 
-        def slow_done() -> bool:
-            assert job.poll() is None, (tmp_path / "driver.log").read_text()[-5000:]
-            return (slow / "done").exists()
+        def done(name: str) -> bool:
+            assert job.poll() is None, driver_log.read_text(errors="replace")[-5000:]
+            return (dirs[name] / "done").exists()
 
-        wait_for(slow_done, timeout_s=JOB_TIMEOUT_S, what='query "slow" to finish')
-        log_of_slow = (tmp_path / "driver.log").read_text(errors="replace")
+        wait_for(lambda: done("slow"), timeout_s=JOB_TIMEOUT_S, what='query "slow"')
+        log_of_slow = driver_log.read_text(errors="replace")
+
+        victims = []
         proxy.delay_seconds = 6.0
-        proxy.inject("GetRecords", "delay", times=2, match=is_read_of())
-        go.write_text("go\n")
-        victim = kill_an_executor_mid_batch(standalone_cluster, proxy, killed / "checkpoint", job)
+        for name in ("s3", "ddb"):
+            # Both executors up again (one was just replaced), so both shard reads run.
+            wait_for(
+                lambda: (
+                    driver_log.read_text(errors="replace").count("Registered executor")
+                    >= 2 + len(victims)
+                ),
+                timeout_s=JOB_TIMEOUT_S,
+                what="a replacement executor",
+            )
+            # A read delayed earlier (the losing attempt's) must not pass for this query's.
+            wait_for(
+                lambda: proxy.in_flight["GetRecords delayed"] == 0,
+                timeout_s=30,
+                what="earlier delayed reads to end",
+            )
+            for shard in shards:  # each task's first read: both tasks run >= 6 s
+                proxy.inject("GetRecords", "delay", times=1, match=is_read_of(shard))
+            (dirs[name] / "go").write_text("go\n")
+            checkpoint = dirs[name] / "checkpoint"
+            victims.append(kill_an_executor_mid_batch(standalone_cluster, proxy, checkpoint, job))
+            if name == "s3":
+                wait_for(lambda: done("s3"), timeout_s=JOB_TIMEOUT_S, what='query "s3"')
         _, log = finish(job, tmp_path)
     finally:
         proxy.stop()
 
-    # Speculation launched a second attempt of the slowed task, and that attempt won.
-    assert "as speculatable" in log_of_slow, log_of_slow[-5000:]
-    assert re.search(r"Killing attempt 0 for task .* as the attempt 1 succeeded", log_of_slow)
-    assert record_keys(committed_rows(slow / "out")) == expected_keys(sent)
+    # Speculation launched a second attempt of the slowed task while the first still ran;
+    # when one of them succeeded, Spark killed the other.
+    marked = re.search(r"Marking task (\d+) in stage (\S+) .* as speculatable", log_of_slow)
+    assert marked, log_of_slow[-5000:]
+    task, stage = marked.group(1), re.escape(marked.group(2))
+    assert re.search(rf"Starting task {task}\.1 in stage {stage} ", log_of_slow)
+    assert re.search(rf"Killing attempt [01] for task {task}\.[01] in stage {stage} ", log_of_slow)
+    for victim in victims:
+        assert_lost_executor_rescheduled(log, victim)
+    for name in ("slow", "s3", "ddb"):
+        assert record_keys(committed_rows(dirs[name] / "out")) == expected_keys(sent), name
 
-    assert_lost_executor_rescheduled(log, victim)
-    assert record_keys(committed_rows(killed / "out")) == expected_keys(sent)
-
-    # One table, two queries: each query's entries sit under its own key.
-    ids = {query_id(slow / "checkpoint"), query_id(killed / "checkpoint")}
+    # One DynamoDB table, two queries: each query's entries sit under its own key.
+    ids = {query_id(dirs["slow"] / "checkpoint"), query_id(dirs["ddb"] / "checkpoint")}
     assert len(ids) == 2
-    items = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint).scan(
-        TableName=table
-    )["Items"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint)
+    items = dynamodb.scan(TableName=table)["Items"]
     assert {item["streamQuery"]["S"] for item in items} == {f"{stream}/{q}" for q in ids}
