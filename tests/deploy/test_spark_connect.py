@@ -16,9 +16,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import committed_rows
+import pytest
 
+from tests.deploy.cluster import committed_rows
 from tests.helpers import create_stream, expected_keys, put, record_keys, source_options
+
+pytestmark = pytest.mark.deploy
 
 CLIENT = Path(__file__).resolve().parent / "connect_client.py"
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from conftest import Cluster, committed_rows, submit
+import pytest
 
+from tests.deploy.cluster import Cluster, committed_rows, submit
 from tests.fault_proxy import FaultProxy
 from tests.helpers import (
     REGION,
@@ -33,6 +34,8 @@ from tests.helpers import (
     source_options,
     wait_for,
 )
+
+pytestmark = pytest.mark.deploy
 
 RECORDS = 300
 JOB_TIMEOUT_S = 300
