@@ -12,7 +12,8 @@ import pytest
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, _passed, _ShardRead
+from kinesis_source.source.shard_reader import ShardTask, _ShardRead
+from kinesis_source.source.stop_rules import passed
 
 BASE_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
 
@@ -68,9 +69,9 @@ def reference_consume(
         first, last = page.unit_starts[index], page.unit_starts[index + 1]
         for unit in range(first, last):
             sub = unit - first
-            if skip is not None and _passed(seq_int, sub, skip):
+            if skip is not None and passed(seq_int, sub, skip):
                 continue
-            if stop_mark is not None and not _passed(seq_int, sub, stop_mark):
+            if stop_mark is not None and not passed(seq_int, sub, stop_mark):
                 outcome.done = True
                 return
             outcome.rows.append((seq, sub))
