@@ -25,7 +25,6 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.options import KinesisOptions
-from kinesis_source.source import admission
 from kinesis_source.source.lag import lag_report
 from kinesis_source.source.multi_shard import read_shards
 from kinesis_source.source.positions import Offset
@@ -34,6 +33,18 @@ from kinesis_source.source.stream_planner import StreamPlanner
 from kinesis_source.stores import CheckpointStore, open_store
 
 log = logging.getLogger(__name__)
+
+
+def max_rows(limit: ReadLimit | None) -> int | None:
+    """The row budget of ``limit``, or None for no budget (``ReadAllAvailable`` and others).
+
+    Spark passes ``ReadAllAvailable`` for Trigger.Once even when ``maxRecordsPerTrigger``
+    is set; the per-shard caps (``maxRecordsPerShard``, ``maxFetchTimeMs``) still hold.
+    The planning below takes the plain number, so it needs no Spark.
+    """
+    if isinstance(limit, ReadMaxRows):
+        return max(0, int(limit.max_rows))
+    return None
 
 
 class ShardPartition(InputPartition):
@@ -97,7 +108,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             # Once per finished batch, not on every idle trigger after it.
             self._lag = lag_report(current.batch, ends)
             log.info("stream %s: batch %d read %s", current.stream, current.batch, self._lag)
-        nxt = self._planner.plan(current, ends, admission.max_rows(limit), self._until_ms)
+        nxt = self._planner.plan(current, ends, max_rows(limit), self._until_ms)
         return start if nxt is None else nxt.to_json()
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
