@@ -19,7 +19,7 @@ from kinesis_source.source.positions import Offset, Position, ShardEnd
 from kinesis_source.source.shard_reader import ShardTask, _ShardRead
 from kinesis_source.source.stop_rules import first_arrival_after
 from kinesis_source.source.stream_reader import max_rows
-from tests.test_consume import BASE_SEQUENCE, make_page
+from tests.pages import BASE_SEQUENCE, make_page
 
 BASE = {"streamname": "orders", "region": "eu-west-1", "checkpointstore": "/tmp/store"}
 SHARDS = [f"shardId-{i:012d}" for i in range(4)]

@@ -10,9 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from helpers import create_stream, put
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT, create_stream, put
 
 
 def test_zip_alone_runs_a_job_under_spark_submit(

@@ -10,7 +10,7 @@ for every transport alike:
   per-shard or per-trigger record cap, at ``maxFetchTimeMs``, or (Trigger.AvailableNow)
   before the first record that arrived after the run's bound.
 
-No boto3, no Spark: ``tests/test_consume.py`` checks the slicing against a unit-by-unit
+No boto3, no Spark: ``tests/unit/test_consume.py`` checks the slicing against a unit-by-unit
 loop on hand-made pages.
 """
 
@@ -137,7 +137,7 @@ class StopRules:
         already consumed), the stop mark (a replay's recorded end) and the record cap.
         Units are in (sequence, sub) order, so the skip mark cuts a prefix and the stop
         mark and the cap cut a suffix: only the records at the cuts are looked at, not
-        every unit. ``tests/test_consume.py`` checks this against the unit-by-unit loop.
+        every unit. ``tests/unit/test_consume.py`` checks this against the unit-by-unit loop.
         """
         count = len(page)
         seqs = page.sequence_numbers

@@ -8,6 +8,8 @@
 - Nothing in the package imports ``examples`` or ``scripts``.
 - No module imports a module that imports it back, directly or around a longer circle.
 
+And for the tests: no two test files share a name, whatever folder they sit in.
+
 Imports under ``if TYPE_CHECKING:`` never run and are not counted. An import inside a
 function counts where the rule is about what a module uses (the first four rules, and
 circles); what importing a module loads follows only the imports that run on import.
@@ -211,3 +213,10 @@ def test_no_import_circle() -> None:
     for module in sorted(MODULES):
         if module not in state:
             walk(module)
+
+
+def test_test_files_have_unique_names_across_the_test_folders() -> None:
+    # pytest's default import mode imports each test file by its bare name.
+    names = sorted(p.name for p in (ROOT / "tests").rglob("test_*.py"))
+    assert len(names) > 20
+    assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
