@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kinesis_source.data_source import KinesisDataSource
+if TYPE_CHECKING:
+    from kinesis_source.data_source import KinesisDataSource
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
 
 __all__ = ["KinesisDataSource", "register"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Spark is imported on first use of the data source, not by importing the package: the
+    # pure modules (stop rules, planning, lineage, ...) then load without Spark or boto3.
+    if name == "KinesisDataSource":
+        from kinesis_source.data_source import KinesisDataSource
+
+        return KinesisDataSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(spark: Any) -> None:
@@ -24,6 +35,8 @@ def register(spark: Any) -> None:
     is put on the PYTHONPATH that Spark hands to those processes with this registration,
     through the same environment as ``spark.executorEnv.PYTHONPATH``.
     """
+    from kinesis_source.data_source import KinesisDataSource
+
     archive = _zip_archive()
     # Spark Connect sessions have no SparkContext (PySparkAttributeError, an AttributeError).
     context = getattr(spark, "sparkContext", None) if archive else None

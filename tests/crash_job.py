@@ -1,4 +1,4 @@
-"""The streaming job that tests/test_crash.py kills: Kinesis into a parquet file sink.
+"""The streaming job that tests/source/test_crash.py kills: Kinesis into a parquet file sink.
 
 Run as ``python -m tests.crash_job OPTIONS_JSON OUTPUT_DIR CHECKPOINT_DIR``. It starts its
 own SparkSession (its own JVM), processes everything available, and exits.

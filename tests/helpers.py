@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from aws_kinesis_agg.aggregator import RecordAggregator
@@ -12,6 +13,8 @@ from aws_kinesis_agg.aggregator import RecordAggregator
 from kinesis_source.records.deaggregation import KPL_MAGIC
 
 REGION = "us-east-1"
+# The repository, wherever under tests/ the importing file sits.
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(

@@ -17,7 +17,7 @@ from kinesis_source.source.positions import Offset
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.helpers import create_stream, source_options
 
-HANDLER_ID = "tests.test_planning.count_calls"
+HANDLER_ID = "tests.source.test_planning.count_calls"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import (
+    ROOT,
     create_stream,
     record_keys,
     run_until_idle,
@@ -24,7 +25,6 @@ from tests.helpers import (
     wait_for,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARDS = ["shardId-000000000000", "shardId-000000000001"]
 
 

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def test_format_kinesis_works_without_register(moto_endpoint: str, tmp_path: Path) -> None:

@@ -10,9 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from helpers import create_stream, put
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT, create_stream, put
 
 
 def test_zip_alone_runs_a_job_under_spark_submit(
@@ -28,13 +26,14 @@ def test_zip_alone_runs_a_job_under_spark_submit(
     )
     archive = tmp_path / "kinesis_source.zip"
     names = set(zipfile.ZipFile(archive).namelist())
-    assert {
-        "kinesis_source/__init__.py",
-        "kinesis_source/stores/dynamodb.py",
-        "kinesis_source/source/shard_reader.py",
-        "pyspark_kinesis/__init__.py",
-        "aws_kinesis_agg/messages_pb2.py",
-    } <= names
+    package = {
+        p.relative_to(ROOT).as_posix()
+        for tree in ("kinesis_source", "pyspark_kinesis")
+        for p in (ROOT / tree).rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert {"kinesis_source/stores/dynamodb.py", "kinesis_source/source/shard_reader.py"} <= package
+    assert package | {"aws_kinesis_agg/messages_pb2.py"} <= names
     assert not any("__pycache__" in n for n in names)
     (wheel,) = tmp_path.glob("kinesis_source-*.whl")
     assert "kinesis_source/stores/s3.py" in zipfile.ZipFile(wheel).namelist()
@@ -63,4 +62,8 @@ def test_zip_alone_runs_a_job_under_spark_submit(
         report = json.loads(done.stdout.strip().splitlines()[-1])
         assert report["rows"] == sorted(r["data"].decode() for r in sent)
         for side in ("driver", "executor"):
+            assert {
+                "kinesis_source.source.shard_reader",
+                "kinesis_source.stores.dynamodb",
+            } <= set(report[side])
             assert all("kinesis_source.zip/" in path for path in report[side].values())
