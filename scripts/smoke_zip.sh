@@ -55,7 +55,9 @@ import json, sys
 zip_name, report = sys.argv[1], json.loads(sys.argv[2])
 for side in ("driver", "executor"):
     for module, path in report[side].items():
-        if f"{zip_name}/{module}/" not in path:
+        # kinesis_source -> .../kinesis_source.zip/kinesis_source/__init__.py, and
+        # kinesis_source.aws.clients -> .../kinesis_source.zip/kinesis_source/aws/clients.py
+        if f"{zip_name}/{module.replace('.', '/')}" not in path:
             sys.exit(f"smoke_zip.sh: {side} imported {module} from {path}, not from the zip")
 PY
 echo "$report"
