@@ -54,7 +54,7 @@ class ShardStart:
 
 
 def looks_like_json(value: str) -> bool:
-    return value.lstrip().startswith("{")
+    return value.lstrip().startswith(("{", "["))
 
 
 def parse_shard_starts(value: str, streams: Iterable[str]) -> dict[str, dict[str, ShardStart]]:
@@ -168,6 +168,7 @@ def start_shards(
     descended from a given one starts at TRIM_HORIZON: its records all come after the
     ancestor's, which were read, so starting it anywhere later would skip some. Parent before
     child holds as for any start (lineage.py): a child is tracked once its parents finish.
+    The same goes for a shard descended from a finished one, which a table may not know yet.
     """
     shards = list(listing)
     listed = {info.shard_id: info for info in shards}
@@ -175,10 +176,9 @@ def start_shards(
     for sid, pos in given.items():
         if sid in listed and not pos.is_shard_end:
             finished |= _ancestors_of(sid, listed)
-    covered = set(given)
-    for sid in listed:
-        if _ancestors_of(sid, listed) & covered:
-            covered.add(sid)
+    # Shards whose records all follow records the application read.
+    read = set(given) | finished
+    covered = {sid for sid in listed if _ancestors_of(sid, listed) & read}
 
     def start_of(sid: str) -> Position:
         if sid in given:
