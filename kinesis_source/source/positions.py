@@ -227,3 +227,99 @@ class Offset:
         if self.since_ms is None:
             return Position.trim_horizon()
         return Position.at_timestamp(self.since_ms)
+
+
+# -- offsets over several streams (v2) ---------------------------------------------------
+
+QUERY_OFFSET_VERSION = 2
+
+
+@dataclass(frozen=True)
+class StreamOffset:
+    """One stream's part of a ``QueryOffset``: what ``Offset`` holds for a single stream.
+
+    ``since_ms`` is per stream because a stream added to the list in a later run starts at
+    that run's time, not at the query's.
+    """
+
+    shards: Mapping[str, Position] = field(default_factory=dict)
+    since_ms: int | None = None
+    limits: Mapping[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        shards: dict[str, dict[str, Any]] = {}
+        for sid in sorted(self.shards):
+            entry: dict[str, Any] = {"at": self.shards[sid].text()}
+            if sid in self.limits:
+                entry["limit"] = self.limits[sid]
+            shards[sid] = entry
+        return {"sinceMs": self.since_ms, "shards": shards}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> StreamOffset:
+        shards = data["shards"]
+        return StreamOffset(
+            shards={sid: Position.parse(s["at"]) for sid, s in shards.items()},
+            since_ms=None if data.get("sinceMs") is None else int(data["sinceMs"]),
+            limits={sid: int(s["limit"]) for sid, s in shards.items() if "limit" in s},
+        )
+
+    def planned_shards(self) -> list[str]:
+        """Shards the batch reads: readable ones whose limit is not 0, sorted."""
+        return [
+            sid
+            for sid in sorted(self.shards)
+            if not self.shards[sid].is_shard_end and self.limits.get(sid) != 0
+        ]
+
+    def start_position_for_new_shard(self) -> Position:
+        if self.since_ms is None:
+            return Position.trim_horizon()
+        return Position.at_timestamp(self.since_ms)
+
+
+@dataclass(frozen=True)
+class QueryOffset:
+    """``O_n`` over every stream of the query, as Spark logs it:
+
+        {"v": 2, "batch": n, "query": "...", "untilMs": <ms, AvailableNow only>,
+         "streams": {"STREAM": {"sinceMs": <ms or null>,
+                                "shards": {"shardId-...": {"at": ..., "limit": ...}}}}}
+
+    Streams and shards in sorted order, so equal offsets are equal JSON strings (Spark
+    compares them as strings). ``from_json`` also reads ``Offset``'s version 1, written by
+    the single-stream reader, so that a checkpoint taken before goes on where it was.
+    """
+
+    batch: int
+    query: str
+    streams: Mapping[str, StreamOffset] = field(default_factory=dict)
+    until_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": QUERY_OFFSET_VERSION, "batch": self.batch, "query": self.query}
+        if self.until_ms is not None:
+            data["untilMs"] = self.until_ms
+        data["streams"] = {name: self.streams[name].to_json() for name in sorted(self.streams)}
+        return data
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> QueryOffset:
+        version = data.get("v")
+        until = data.get("untilMs")
+        until_ms = None if until is None else int(until)
+        if version == OFFSET_VERSION:
+            single = Offset.from_json(data)
+            stream = StreamOffset(single.shards, single.since_ms, single.limits)
+            return QueryOffset(single.batch, single.query, {single.stream: stream}, until_ms)
+        if version != QUERY_OFFSET_VERSION:
+            raise ValueError(
+                f"unsupported offset version {version!r}; expected {OFFSET_VERSION} or "
+                f"{QUERY_OFFSET_VERSION}"
+            )
+        return QueryOffset(
+            batch=int(data["batch"]),
+            query=str(data["query"]),
+            streams={name: StreamOffset.from_json(s) for name, s in data["streams"].items()},
+            until_ms=until_ms,
+        )
