@@ -175,7 +175,7 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
             raise OptionError(key, f"unknown option; the known options are: {known}")
         opts[name] = value
 
-    streams, arn_region = _parse_streams(opts)
+    streams, arn_region = _parse_streams(opts, env)
     region = opts.get("region", "").strip()
     if region and arn_region is not None and region != arn_region:
         raise OptionError(
@@ -296,7 +296,9 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
 # -- streams and where they start (streamName, streamARN, initialPosition JSON, kcl) ------
 
 
-def _parse_streams(opts: Mapping[str, str]) -> tuple[tuple[StreamRef, ...], str | None]:
+def _parse_streams(
+    opts: Mapping[str, str], env: Mapping[str, str]
+) -> tuple[tuple[StreamRef, ...], str | None]:
     """The streams, and the region their ARNs name (None when named by name)."""
     names = opts.get("streamName", "").strip()
     arns = opts.get("streamARN", "").strip()
@@ -313,7 +315,8 @@ def _parse_streams(opts: Mapping[str, str]) -> tuple[tuple[StreamRef, ...], str 
             "is required: the name of the Kinesis stream to read (or a comma-separated "
             "list), or give streamARN instead",
         )
-    return parse_stream_names(names), None
+    region = opts.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    return parse_stream_names(names, region), None
 
 
 def _parse_start(

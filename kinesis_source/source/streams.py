@@ -61,15 +61,19 @@ def _no_duplicates(option: str, refs: list[StreamRef]) -> tuple[StreamRef, ...]:
     return tuple(refs)
 
 
-def parse_stream_names(value: str) -> tuple[StreamRef, ...]:
-    """``streamName``: one name or a comma-separated list, whitespace around commas ignored."""
+def parse_stream_names(value: str, region: str | None = None) -> tuple[StreamRef, ...]:
+    """``streamName``: one name or a comma-separated list, whitespace around commas ignored.
+
+    ``region`` only completes the message: the first line a user reads names both.
+    """
     refs = []
     for name in _split("streamName", value):
         if not STREAM_NAME_RE.fullmatch(name):
+            where = f" (region {region.strip()})" if region and region.strip() else ""
             raise OptionError(
                 "streamName",
-                f"got the stream name {name!r}; a Kinesis stream name is 1 to 128 letters, "
-                "digits or any of _.-",
+                f"got the stream name {name!r}{where}; a Kinesis stream name is 1 to 128 "
+                "letters, digits or any of _.-",
             )
         refs.append(StreamRef(name))
     return _no_duplicates("streamName", refs)
