@@ -160,6 +160,14 @@ class KinesisOptions:
         if not self.streams:
             object.__setattr__(self, "streams", (StreamRef(self.stream_name),))
 
+    def stream_ref(self, name: str) -> StreamRef:
+        """The stream of the query called ``name`` (by name or ARN, as the user gave it)."""
+        for ref in self.streams:
+            if ref.name == name:
+                return ref
+        # A stream of an older offset, no longer in the options: addressed by name.
+        return StreamRef(name)
+
 
 def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> KinesisOptions:
     """Validate ``raw`` (Spark's option map) and return the typed options.
