@@ -92,17 +92,19 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def _names(self) -> str:
         return ",".join(self._planners)
 
-    def _leases(self, streams: Sequence[str]) -> Mapping[str, Mapping[str, Position]]:
+    def _leases(self) -> Mapping[str, Mapping[str, Position]]:
         """initialPosition=kcl: each stream's positions from the KCL lease table."""
         table = self.opts.kcl_lease_table
         if self.opts.initial_position is not InitialPosition.KCL or table is None:
             return {}
         leases = read_lease_table(store_client("dynamodb", self.opts, check=True), table)
-        return lease_positions(table, leases, streams)
+        return lease_positions(table, leases, list(self._planners))
 
     def _start(self, streams: Sequence[str], now_ms: int) -> dict[str, StreamOffset]:
         """Where ``streams`` start: at the query's first batch, or when added to the list."""
-        leases = self._leases(streams)
+        if not streams:
+            return {}
+        leases = self._leases()
         return {name: self._planners[name].initial(now_ms, leases.get(name)) for name in streams}
 
     # -- DataSourceStreamReader ----------------------------------------------------------
