@@ -10,11 +10,14 @@ from typing import Any
 
 import boto3
 
+from kinesis_source.options import parse_options
+from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.conftest import REGION
 from tests.helpers import (
     BatchCollector,
     aggregate,
     create_stream,
+    put,
     run_until_idle,
     source_options,
     start_query,
@@ -126,3 +129,33 @@ def test_a_kcl_lease_table_starts_each_shard_right_after_its_checkpoint(
         ]
     )
     assert dynamodb.scan(TableName=table)["Items"] == before, "the lease table was written"
+
+
+def test_an_offset_of_the_single_stream_reader_goes_on_where_it_was(
+    kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+) -> None:
+    """A checkpoint taken before several streams: Spark hands its last offset (version 1)
+    to the new reader, which plans and reads the next batch from it, in version 2."""
+    (shard,) = create_stream(kinesis, stream_name, 1)
+    sent = put(kinesis, stream_name, [("k", f"r{i}".encode()) for i in range(5)])
+    v1 = {
+        "v": 1,
+        "batch": 4,
+        "stream": stream_name,
+        "query": "0123abcd",
+        "sinceMs": None,
+        "shards": {shard: {"at": f"AFTER_SEQUENCE_NUMBER({sent[1]['sequenceNumber']})"}},
+    }
+    options = source_options(moto_endpoint, stream_name, str(tmp_path / "store"))
+    reader = KinesisStreamReader(parse_options({k.lower(): v for k, v in options.items()}))
+    end = reader.latestOffset(v1, reader.getDefaultReadLimit())
+    assert (end["v"], end["batch"], end["query"]) == (2, 5, "0123abcd")
+    assert end["streams"][stream_name]["shards"][shard]["at"] == v1["shards"][shard]["at"]
+    rows = [
+        row
+        for partition in reader.partitions(v1, end)
+        for batch in reader.read(partition)
+        for row in batch.to_pylist()
+    ]
+    assert [bytes(r["data"]) for r in rows] == [b"r2", b"r3", b"r4"]
+    assert {r["streamName"] for r in rows} == {stream_name}
