@@ -112,7 +112,7 @@ SECRET_OPTIONS = frozenset({"awsSecretKey", "awsSessionToken"})
 
 @dataclass(frozen=True)
 class KinesisOptions:
-    # The first (today: the only) stream's name; ``streams`` lists every stream read.
+    # The first stream's name; ``streams`` lists them all (built from this one if not given).
     stream_name: str
     region: str
     checkpoint_store: str
