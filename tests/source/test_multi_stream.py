@@ -71,7 +71,7 @@ def test_two_streams_one_resharded_while_running_every_record_once_across_a_rest
 
     def produce() -> None:
         for producer in producers.values():
-            producer.produce(2)
+            producer.produce(1)
 
     run([produce, lambda: split_in_half(client, moving, open_shards(client, moving)[0]), produce])
     # Written while no query runs, then a reshard the second run finds at its start.
