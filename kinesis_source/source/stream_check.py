@@ -19,6 +19,7 @@ from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.options import KinesisOptions
+from kinesis_source.source.start_positions import resolve_shard_starts
 from kinesis_source.source.streams import StreamRef
 
 
@@ -59,6 +60,14 @@ def retention_ms(summary: dict[str, Any]) -> int:
 
 
 def check_streams(opts: KinesisOptions) -> None:
-    """Fail, naming the stream and region, unless every stream of the query exists."""
+    """Fail, naming the stream and region, unless every stream of the query exists, and
+    naming the shard if a JSON ``initialPosition`` names one its stream does not have."""
+    # discovery imports this module (for the retention): import it here, not at the top.
+    from kinesis_source.source.discovery import list_shards
+
     for ref in opts.streams:
         describe_stream(opts, ref)
+        named = opts.shard_starts.get(ref.name)
+        if named:
+            listing = list_shards(kinesis_client(opts), ref, opts.region, policy_of(opts))
+            resolve_shard_starts(ref.name, named, [s.shard_id for s in listing], 0)
