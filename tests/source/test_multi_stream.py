@@ -55,7 +55,6 @@ def test_two_streams_one_resharded_while_running_every_record_once_across_a_rest
         f" {moving} , {still}",
         str(tmp_path / "store"),
         shardDiscoveryIntervalMs="200",
-        maxRecordsPerShard="6",
     )
 
     def run(steps: list[Any]) -> None:
