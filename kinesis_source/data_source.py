@@ -22,6 +22,11 @@ class KinesisDataSource(DataSource):
         return "kinesis"
 
     def schema(self) -> str:
+        # Spark asks for the schema at load(): the first place where an error reaches the
+        # user as it is (stream_check.py says why the reader's constructor is not).
+        from kinesis_source.source.stream_check import check_streams
+
+        check_streams(self.kinesis_options)
         return SCHEMA_DDL
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:

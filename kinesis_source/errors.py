@@ -57,3 +57,7 @@ class DataLossError(KinesisSourceError):
 
 class KinesisReadError(KinesisSourceError):
     """A Kinesis call kept failing after the configured retries."""
+
+
+class KclLeaseError(KinesisSourceError):
+    """The KCL lease table (``kclLeaseTable``) cannot be read or holds no KCL leases."""

@@ -17,12 +17,28 @@ from urllib.parse import urlparse
 
 from kinesis_source import limits
 from kinesis_source.errors import OptionError
+from kinesis_source.source.start_positions import (
+    ShardStart,
+    looks_like_json,
+    parse_shard_starts,
+)
+from kinesis_source.source.streams import (
+    StreamRef,
+    check_region,
+    parse_stream_arns,
+    parse_stream_names,
+)
 
 
 class InitialPosition(Enum):
     TRIM_HORIZON = "trim_horizon"
     LATEST = "latest"
     AT_TIMESTAMP = "at_timestamp"
+    # Per-shard positions from JSON (KinesisOptions.shard_starts), the rest at the default.
+    SHARDS = "json"
+    # Each shard after its checkpoint in a KCL lease table (kclLeaseTable), the rest at the
+    # default.
+    KCL = "kcl"
 
 
 class Decoder(Enum):
@@ -39,15 +55,25 @@ _INITIAL_POSITION_ALIASES = {
     "earliest": InitialPosition.TRIM_HORIZON,
     "latest": InitialPosition.LATEST,
     "at_timestamp": InitialPosition.AT_TIMESTAMP,
+    "kcl": InitialPosition.KCL,
+}
+# initialPositionDefault: where shards that JSON or the KCL table do not name start.
+_DEFAULT_POSITIONS = {
+    "trim_horizon": InitialPosition.TRIM_HORIZON,
+    "earliest": InitialPosition.TRIM_HORIZON,
+    "latest": InitialPosition.LATEST,
 }
 
 # Public spelling of every option, in the order of the README table.
 OPTION_NAMES = (
     "streamName",
+    "streamARN",
     "region",
     "endpointUrl",
     "initialPosition",
     "initialTimestamp",
+    "initialPositionDefault",
+    "kclLeaseTable",
     "checkpointStore",
     "checkpointRegion",
     "checkpointEndpointUrl",
@@ -86,6 +112,7 @@ SECRET_OPTIONS = frozenset({"awsSecretKey", "awsSessionToken"})
 
 @dataclass(frozen=True)
 class KinesisOptions:
+    # The first stream's name; ``streams`` lists them all (built from this one if not given).
     stream_name: str
     region: str
     checkpoint_store: str
@@ -121,6 +148,25 @@ class KinesisOptions:
     role_session_name: str = DEFAULT_ROLE_SESSION_NAME
     role_external_id: str | None = field(default=None, repr=False)
     sts_endpoint_url: str | None = None
+    # Every stream the query reads, by name or ARN; defaults to ``stream_name``.
+    streams: tuple[StreamRef, ...] = ()
+    # initialPosition JSON: stream -> shard id -> start.
+    shard_starts: Mapping[str, Mapping[str, ShardStart]] = field(default_factory=dict)
+    # Where shards not named by the JSON or the KCL table start: TRIM_HORIZON or LATEST.
+    initial_position_default: InitialPosition = InitialPosition.LATEST
+    kcl_lease_table: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.streams:
+            object.__setattr__(self, "streams", (StreamRef(self.stream_name),))
+
+    def stream_ref(self, name: str) -> StreamRef:
+        """The stream of the query called ``name`` (by name or ARN, as the user gave it)."""
+        for ref in self.streams:
+            if ref.name == name:
+                return ref
+        # A stream of an older offset, no longer in the options: addressed by name.
+        return StreamRef(name)
 
 
 def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> KinesisOptions:
@@ -137,11 +183,15 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
             raise OptionError(key, f"unknown option; the known options are: {known}")
         opts[name] = value
 
-    stream_name = opts.get("streamName", "").strip()
-    if not stream_name:
-        raise OptionError("streamName", "is required: the name of the Kinesis stream to read")
-
-    region = opts.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    streams, arn_region = _parse_streams(opts, env)
+    region = opts.get("region", "").strip()
+    if region and arn_region is not None and region != arn_region:
+        raise OptionError(
+            "region",
+            f"got {region!r}, but streamARN names streams in {arn_region}; leave region "
+            "unset (it is taken from the ARN) or make the two agree",
+        )
+    region = region or arn_region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
     region = region.strip()
     if not region:
         raise OptionError(
@@ -149,6 +199,7 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
             "is required: set the option (for example us-east-1) or the environment "
             "variable AWS_REGION or AWS_DEFAULT_REGION",
         )
+    check_region(region, streams)
 
     checkpoint_store = opts.get("checkpointStore", "").strip()
     if not checkpoint_store:
@@ -167,7 +218,8 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
             "roleArn", f"got {role_arn!r}; expected an IAM role ARN: arn:aws:iam::ACCOUNT:role/NAME"
         )
 
-    initial_position = _parse_initial_position(opts.get("initialPosition"))
+    initial_position, shard_starts = _parse_start(opts, streams)
+    initial_position_default, kcl_lease_table = _parse_start_extras(opts, initial_position)
     initial_timestamp_ms = None
     if initial_position is InitialPosition.AT_TIMESTAMP:
         if "initialTimestamp" not in opts:
@@ -181,7 +233,11 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         raise OptionError("initialTimestamp", "is only allowed with initialPosition=at_timestamp")
 
     return KinesisOptions(
-        stream_name=stream_name,
+        stream_name=streams[0].name,
+        streams=streams,
+        shard_starts=shard_starts,
+        initial_position_default=initial_position_default,
+        kcl_lease_table=kcl_lease_table,
         region=region,
         checkpoint_store=checkpoint_store,
         endpoint_url=opts.get("endpointUrl") or None,
@@ -245,6 +301,73 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
     )
 
 
+# -- streams and where they start (streamName, streamARN, initialPosition JSON, kcl) ------
+
+
+def _parse_streams(
+    opts: Mapping[str, str], env: Mapping[str, str]
+) -> tuple[tuple[StreamRef, ...], str | None]:
+    """The streams, and the region their ARNs name (None when named by name)."""
+    names = opts.get("streamName", "").strip()
+    arns = opts.get("streamARN", "").strip()
+    if names and arns:
+        raise OptionError(
+            "streamARN",
+            "cannot be given with streamName: name the streams by one of the two",
+        )
+    if arns:
+        return parse_stream_arns(arns)
+    if not names:
+        raise OptionError(
+            "streamName",
+            "is required: the name of the Kinesis stream to read (or a comma-separated "
+            "list), or give streamARN instead",
+        )
+    region = opts.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    return parse_stream_names(names, region), None
+
+
+def _parse_start(
+    opts: Mapping[str, str], streams: tuple[StreamRef, ...]
+) -> tuple[InitialPosition, Mapping[str, Mapping[str, ShardStart]]]:
+    value = opts.get("initialPosition")
+    if value is not None and looks_like_json(value):
+        return InitialPosition.SHARDS, parse_shard_starts(value, [s.name for s in streams])
+    return _parse_initial_position(value), {}
+
+
+def _parse_start_extras(
+    opts: Mapping[str, str], initial_position: InitialPosition
+) -> tuple[InitialPosition, str | None]:
+    """``initialPositionDefault`` and ``kclLeaseTable``, each only where it means something."""
+    per_shard = initial_position in (InitialPosition.SHARDS, InitialPosition.KCL)
+    default = InitialPosition.LATEST
+    if "initialPositionDefault" in opts:
+        if not per_shard:
+            raise OptionError(
+                "initialPositionDefault",
+                "is only allowed with initialPosition=kcl or a JSON initialPosition",
+            )
+        raw = opts["initialPositionDefault"]
+        found = _DEFAULT_POSITIONS.get(raw.strip().lower())
+        if found is None:
+            valid = ", ".join(_DEFAULT_POSITIONS)
+            raise OptionError(
+                "initialPositionDefault", f"got {raw!r}; valid values (any case) are: {valid}"
+            )
+        default = found
+    table = opts.get("kclLeaseTable", "").strip() or None
+    if initial_position is InitialPosition.KCL and table is None:
+        raise OptionError(
+            "kclLeaseTable",
+            "is required with initialPosition=kcl: the DynamoDB lease table of the KCL or "
+            "DStream application to take over from (its application name)",
+        )
+    if table is not None and initial_position is not InitialPosition.KCL:
+        raise OptionError("kclLeaseTable", "is only allowed with initialPosition=kcl")
+    return default, table
+
+
 def _check_store_uri(uri: str) -> None:
     scheme = urlparse(uri).scheme.lower()
     # A one-letter scheme is a Windows drive letter: a local path.
@@ -278,7 +401,11 @@ def _parse_initial_position(value: str | None) -> InitialPosition:
     found = _INITIAL_POSITION_ALIASES.get(value.strip().lower())
     if found is None:
         valid = ", ".join(_INITIAL_POSITION_ALIASES)
-        raise OptionError("initialPosition", f"got {value!r}; valid values (any case) are: {valid}")
+        raise OptionError(
+            "initialPosition",
+            f"got {value!r}; valid values (any case) are: {valid}, or per-shard JSON "
+            '{"STREAM": {"SHARD_ID": {"iteratorType": ..., "sequenceNumber": ...}}}',
+        )
     return found
 
 

@@ -36,6 +36,8 @@ class GetRecordsTransport:
         self.opts = opts
         self.stream = stream
         self.shard_id = shard_id
+        # StreamName, or StreamARN when the user named the stream by ARN.
+        self.stream_args = opts.stream_ref(stream).api_args()
         self.client = kinesis_client(opts, raw_get_records=opts.decoder is Decoder.FAST)
         self.policy = policy_of(opts)
         # Set when the shard (or the position) is gone and failOnDataLoss=false says to go
@@ -84,7 +86,7 @@ class GetRecordsTransport:
             resp = self._retrying(
                 "GetShardIterator",
                 lambda: self.client.get_shard_iterator(
-                    StreamName=self.stream, ShardId=self.shard_id, **request
+                    **self.stream_args, ShardId=self.shard_id, **request
                 ),
             )
         except ClientError as exc:
