@@ -13,13 +13,49 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.source.lineage import ShardInfo
-from kinesis_source.source.stream_check import describe_stream, retention_ms
 from kinesis_source.source.streams import StreamRef
+
+
+def describe_stream(opts: KinesisOptions, ref: StreamRef) -> dict[str, Any]:
+    """DescribeStreamSummary of ``ref``; errors name the stream and the region."""
+    where = f"Kinesis stream {ref.describe()} in region {opts.region}"
+    client = kinesis_client(opts)
+    try:
+        resp = call_with_retry(
+            functools.partial(client.describe_stream_summary, **ref.api_args()),
+            policy_of(opts),
+            what="DescribeStreamSummary",
+            stream=ref.name,
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise StreamNotFoundError(
+                f"{where} does not exist (check the options streamName or streamARN, region "
+                "and endpointUrl)",
+                stream=ref.name,
+            ) from exc
+        raise KinesisReadError(f"cannot describe {where}: {code or exc}", stream=ref.name) from exc
+    except (BotoCoreError, KinesisReadError) as exc:
+        # No credentials, an unreachable endpoint (a region that is no region), timeouts.
+        raise KinesisReadError(
+            f"cannot reach {where}: {exc} (check the options region and endpointUrl and the "
+            "AWS credentials)",
+            stream=ref.name,
+        ) from exc
+    summary: dict[str, Any] = resp["StreamDescriptionSummary"]
+    return summary
+
+
+def retention_ms(summary: dict[str, Any]) -> int:
+    hours = int(summary.get("RetentionPeriodHours") or limits.RETENTION_DEFAULT_HOURS)
+    return hours * 3_600_000
 
 
 def list_shards(client: Any, ref: StreamRef, region: str, policy: RetryPolicy) -> list[ShardInfo]:

@@ -23,7 +23,7 @@ from tests.helpers import (
     start_query,
     wait_for,
 )
-from tests.test_reshard import (
+from tests.source.test_reshard import (
     Producer,
     assert_every_record_once_and_counters_increase,
     assert_parents_read_before_children,

@@ -22,8 +22,8 @@ from tests.helpers import (
     source_options,
     start_query,
 )
+from tests.source.test_reshard import open_shards, split_in_half
 from tests.stores.test_kcl_lease_table import kcl_table, lease_item
-from tests.test_reshard import open_shards, split_in_half
 
 
 def test_json_starts_one_shard_after_a_sequence_number_and_the_other_at_the_default(
