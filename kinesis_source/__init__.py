@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kinesis_source.data_source import KinesisDataSource
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
 
 __all__ = ["KinesisDataSource", "register"]
 __version__ = "0.1.0"
@@ -25,7 +27,37 @@ def __getattr__(name: str) -> Any:
 
 
 def register(spark: Any) -> None:
-    """Register the ``kinesis`` format with ``spark`` (a SparkSession)."""
+    """Register the ``kinesis`` format with ``spark`` (a SparkSession).
+
+    Imported from a ``--py-files`` zip, the package is on the Python driver's path but not
+    on the path of the Python processes the driver JVM starts by itself (PySpark's
+    streaming source runner among them), which then cannot unpickle the source. The zip
+    is put on the PYTHONPATH that Spark hands to those processes with this registration,
+    through the same environment as ``spark.executorEnv.PYTHONPATH``.
+    """
     from kinesis_source.data_source import KinesisDataSource
 
-    spark.dataSource.register(KinesisDataSource)
+    archive = _zip_archive()
+    # Spark Connect sessions have no SparkContext (PySparkAttributeError, an AttributeError).
+    context = getattr(spark, "sparkContext", None) if archive else None
+    if archive is None or context is None:
+        spark.dataSource.register(KinesisDataSource)
+        return
+    environment: dict[str, str] = context.environment
+    before = environment.get("PYTHONPATH")
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in (archive, before) if p)
+    log.info("kinesis_source comes from %s: on the PYTHONPATH of Spark's Python workers", archive)
+    try:
+        # PySpark copies the environment into the registered data source here.
+        spark.dataSource.register(KinesisDataSource)
+    finally:
+        if before is None:
+            del environment["PYTHONPATH"]
+        else:
+            environment["PYTHONPATH"] = before
+
+
+def _zip_archive() -> str | None:
+    """The zip this package was imported from (zipimport), or None."""
+    archive = getattr(__spec__.loader, "archive", None) if __spec__ else None
+    return os.path.abspath(archive) if isinstance(archive, str) else None

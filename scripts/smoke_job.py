@@ -1,7 +1,10 @@
 """A small streaming job for scripts/smoke_zip.sh: read a stream to its end, report what
 was read and where every connector module was imported from (driver and executors).
 
-Usage: smoke_job.py ENDPOINT_URL STREAM STORE CHECKPOINT_DIR
+Usage: smoke_job.py ENDPOINT_URL STREAM STORE CHECKPOINT_DIR [register|auto]
+  register  call kinesis_source.register(spark), as a job shipped with --py-files should
+  auto      no register call: format("kinesis") resolves through pyspark_kinesis, which
+            the driver JVM finds only when the zip is on its own PYTHONPATH
 Prints one line: ``SMOKE {json}``.
 """
 
@@ -32,7 +35,7 @@ def module_files(_: Any = None) -> dict[str, str]:
     return {name: str(importlib.import_module(name).__file__) for name in MODULES}
 
 
-def main(endpoint: str, stream: str, store: str, checkpoint: str) -> None:
+def main(endpoint: str, stream: str, store: str, checkpoint: str, mode: str = "register") -> None:
     spark = SparkSession.builder.appName("kinesis-source-zip-smoke").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     rows: list[str] = []
@@ -40,7 +43,10 @@ def main(endpoint: str, stream: str, store: str, checkpoint: str) -> None:
     def collect(df: Any, _batch_id: int) -> None:
         rows.extend(r["value"] for r in df.selectExpr("CAST(data AS STRING) AS value").collect())
 
-    # No register() call: format("kinesis") must resolve through pyspark_kinesis in the zip.
+    if mode == "register":
+        import kinesis_source
+
+        kinesis_source.register(spark)
     query = (
         spark.readStream.format("kinesis")
         .option("streamName", stream)
@@ -65,4 +71,4 @@ def main(endpoint: str, stream: str, store: str, checkpoint: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

@@ -4,13 +4,17 @@
 # working directory. The job reports where each connector module came from; this script
 # fails unless every one of them was imported from the zip, on the driver and the executors.
 #
-# Usage: scripts/smoke_zip.sh ZIP ENDPOINT_URL STREAM
+# Usage: scripts/smoke_zip.sh ZIP ENDPOINT_URL STREAM [register|auto]
+#   register (default)  the job calls kinesis_source.register(spark); nothing else is set
+#   auto                the job calls no register: the zip is exported on PYTHONPATH for the
+#                       driver JVM (spark-submit), as the README says client mode needs then
 # PYTHON selects the interpreter (default python3); it needs pyspark, boto3 and protobuf.
 set -euo pipefail
 
 zip="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 endpoint="$2"
 stream="$3"
+mode="${4:-register}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$(command -v "${PYTHON:-python3}")"
 work="$(mktemp -d)"
@@ -20,18 +24,21 @@ cp "$root/scripts/smoke_job.py" "$work/job.py"
 spark_home="$(cd "$work" && env -u PYTHONPATH "$python" -c \
   'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
 
+driver_path=()
+[[ "$mode" == auto ]] && driver_path=(PYTHONPATH="$zip")
 cd "$work"
-env -u PYTHONPATH -u SPARK_HOME PYTHONNOUSERSITE=1 \
+env -u PYTHONPATH -u SPARK_HOME PYTHONNOUSERSITE=1 "${driver_path[@]}" \
   PYSPARK_PYTHON="$python" PYSPARK_DRIVER_PYTHON="$python" \
   "$spark_home/bin/spark-submit" \
     --master "local[2]" \
     --conf spark.ui.enabled=false \
     --conf spark.sql.shuffle.partitions=2 \
     --py-files "$zip" \
-    "$work/job.py" "$endpoint" "$stream" "$work/store" "$work/checkpoint" \
+    "$work/job.py" "$endpoint" "$stream" "$work/store" "$work/checkpoint" "$mode" \
     >"$work/out.txt" 2>"$work/err.txt" || {
-      echo "smoke_zip.sh: spark-submit failed; its stderr ends with:" >&2
+      echo "smoke_zip.sh: spark-submit failed; its stderr and stdout end with:" >&2
       tail -40 "$work/err.txt" >&2
+      tail -20 "$work/out.txt" >&2
       exit 1
     }
 

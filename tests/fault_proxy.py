@@ -1,9 +1,11 @@
 """A small HTTP proxy on 127.0.0.1 that injects the Kinesis faults no emulator produces.
 
 It forwards every request to the upstream emulator, except those a rule claims: those get
-a throttling or 5xx answer, an expired-iterator error, a dropped connection, or no answer
-at all. It counts requests per API operation, so tests can check retry counts. Executors
-are separate processes, so a proxy (rather than a botocore hook) is how their calls fail.
+a throttling or 5xx answer, an expired-iterator error, a dropped connection, no answer
+at all, or the upstream's answer late ("delay": a slow network or a slow shard, for
+speculative tasks and executors lost in the middle of a read). It counts requests per API
+operation, so tests can check retry counts. Executors are separate processes, so a proxy
+(rather than a botocore hook) is how their calls fail.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ ERRORS = {
 @dataclass
 class Rule:
     operation: str
-    fault: str  # a key of ERRORS, "reset" or "hang"
+    fault: str  # a key of ERRORS, "reset", "hang" or "delay"
     times: int
     skip: int = 0  # let this many matching requests through first
     match: Callable[[dict[str, Any]], bool] | None = None
@@ -44,11 +46,15 @@ class Rule:
 class FaultProxy:
     upstream: str
     hang_seconds: float = 5.0
+    delay_seconds: float = 3.0
     rules: list[Rule] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     # operation -> a function of the upstream's JSON answer (for shards that "vanish").
     rewrites: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+    # Forwarded requests being answered now, and the most at once; "OP delayed" for delays.
+    in_flight: Counter[str] = field(default_factory=Counter)
+    peak_in_flight: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -61,7 +67,7 @@ class FaultProxy:
         skip: int = 0,
         match: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Rule:
-        assert fault in ERRORS or fault in ("reset", "hang"), fault
+        assert fault in ERRORS or fault in ("reset", "hang", "delay"), fault
         rule = Rule(operation, fault, times, skip, match)
         with self._lock:
             self.rules.append(rule)
@@ -82,6 +88,11 @@ class FaultProxy:
                 self.faults[operation] += 1
                 return rule.fault
         return None
+
+    def _track(self, key: str, step: int) -> None:
+        with self._lock:
+            self.in_flight[key] += step
+            self.peak_in_flight[key] = max(self.peak_in_flight[key], self.in_flight[key])
 
     def start(self) -> str:
         proxy = self
@@ -110,12 +121,16 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if fault is not None:
+                if fault is not None and fault != "delay":
                     status, kind, message = ERRORS[fault]
                     self._answer(status, json.dumps({"__type": kind, "message": message}).encode())
                     return
+                key = f"{operation} delayed" if fault == "delay" else operation
+                proxy._track(key, 1)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 try:
+                    if fault == "delay":
+                        time.sleep(proxy.delay_seconds)
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                     conn.request("POST", self.path, body=raw, headers=headers)
                     resp = conn.getresponse()
@@ -126,6 +141,7 @@ class FaultProxy:
                     self._answer(resp.status, payload, resp.getheader("Content-Type"))
                 finally:
                     conn.close()
+                    proxy._track(key, -1)
 
             do_GET = do_POST
 

@@ -16,6 +16,8 @@ import argparse
 
 from pyspark.sql import SparkSession
 
+import kinesis_source
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,8 +32,10 @@ def main() -> None:
     args = parser.parse_args()
 
     spark = SparkSession.builder.appName(f"kinesis-to-s3-{args.stream}").getOrCreate()
+    # Works in every deploy mode, client mode included (README "Deploying").
+    kinesis_source.register(spark)
     reader = (
-        spark.readStream.format("kinesis")  # found through pyspark_kinesis in the zip
+        spark.readStream.format("kinesis")
         .option("streamName", args.stream)
         .option("region", args.region)
         .option("checkpointStore", args.checkpoint_store)

@@ -14,6 +14,9 @@ errors) and takes over only the parsing of a successful GetRecords body:
   retried and raised as ``ClientError`` exactly as without the handler.
 - ``decode_records(body)`` parses the body with orjson, decodes Data with base64, expands
   KPL aggregates with ``deaggregation.deaggregate_into`` and returns a ``RecordsPage``.
+  orjson is compiled, so it cannot travel in the ``--py-files`` zip: where it is not
+  installed the body is parsed with the json module instead (same rows, slower), and that
+  is logged once per process.
 
 Why this hook rather than signing and sending the request ourselves: it keeps botocore's
 retry policy (standard mode, which decides on status codes and error codes only, never
@@ -29,7 +32,10 @@ import logging
 from binascii import a2b_base64
 from typing import Any
 
-import orjson
+try:
+    import orjson
+except ImportError:  # a cluster with only the documented minimum: the zip, no orjson
+    orjson = None  # type: ignore[assignment]
 
 from kinesis_source.errors import KinesisReadError
 from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_into
@@ -41,6 +47,7 @@ RAW_BODY_KEY = "KinesisSourceRawBody"
 _EVENT = "before-parse.kinesis.GetRecords"
 _HANDLER_ID = "kinesis_source.records.fast_decode.keep_raw_body"
 _HTTP_OK = 200
+_fallback_logged = False
 
 
 def _keep_raw_body(
@@ -71,17 +78,31 @@ def get_records_body(client: Any, iterator: str, limit: int) -> bytes:
     return bytes(body)
 
 
-def _load(body: bytes) -> dict[str, Any]:
+def _json_module_loads(body: bytes) -> Any:
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # orjson is stricter than the json module botocore uses (lone surrogates, for
-        # one); let the json module decide, as the reference decoder would.
-        log.warning("orjson rejected a GetRecords body; decoding it with the json module")
+        return json.loads(body)
+    except ValueError as exc:
+        raise KinesisReadError(f"GetRecords returned a body that is not JSON: {exc}") from exc
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    global _fallback_logged
+    if orjson is None:
+        if not _fallback_logged:
+            _fallback_logged = True
+            log.warning(
+                "orjson is not installed: GetRecords bodies are parsed with the json module "
+                "(same records, slower); pip install orjson on the workers for speed"
+            )
+        document = _json_module_loads(body)
+    else:
         try:
-            document = json.loads(body)
-        except ValueError as exc:
-            raise KinesisReadError(f"GetRecords returned a body that is not JSON: {exc}") from exc
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            # orjson is stricter than the json module botocore uses (lone surrogates, for
+            # one); let the json module decide, as the reference decoder would.
+            log.warning("orjson rejected a GetRecords body; decoding it with the json module")
+            document = _json_module_loads(body)
     if not isinstance(document, dict):
         raise KinesisReadError("GetRecords returned JSON that is not an object")
     return document

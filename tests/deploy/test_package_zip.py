@@ -40,19 +40,30 @@ def test_zip_alone_runs_a_job_under_spark_submit(
 
     create_stream(kinesis, stream_name, 2)
     sent = put(kinesis, stream_name, [(f"k{i}", f"zip-{i}".encode()) for i in range(7)])
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "smoke_zip.sh"), str(archive), moto_endpoint, stream_name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["rows"] == sorted(r["data"].decode() for r in sent)
-    for side in ("driver", "executor"):
-        assert {"kinesis_source.source.shard_reader", "kinesis_source.stores.dynamodb"} <= set(
-            report[side]
+    # register: the job calls kinesis_source.register, nothing else is set (the driver JVM's
+    # streaming source runner must still find the zip). auto: no register call, the zip on
+    # the driver JVM's PYTHONPATH, as the README says client mode needs for that.
+    for mode in ("register", "auto"):
+        done = subprocess.run(
+            [
+                str(ROOT / "scripts" / "smoke_zip.sh"),
+                str(archive),
+                moto_endpoint,
+                stream_name,
+                mode,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
-        assert all("kinesis_source.zip/" in path for path in report[side].values())
+        assert done.returncode == 0, done.stderr[-4000:]
+
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        assert report["rows"] == sorted(r["data"].decode() for r in sent)
+        for side in ("driver", "executor"):
+            assert {
+                "kinesis_source.source.shard_reader",
+                "kinesis_source.stores.dynamodb",
+            } <= set(report[side])
+            assert all("kinesis_source.zip/" in path for path in report[side].values())

@@ -8,8 +8,12 @@ Pure tests of the KPL parsers first, then the same records through a moto server
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
+import logging
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import botocore.session
@@ -21,7 +25,7 @@ from botocore.parsers import create_parser
 from helpers import REGION, create_stream
 
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.errors import OptionError
+from kinesis_source.errors import KinesisReadError, OptionError
 from kinesis_source.options import Decoder, KinesisOptions, parse_options
 from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
@@ -337,3 +341,51 @@ def test_decoder_option_defaults_to_fast_and_names_valid_values() -> None:
     assert parse_options({**base, "DECODER": "Boto3"}).decoder is Decoder.BOTO3
     with pytest.raises(OptionError, match="fast, boto3"):
         parse_options({**base, "decoder": "simd"})
+
+
+# --- the same decoder where orjson is not installed (the zip on a bare cluster) ---
+
+
+@pytest.fixture
+def without_orjson(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh copy of fast_decode loaded while ``import orjson`` fails."""
+    import kinesis_source.records.fast_decode as installed
+
+    monkeypatch.setitem(sys.modules, "orjson", None)  # makes `import orjson` raise ImportError
+    spec = importlib.util.spec_from_file_location("fast_decode_no_orjson", installed.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.orjson is None
+    return module
+
+
+@pytest.mark.parametrize("deaggregate_kpl", [True, False])
+def test_decoder_without_orjson_equals_botocore_and_orjson(
+    without_orjson: ModuleType, deaggregate_kpl: bool
+) -> None:
+    records = [
+        *ODD_PLAIN,  # empty data, 1 MiB, bytes that are not UTF-8, a non-ASCII key
+        ("agg", aggregate(USERS)),
+        *[("agg-bad", data) for data in ODD_AGGREGATES.values()],  # incl. a non-UTF-8 KPL key
+    ]
+    stamps = [1.700000000123e9, 1216699143.7378726] * len(records)
+    body = response_body(records, stamps[: len(records)])
+    fallback = without_orjson.decode_records(body, deaggregate_kpl=deaggregate_kpl)
+    assert_same_pages(fallback, botocore_page(body, deaggregate_kpl))
+    assert_same_pages(fallback, decode_records(body, deaggregate_kpl=deaggregate_kpl))
+
+
+def test_decoder_without_orjson_logs_the_fallback_once(
+    without_orjson: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = json.dumps({"Records": [], "NextShardIterator": "it"}).encode()
+    with caplog.at_level(logging.WARNING, logger="kinesis_source.records.fast_decode"):
+        for _ in range(3):
+            without_orjson.decode_records(empty, deaggregate_kpl=True)
+    assert [r.getMessage() for r in caplog.records if "orjson" in r.getMessage()] == [
+        "orjson is not installed: GetRecords bodies are parsed with the json module "
+        "(same records, slower); pip install orjson on the workers for speed"
+    ]
+    with pytest.raises(KinesisReadError, match="not JSON"):
+        without_orjson.decode_records(b"{not json", deaggregate_kpl=True)

@@ -1,0 +1,54 @@
+"""A Spark Connect client for test_spark_connect.py: it starts a local Connect server
+(``SparkSession.builder.remote("local[2]")``), registers the source through the client and
+runs the same query twice to a Parquet sink with Trigger.AvailableNow.
+
+Argument: JSON ``{"options": {...}, "out": DIR, "checkpoint": DIR}``. Prints "RUN 1" when
+the first run has stopped, waits for a line on stdin (more records have arrived), runs
+again from the same checkpoint and prints "RUN 2".
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from kinesis_source import register
+
+
+def run(spark: Any, job: dict[str, Any]) -> None:
+    query = (
+        spark.readStream.format("kinesis")
+        .options(**job["options"])
+        .load()
+        .writeStream.format("parquet")
+        .option("path", job["out"])
+        .option("checkpointLocation", job["checkpoint"])
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+
+
+def main(job: dict[str, Any]) -> None:
+    # The local server listens on Spark Connect's fixed port 15002; on loopback only.
+    spark = (
+        SparkSession.builder.remote("local[2]")
+        .config("spark.connect.grpc.binding.address", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    assert not hasattr(spark, "sparkContext")  # a Connect client, not a classic session
+    register(spark)
+    run(spark, job)
+    print("RUN 1", flush=True)
+    sys.stdin.readline()
+    run(spark, job)
+    print("RUN 2", flush=True)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
