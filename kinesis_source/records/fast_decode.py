@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 from binascii import a2b_base64
 from typing import Any
 
@@ -33,7 +35,7 @@ import orjson
 
 from kinesis_source.errors import KinesisReadError
 from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_into
-from kinesis_source.records.records_page import RecordsPage, arrival_micros
+from kinesis_source.records.records_page import RecordsPage, arrival_micros, page_from_response
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,16 @@ _EVENT = "before-parse.kinesis.GetRecords"
 _HANDLER_ID = "kinesis_source.records.fast_decode.keep_raw_body"
 _HTTP_OK = 200
 
+_fallback_warned = False
+_fallback_lock = threading.Lock()
+
 
 def _keep_raw_body(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
-    if response_dict.get("status_code") == _HTTP_OK:
-        customized_response_dict[RAW_BODY_KEY] = response_dict["body"]
+    body = response_dict.get("body")
+    if response_dict.get("status_code") == _HTTP_OK and isinstance(body, (bytes, bytearray)):
+        customized_response_dict[RAW_BODY_KEY] = body
         response_dict["body"] = b"{}"
 
 
@@ -69,6 +75,44 @@ def get_records_body(client: Any, iterator: str, limit: int) -> bytes:
             "install_raw_get_records (use the decoder=boto3 option to bypass the fast path)"
         )
     return bytes(body)
+
+
+def get_records_page(
+    client: Any, iterator: str, limit: int, *, deaggregate_kpl: bool
+) -> RecordsPage:
+    """One GetRecords call as a ``RecordsPage``, by the fast decoder whenever it can be.
+
+    The ``before-parse`` event is botocore's internal extension point, and botocore
+    releases every few days. If the raw body does not arrive (a botocore that no longer
+    emits the event, or drops what the handler kept), the page comes from botocore's
+    parsed response instead, with one warning per process: slower, never wrong.
+    """
+    response = client.get_records(ShardIterator=iterator, Limit=limit)
+    body = response.get(RAW_BODY_KEY)
+    if body is not None:
+        return decode_records(bytes(body), deaggregate_kpl=deaggregate_kpl)
+    if "Records" not in response:
+        # A successful GetRecords always has Records: the handler emptied the body and
+        # botocore dropped what it kept. Read again without the handler (an iterator may
+        # be used again until it expires) rather than take an empty page for the end.
+        client.meta.events.unregister(_EVENT, unique_id=_HANDLER_ID)
+        response = client.get_records(ShardIterator=iterator, Limit=limit)
+    _warn_fallback()
+    return page_from_response(response, deaggregate_kpl=deaggregate_kpl)
+
+
+def _warn_fallback() -> None:
+    global _fallback_warned
+    with _fallback_lock:
+        if _fallback_warned:
+            return
+        _fallback_warned = True
+    log.warning(
+        "the raw GetRecords body did not arrive through botocore's %s event "
+        "(botocore %s); decoding GetRecords with botocore's parser instead, which is slower",
+        _EVENT,
+        getattr(sys.modules.get("botocore"), "__version__", "unknown"),
+    )
 
 
 def _load(body: bytes) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from kinesis_source.errors import (
     StreamNotFoundError,
 )
 from kinesis_source.options import Decoder, KinesisOptions
-from kinesis_source.records.fast_decode import decode_records, get_records_body
+from kinesis_source.records.fast_decode import get_records_page
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.positions import Position, ShardEnd
 from kinesis_source.stores import CheckpointStore
@@ -236,10 +236,12 @@ class _ShardRead:
         """One GetRecords call, decoded by the configured decoder."""
         limit = self.opts.get_records_limit
         if self.opts.decoder is Decoder.FAST:
-            body = self._retrying(
-                "GetRecords", lambda: get_records_body(self.client, iterator, limit)
+            return self._retrying(
+                "GetRecords",
+                lambda: get_records_page(
+                    self.client, iterator, limit, deaggregate_kpl=self.opts.deaggregate
+                ),
             )
-            return decode_records(body, deaggregate_kpl=self.opts.deaggregate)
         resp = self._retrying(
             "GetRecords", lambda: self.client.get_records(ShardIterator=iterator, Limit=limit)
         )
