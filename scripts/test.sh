@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs the tests in virtual environments of their own, in the checkout, so that nothing
 # installed on the machine beforehand is seen:
-#   .venv         the newest versions pyproject.toml allows (pip): the whole suite
-#   .venv-lowest  the lowest versions of the direct dependencies it allows (uv's
-#                 --resolution lowest-direct): the tests marked `lowest` (the source end to
-#                 end on moto, KPL, every checkpoint store, the word count, AT_TIMESTAMP)
+#   .venv         the newest versions pyproject.toml allows: the whole suite
+#   .venv-lowest  each direct dependency at its lower bound (what uv calls
+#                 --resolution lowest-direct), the rest as new as fits: the tests marked
+#                 `lowest` (the source end to end on moto, KPL, every checkpoint store, the
+#                 word count, AT_TIMESTAMP milliseconds)
 # It also installs the kinesis-local emulator. Everything is downloaded here, before any
-# test runs; pip's and uv's caches make a second run quick.
+# test runs; pip's cache makes a second run quick.
 #
 # Usage: scripts/test.sh [pytest arguments]
 #   with arguments, only the newest environment runs, with those arguments
@@ -16,20 +17,36 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 start=$SECONDS
 
-# --upgrade: an existing .venv follows new releases too (botocore releases every few days).
+# --no-compile: bytecode is written on first import instead; pyspark alone has thousands
+# of modules. --upgrade: an existing .venv follows new releases too (botocore releases
+# every few days).
+pip_install=(-m pip install --quiet --disable-pip-version-check --no-compile)
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    --upgrade --upgrade-strategy eager -e '.[test]' uv hatchling
+.venv/bin/python "${pip_install[@]}" --upgrade --upgrade-strategy eager \
+    -e '.[test]' hatchling packaging
 
 run_lowest=$(( $# == 0 ))
 if (( run_lowest )); then
-    uv=.venv/bin/uv
-    "$uv" venv --quiet --allow-existing --python .venv/bin/python .venv-lowest
-    "$uv" pip compile --quiet --resolution lowest-direct --python .venv-lowest/bin/python \
-        --extra test pyproject.toml -o .venv-lowest/requirements.txt
-    # sync: exactly those versions, even in an environment left by an earlier run.
-    "$uv" pip sync --quiet --python .venv-lowest/bin/python .venv-lowest/requirements.txt
-    "$uv" pip install --quiet --python .venv-lowest/bin/python --no-deps -e .
+    [[ -x .venv-lowest/bin/python ]] || "$python" -m venv .venv-lowest
+    .venv/bin/python - > .venv-lowest/requirements.txt <<'PY'
+"""The package's requirements and its test extra's, each pinned to its lower bound."""
+import sys
+from importlib.metadata import requires
+
+from packaging.requirements import Requirement
+
+for text in requires("kinesis-source") or []:
+    req = Requirement(text)
+    if req.marker is not None and not req.marker.evaluate({"extra": "test"}):
+        continue
+    lowest = [spec.version for spec in req.specifier if spec.operator in (">=", "==")]
+    if not lowest:
+        sys.exit(f"scripts/test.sh: {req.name} has no lower bound in pyproject.toml")
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    print(f"{req.name}{extras}=={lowest[0]}")
+PY
+    .venv-lowest/bin/python "${pip_install[@]}" -r .venv-lowest/requirements.txt
+    .venv-lowest/bin/python "${pip_install[@]}" --no-deps -e .
 fi
 
 # kinesis-mock: AWS-like resharding, ListShards paging and iterator expiry (moto has none).
