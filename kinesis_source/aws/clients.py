@@ -18,16 +18,19 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.serialize
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.handlers import enable_millisecond_timestamp_precision
 
 from kinesis_source import limits
 from kinesis_source.errors import CredentialsError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.fast_decode import install_raw_get_records
+
+# botocore's serializer setting for request timestamps in milliseconds (botocore >= 1.40.46).
+MILLISECOND_PRECISION = "millisecond"
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.session.Session] = {}
@@ -73,12 +76,22 @@ def session(opts: KinesisOptions) -> boto3.session.Session:
         found = _SESSIONS.get(key)
         if found is None:
             found = _SESSIONS[key] = _new_session(opts)
-            # botocore sends Kinesis timestamps in whole seconds by default, so AT_TIMESTAMP
-            # would start up to a second early; ask for millisecond precision.
-            found.events.register(
-                "creating-serializer.kinesis", enable_millisecond_timestamp_precision
-            )
+            found.events.register("creating-serializer.kinesis", millisecond_timestamps)
         return found
+
+
+def millisecond_timestamps(serializer_kwargs: dict[str, Any], **_: Any) -> None:
+    """``creating-serializer.kinesis`` handler: send AT_TIMESTAMP with its milliseconds.
+
+    Up to botocore 1.43 the default precision is whole seconds, so AT_TIMESTAMP would start
+    up to a second early; those botocores offer ``millisecond``. botocore 1.44 keeps the
+    sub-second part by default and still offers ``millisecond``. The option is looked up
+    rather than assumed, because a serializer given a precision it does not know refuses to
+    be built: a botocore that drops it keeps its default, which then has the sub-second part.
+    """
+    offered = getattr(botocore.serialize, "TIMESTAMP_PRECISION_OPTIONS", ())
+    if MILLISECOND_PRECISION in offered:
+        serializer_kwargs["timestamp_precision"] = MILLISECOND_PRECISION
 
 
 def _new_session(opts: KinesisOptions) -> boto3.session.Session:

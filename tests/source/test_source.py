@@ -33,6 +33,8 @@ from tests.helpers import (
     start_query,
 )
 
+pytestmark = pytest.mark.lowest
+
 
 def load(spark: Any, options: dict[str, str]) -> Any:
     reader = spark.readStream.format("kinesis")

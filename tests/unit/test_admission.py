@@ -140,7 +140,7 @@ class FakeShards:
         for i in range(2):
             if task.shard_id == self.fail and i == 1:
                 raise RuntimeError(f"{task.shard_id} broke")
-            yield pa.record_batch({"shard": [task.shard_id], "i": [i]})
+            yield pa.RecordBatch.from_pydict({"shard": [task.shard_id], "i": [i]})
         with self.lock:
             self.recorded.append(task.shard_id)
 
