@@ -100,3 +100,8 @@ MAX_IN_FLIGHT_REQUESTS = 64
 RANDOM_PARTITION_KEY_HEX_DIGITS = 32
 # Kinesis hash keys are 128-bit: an explicit hash key is a decimal in 0..2**128-1.
 HASH_KEY_MAX = 2**128 - 1
+# A sink task reads its input in windows of this many records per lane (or of
+# SINK_WINDOW_BYTES_PER_LANE), sends a window on all lanes at once and waits for it before
+# reading on: memory stays bounded and per-key order holds across windows.
+SINK_WINDOW_RECORDS_PER_LANE = 4 * PUT_RECORDS_MAX_RECORDS
+SINK_WINDOW_BYTES_PER_LANE = 2 * PUT_RECORDS_MAX_BYTES

@@ -246,9 +246,7 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
     )
 
 
-def parse_sink_options(
-    raw: Mapping[str, str], env: Mapping[str, str] | None = None
-) -> SinkOptions:
+def parse_sink_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> SinkOptions:
     """Validate ``raw`` (a writer's option map) and return the sink's typed options."""
     kept = {k: v for k, v in raw.items() if k.lower() not in SINK_IGNORED_OPTIONS}
     opts = _by_public_name(kept, SINK_OPTION_NAMES)
