@@ -106,6 +106,12 @@ OPTION_NAMES = (
     "stsEndpointUrl",
 )
 SINK_OPTION_NAMES = (*CONNECTION_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
+# Options of one direction only, by lower-cased name: named as such when given to the other.
+_OTHER_DIRECTION = {
+    name.lower(): name
+    for name in (*OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
+    if (name in OPTION_NAMES) != (name in SINK_OPTION_NAMES)
+}
 # Spark adds these to a streaming writer's options itself; the sink ignores them.
 SINK_IGNORED_OPTIONS = frozenset({"checkpointlocation", "path"})
 DEFAULT_ROLE_SESSION_NAME = "kinesis-source"
@@ -280,6 +286,10 @@ def _by_public_name(raw: Mapping[str, str], names: tuple[str, ...]) -> dict[str,
         name = by_lower.get(key.lower())
         if name is None:
             known = ", ".join(names)
+            other = _OTHER_DIRECTION.get(key.lower())
+            if other is not None:
+                what = "reading" if names is SINK_OPTION_NAMES else "writing"
+                raise OptionError(other, f"is only for {what}; the options here are: {known}")
             raise OptionError(key, f"unknown option; the known options are: {known}")
         opts[name] = value
     return opts

@@ -119,3 +119,24 @@ def test_bad_columns_are_named_with_the_accepted_ones(
         check_columns(fields)
     assert message in str(info.value)
     assert "data (binary or string, required), partitionKey (string" in str(info.value)
+
+
+def test_sink_options_defaults_and_the_options_of_the_other_direction() -> None:
+    from kinesis_source.errors import OptionError
+    from kinesis_source.options import parse_options, parse_sink_options
+
+    opts = parse_sink_options(
+        {"streamname": "s", "checkpointLocation": "/cp"}, env={"AWS_REGION": "r"}
+    )
+    assert (opts.max_record_bytes, opts.max_in_flight_requests) == (limits.RECORD_MAX_BYTES, 4)
+    assert (opts.aggregate, opts.preserve_order, opts.max_retries) == (False, False, 10)
+    with pytest.raises(OptionError, match="'aggregate': is only for writing"):
+        parse_options(
+            {"streamname": "s", "region": "r", "checkpointstore": "/x", "aggregate": "true"}
+        )
+    with pytest.raises(OptionError, match="'initialPosition': is only for reading"):
+        parse_sink_options({"streamname": "s", "region": "r", "initialposition": "latest"})
+    with pytest.raises(
+        OptionError, match="'maxInFlightRequests': got 0; expected an integer 1..64"
+    ):
+        parse_sink_options({"streamname": "s", "region": "r", "maxinflightrequests": "0"})
