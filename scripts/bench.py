@@ -19,10 +19,15 @@ Sections:
   (e) put-to-row latency with a 1 s processingTime trigger: a producer puts a record
       every 50 ms holding its put time, the foreachBatch sink notes when each row
       arrives. Target p50 < 2 s.
+  (f) the sink: user records/s written by ``df.write.format("kinesis")`` (local[2], a
+      cached DataFrame) vs a single-process boto3 PutRecords loop on the same emulator, in
+      wall-clock seconds: aggregation off (the loop puts 500 records a call) and on (the
+      loop aggregates with aws_kinesis_agg's RecordAggregator), and the cost of
+      ``preserveOrder=true`` (1,000 distinct keys) against the default.
 
 (a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after
-one warm-up run. (c), (d) and (e) start moto's Kinesis server in a subprocess on
+one warm-up run. (c), (d), (e) and (f) start moto's Kinesis server in a subprocess on
 127.0.0.1 and a local[2] SparkSession, and stop both when done.
 """
 
@@ -532,6 +537,98 @@ def section_e(repeat: int) -> None:
     print(f"  latency p50 {p50:.2f} s (target < 2 s), p95 {p95:.2f} s")
 
 
+SINK_RECORDS = 100_000
+SINK_KEYS = 1_000
+
+
+def boto3_put_loop(
+    client: Any, stream: str, rows: list[tuple[bytes, str]], aggregate: bool
+) -> None:
+    """The plain producer: PutRecords of 500 records (or of aws_kinesis_agg aggregates)."""
+    entries: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if entries:
+            resp = client.put_records(StreamName=stream, Records=entries)
+            assert not resp.get("FailedRecordCount"), resp
+            entries.clear()
+
+    def add(data: bytes, key: str, hash_key: str | None = None) -> None:
+        entry: dict[str, Any] = {"Data": data, "PartitionKey": key}
+        if hash_key is not None:
+            entry["ExplicitHashKey"] = hash_key
+        entries.append(entry)
+        if len(entries) == limits.PUT_RECORDS_MAX_RECORDS:
+            flush()
+
+    if not aggregate:
+        for data, key in rows:
+            add(data, key)
+    else:
+        aggregator = RecordAggregator()
+        for data, key in rows:
+            full = aggregator.add_user_record(key, data)
+            if full is not None:
+                agg_key, agg_hash_key, agg_data = full.get_contents()
+                add(agg_data, agg_key, agg_hash_key)
+        last = aggregator.clear_and_get()
+        if last is not None:
+            agg_key, agg_hash_key, agg_data = last.get_contents()
+            add(agg_data, agg_key, agg_hash_key)
+    flush()
+
+
+def section_f(repeat: int) -> None:
+    runs = max(1, min(repeat, 3))
+    print(
+        f"(f) sink, {SINK_RECORDS:,} records of {RECORD_BYTES} bytes, {SINK_KEYS:,} keys, "
+        f"{E2E_SHARDS} shards on moto (subprocess, 127.0.0.1): Spark local[2] batch write vs "
+        f"a boto3 PutRecords loop; best of {runs} wall-clock runs"
+    )
+    rng = random.Random(6)
+    rows = [(rng.randbytes(RECORD_BYTES), f"key-{i % SINK_KEYS}") for i in range(SINK_RECORDS)]
+    spark = spark_session()
+    df = spark.createDataFrame(rows, "data binary, partitionKey string").repartition(2).cache()
+    assert df.count() == SINK_RECORDS
+    with moto_kinesis() as endpoint:
+        client = kinesis(endpoint)
+        stream = new_stream(client, E2E_SHARDS)
+
+        def spark_write(**extra: str) -> float:
+            options = {"streamName": stream, "region": REGION, "endpointUrl": endpoint, **extra}
+            start = time.perf_counter()
+            df.write.format("kinesis").options(**options).mode("append").save()
+            return time.perf_counter() - start
+
+        def best(fn: Callable[[], float]) -> float:
+            return min(fn() for _ in range(runs))
+
+        def loop(aggregate: bool) -> float:
+            start = time.perf_counter()
+            boto3_put_loop(client, stream, rows, aggregate)
+            return time.perf_counter() - start
+
+        spark_write()  # warm-up: JVM, Python workers, clients
+        figures = {}
+        for kind, aggregate in (("plain", False), ("aggregated", True)):
+            loop_s = best(lambda a=aggregate: loop(a))  # type: ignore[misc]
+            spark_s = best(lambda a=aggregate: spark_write(aggregate=str(a).lower()))  # type: ignore[misc]
+            figures[kind] = spark_s
+            n = SINK_RECORDS
+            print(f"  {kind}")
+            print(f"    boto3 loop, one process   {loop_s:6.2f} s {n / loop_s:>10,.0f} records/s")
+            print(f"    Spark batch write         {spark_s:6.2f} s {n / spark_s:>10,.0f} records/s")
+            print(f"    ratio Spark / boto3 loop ({kind}): {loop_s / spark_s:.2f}x")
+        ordered_s = best(lambda: spark_write(preserveOrder="true"))
+        print(
+            f"  preserveOrder=true: {ordered_s:6.2f} s "
+            f"{SINK_RECORDS / ordered_s:>10,.0f} records/s; "
+            f"throughput vs the default: {figures['plain'] / ordered_s:.2f}x"
+        )
+    df.unpersist()
+    spark.stop()
+
+
 # Sections by letter, in print order; ``--only`` picks them up.
 SECTIONS: dict[str, Callable[[int], None]] = {
     "a": section_a,
@@ -539,6 +636,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "c": section_c,
     "d": section_d,
     "e": section_e,
+    "f": section_f,
 }
 
 
