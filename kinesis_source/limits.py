@@ -105,3 +105,6 @@ HASH_KEY_MAX = 2**128 - 1
 # reading on: memory stays bounded and per-key order holds across windows.
 SINK_WINDOW_RECORDS_PER_LANE = 4 * PUT_RECORDS_MAX_RECORDS
 SINK_WINDOW_BYTES_PER_LANE = 2 * PUT_RECORDS_MAX_BYTES
+# Aggregates that landed on the wrong shard (a reshard) are re-sent after the shard map is
+# read again; a stream resharding again and again gives up after this many rounds.
+SINK_RESHARD_ROUNDS = 5

@@ -38,6 +38,9 @@ class Entry:
     user_records: int = 1
     # With aggregation: the shard the entry is meant for (a put elsewhere: stale shard map).
     target_shard: str | None = None
+    # An aggregate's user records (data, partition key, explicit hash key), to send again
+    # those a reshard put on the wrong shard.
+    users: tuple[tuple[bytes, str, str | None], ...] = ()
 
 
 def record_size(data: bytes, partition_key: str) -> int:

@@ -42,8 +42,6 @@ class PutStats:
     calls: int = 0
     retried_entries: int = 0
     throttled_entries: int = 0
-    # With aggregation: a put landed on another shard than the map said (it is stale).
-    misrouted: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -75,6 +73,8 @@ class LaneSender:
         self.abort = abort
         self.sleep = sleep
         self.draw = rng.uniform if rng is not None else random.uniform
+        # Aggregates that landed on another shard than their target, with that shard.
+        self.misrouted: list[tuple[Entry, str]] = []
 
     def send(self, entries: Sequence[Entry]) -> None:
         # (entry, how many times Kinesis rejected it so far)
@@ -91,8 +91,9 @@ class LaneSender:
                     continue
                 entry = pending[index][0]
                 self.stats.add(records=entry.user_records, entries=1, bytes=entry.size)
-                if entry.target_shard is not None and result.get("ShardId") != entry.target_shard:
-                    self.stats.add(misrouted=1)
+                landed = str(result.get("ShardId"))
+                if entry.target_shard is not None and landed != entry.target_shard:
+                    self.misrouted.append((entry, landed))
             done = set(picked) - set(rejected)
             if rejected:
                 self._check_rejected(pending, rejected)

@@ -15,6 +15,7 @@ import pyarrow as pa
 from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
+from kinesis_source.errors import KinesisWriteError
 from kinesis_source.options import SinkOptions
 from kinesis_source.records.aggregation import AggregateBuilder
 from kinesis_source.sink.batching import Entry, check_record, lane_of, record_size
@@ -43,22 +44,47 @@ def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition
     stats = PutStats()
     abort = threading.Event()
     shard_map: ShardMap | None = None
-    misrouted_seen = 0
     lanes = opts.max_in_flight_requests
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kinesis-put") as pool:
         for window in _windows(_user_records(plan, batches, partition), lanes):
-            if opts.aggregate:
-                if shard_map is None or stats.misrouted > misrouted_seen:
-                    # First window, or a put landed on another shard: the map is stale.
-                    shard_map = load_shard_map(client, opts.stream_name, policy)
-                    misrouted_seen = stats.misrouted
-                entries = aggregate_entries(window, shard_map, opts.max_record_bytes)
-            else:
+            if not opts.aggregate:
                 entries = [
                     Entry(data, key, hash_key, record_size(data, key), key)
                     for data, key, hash_key in window
                 ]
-            _send_window(pool, entries, client, opts, policy, stats, abort)
+                _send_window(pool, entries, client, opts, policy, stats, abort)
+                continue
+            if shard_map is None:
+                shard_map = load_shard_map(client, opts.stream_name, policy)
+            entries = aggregate_entries(window, shard_map, opts.max_record_bytes)
+            for _ in range(limits.SINK_RESHARD_ROUNDS):
+                misrouted = _send_window(pool, entries, client, opts, policy, stats, abort)
+                if not misrouted:
+                    break
+                # A reshard: read the map again, and send again the user records that an
+                # aggregate put on a shard whose range does not hold them (the KCL would
+                # drop them there; the KPL does the same).
+                shard_map = load_shard_map(client, opts.stream_name, policy)
+                again = [
+                    user
+                    for entry, landed in misrouted
+                    for user in entry.users
+                    if shard_map.shard_for(hash_key_of(user[1], user[2])) != landed
+                ]
+                log.warning(
+                    "stream %r was resharded: %d aggregates landed on other shards than "
+                    "planned; %d of their user records are written again to their own shard",
+                    opts.stream_name,
+                    len(misrouted),
+                    len(again),
+                )
+                entries = aggregate_entries(again, shard_map, opts.max_record_bytes)
+            else:
+                raise KinesisWriteError(
+                    f"stream {opts.stream_name!r} kept resharding while aggregates were "
+                    f"written ({limits.SINK_RESHARD_ROUNDS} rounds); try again",
+                    stream=opts.stream_name,
+                )
     return stats
 
 
@@ -70,7 +96,8 @@ def _send_window(
     policy: RetryPolicy,
     stats: PutStats,
     abort: threading.Event,
-) -> None:
+) -> list[tuple[Entry, str]]:
+    """Send ``entries``; return the aggregates that landed on another shard than planned."""
     lanes: dict[int, list[Entry]] = {}
     for entry in entries:
         lanes.setdefault(lane_of(entry.order_key, opts.max_in_flight_requests), []).append(entry)
@@ -91,6 +118,7 @@ def _send_window(
             future.result()
     for future in futures:
         future.result()
+    return sender.misrouted
 
 
 def _user_records(
@@ -197,15 +225,17 @@ def _flush(builder: AggregateBuilder, shard: str, target: str | None) -> list[En
         # A lone record goes out plain: readers take both, and it is smaller.
         ((key, hash_key, data),) = builder.user_records()
         return [Entry(data, key, hash_key, record_size(data, key), shard, 1, target)]
-    data = builder.build()
+    blob = builder.build()
+    users = tuple((data, key, hash_key) for key, hash_key, data in builder.user_records())
     return [
         Entry(
-            data,
+            blob,
             builder.partition_key,
             builder.explicit_hash_key,
             builder.size(),
             shard,
             len(builder),
             target,
+            users,
         )
     ]

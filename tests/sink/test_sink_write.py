@@ -89,17 +89,20 @@ def test_rejected_entries_are_retried_nothing_lost_or_duplicated(
 ) -> None:
     create_stream(kinesis_local, stream_name, 2)
     proxy, endpoint = proxied
-    # Throttled entries in every call for a while, then some internal failures.
-    proxy.fail_entries(8, every_third)
+    # Throttled entries in every call for a while, then some internal failures, KMS
+    # throttling, and calls failing as a whole.
+    proxy.fail_entries(6, every_third)
     proxy.fail_entries(2, every_third, kind="internal")
+    proxy.fail_entries(2, every_third, kind="kms-throttle")
+    proxy.inject("PutRecords", "5xx", 2)
     rows = [(b"r%d" % i, f"k{i % 11}", None) for i in range(300)]
     write(spark, rows, sink_options(endpoint, stream_name, maxInFlightRequests="2"))
 
     assert user_records(read_stream(kinesis_local, stream_name)) == Counter(
         (key, data) for data, key, _ in rows
     )
-    assert proxy.faults["PutRecords"] == 10
-    assert proxy.requests["PutRecords"] > 10
+    assert proxy.faults["PutRecords"] == 12
+    assert proxy.requests["PutRecords"] > 12
 
 
 def test_exhausted_retries_fail_with_the_count_and_the_error_codes(
@@ -116,6 +119,20 @@ def test_exhausted_retries_fail_with_the_count_and_the_error_codes(
     assert "ProvisionedThroughputExceededException x7" in message
     assert read_stream(kinesis_local, stream_name) == []
     assert proxy.requests["PutRecords"] == 3
+
+
+def test_a_rejection_no_retry_fixes_fails_at_once(
+    spark: Any, kinesis_local: Any, stream_name: str, proxied: tuple[FaultProxy, str]
+) -> None:
+    create_stream(kinesis_local, stream_name, 1)
+    proxy, endpoint = proxied
+    proxy.fail_entries(1, lambda entries: [1], kind="kms-denied")
+    rows = [(b"r%d" % i, "k", None) for i in range(4)]
+    with pytest.raises(Exception, match="1 records were rejected with errors no retry fixes"):
+        write(spark, rows, sink_options(endpoint, stream_name), tasks=1)
+    assert proxy.requests["PutRecords"] == 1
+    # The rest of the call was written (at least once: a rerun writes them again).
+    assert [r["data"] for r in read_stream(kinesis_local, stream_name)] == [b"r0", b"r2", b"r3"]
 
 
 @pytest.mark.parametrize("preserve", [True, False])
