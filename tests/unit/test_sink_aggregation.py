@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
 
+import pytest
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
 from kinesis_source.records.aggregation import AggregateBuilder
@@ -131,4 +136,42 @@ def test_records_with_and_without_hash_keys_read_back_as_written() -> None:
     records = [(data, key, hash_key) for key, hash_key, data in USERS * 3]
     entries = aggregate_entries(records, everything, 1024 * 1024)
     got = [(data, k, h) for entry in entries for k, h, data in _users(entry)]
+    assert got == records
+
+
+NODE_DIR = Path(__file__).resolve().parent.parent / "node"
+
+
+def test_aggregates_read_back_with_npm_aws_kinesis_agg() -> None:
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "aws-kinesis-agg").exists():
+        pytest.skip("npm aws-kinesis-agg is not installed: run `bash scripts/test.sh`")
+    everything = ShardMap(
+        [
+            {
+                "ShardId": "s0",
+                "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": str(2**128 - 1)},
+            }
+        ]
+    )
+    # Records with hash keys first, then those without: an aggregate never mixes the two.
+    users = sorted(USERS * 40, key=lambda u: u[1] is None)
+    records = [(data, key, hash_key) for key, hash_key, data in users]
+    entries = aggregate_entries(records, everything, 4_000)
+    assert len(entries) > 2
+    payload = [
+        {"partitionKey": e.partition_key, "data": base64.b64encode(e.data).decode()}
+        for e in entries
+    ]
+    done = subprocess.run(
+        [node, str(NODE_DIR / "deaggregate.js")],
+        input=json.dumps(payload).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    found = json.loads(done.stdout)
+    got = [(base64.b64decode(u["data"]), u["partitionKey"], u["explicitHashKey"]) for u in found]
+    # Every entry here is an aggregate, so each user record carries its own keys.
+    assert all(e.user_records > 1 for e in entries)
     assert got == records
