@@ -112,8 +112,8 @@ _OTHER_DIRECTION = {
     for name in (*OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
     if (name in OPTION_NAMES) != (name in SINK_OPTION_NAMES)
 }
-# Spark adds these to a streaming writer's options itself; the sink ignores them.
-SINK_IGNORED_OPTIONS = frozenset({"checkpointlocation", "path"})
+# Spark adds this to a streaming writer's options itself; the sink ignores it.
+SINK_IGNORED_OPTIONS = frozenset({"checkpointlocation"})
 DEFAULT_ROLE_SESSION_NAME = "kinesis-source"
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 STORE_SCHEMES = ("file", "s3", "dynamodb")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -134,7 +134,7 @@ def _user_records(
         keys: list[Any] = (
             batch.column(columns.partition_key).to_pylist()
             if columns.partition_key is not None
-            else [uuid.uuid4().hex for _ in range(batch.num_rows)]
+            else [_random_key() for _ in range(batch.num_rows)]
         )
         hash_keys: list[Any] = (
             batch.column(columns.explicit_hash_key).to_pylist()
@@ -145,6 +145,14 @@ def _user_records(
             check_record(position, partition, data, key, hash_key, max_bytes)
             position += 1
             yield data, key, hash_key
+
+
+_KEY_DIGITS = limits.RANDOM_PARTITION_KEY_HEX_DIGITS
+
+
+def _random_key() -> str:
+    # Spreads records over the shards; not a secret, so no need for a crypto source.
+    return f"{random.getrandbits(4 * _KEY_DIGITS):0{_KEY_DIGITS}x}"
 
 
 def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRecord]]:

@@ -158,3 +158,22 @@ def test_preserve_order_keeps_per_key_order_under_throttling(
     in_order = all(values == sorted(values) for values in by_key.values())
     # Without preserveOrder the same faults do reorder: the check above can fail.
     assert in_order is preserve
+
+
+def test_without_a_partition_key_column_each_record_gets_a_random_key(
+    spark: Any, kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str
+) -> None:
+    create_stream(kinesis_local, stream_name, 2)
+    df = spark.createDataFrame([(f"v{i}",) for i in range(40)], "data string")
+    df.write.format("kinesis").options(**sink_options(kinesis_local_endpoint, stream_name)).mode(
+        "append"
+    ).save()
+
+    found = read_stream(kinesis_local, stream_name)
+    assert sorted(r["data"] for r in found) == sorted(f"v{i}".encode() for i in range(40))
+    keys = {r["partitionKey"] for r in found}
+    assert len(keys) == 40
+    assert all(len(k) == 32 and int(k, 16) >= 0 for k in keys)
+    assert {r["shardId"] for r in found} == {
+        s["ShardId"] for s in kinesis_local.list_shards(StreamName=stream_name)["Shards"]
+    }
