@@ -1,9 +1,9 @@
 """How rows become PutRecords calls within the service limits: pure decisions.
 
 - ``check_record``: a row the stream would reject fails its task here, naming the row.
-- ``lane_of``: records are spread over ``maxInFlightRequests`` lanes by their order key
-  (partition key, or target shard with aggregation); one lane sends its calls one after
-  another, so records of one key never race each other in two calls at once.
+- ``assign_lanes``: entries are spread over ``maxInFlightRequests`` lanes by their order
+  key (partition key, or target shard with aggregation); one lane sends its calls one
+  after another, so records of one key never race each other in two calls at once.
 - ``next_call``: which pending entries of a lane go into its next call: at most 500
   entries and 5 MiB. With ``one_per_key`` (``preserveOrder=true``) a call holds at most one
   entry per order key and never jumps a key's earlier pending entry, so an entry that fails
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,9 +87,20 @@ def _is_hash_key(text: str) -> bool:
     return text.isdigit() and text.isascii() and int(text) <= limits.HASH_KEY_MAX
 
 
-def lane_of(order_key: str, lanes: int) -> int:
-    # crc32, not hash(): the same key picks the same lane in every Python worker.
-    return zlib.crc32(order_key.encode("utf-8")) % lanes
+def assign_lanes(entries: Sequence[Entry], lanes: int) -> list[list[Entry]]:
+    """``entries`` split over at most ``lanes`` lanes, all entries of one order key in one
+    lane, in their order. Keys are dealt out in order of first appearance, so that even a
+    window of two keys (two shards, with aggregation) uses two lanes.
+
+    A window's lanes are all done before the next window starts, so a key may take another
+    lane in the next window without racing its earlier records.
+    """
+    lane_of: dict[str, int] = {}
+    out: list[list[Entry]] = [[] for _ in range(lanes)]
+    for entry in entries:
+        lane = lane_of.setdefault(entry.order_key, len(lane_of) % lanes)
+        out[lane].append(entry)
+    return [lane for lane in out if lane]
 
 
 def next_call(pending: Sequence[Entry], *, one_per_key: bool) -> list[int]:

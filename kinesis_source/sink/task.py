@@ -18,7 +18,7 @@ from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
 from kinesis_source.errors import KinesisWriteError
 from kinesis_source.options import SinkOptions
 from kinesis_source.records.aggregation import AggregateBuilder
-from kinesis_source.sink.batching import Entry, check_record, lane_of, record_size
+from kinesis_source.sink.batching import Entry, assign_lanes, check_record, record_size
 from kinesis_source.sink.columns import ColumnLayout
 from kinesis_source.sink.put_records import LaneSender, PutStats
 from kinesis_source.sink.shard_map import ShardMap, hash_key_of
@@ -98,9 +98,6 @@ def _send_window(
     abort: threading.Event,
 ) -> list[tuple[Entry, str]]:
     """Send ``entries``; return the aggregates that landed on another shard than planned."""
-    lanes: dict[int, list[Entry]] = {}
-    for entry in entries:
-        lanes.setdefault(lane_of(entry.order_key, opts.max_in_flight_requests), []).append(entry)
     sender = LaneSender(
         client,
         opts.stream_name,
@@ -109,7 +106,8 @@ def _send_window(
         stats=stats,
         abort=abort,
     )
-    futures = [pool.submit(sender.send, lane) for lane in lanes.values()]
+    lanes = assign_lanes(entries, opts.max_in_flight_requests)
+    futures = [pool.submit(sender.send, lane) for lane in lanes]
     done, _ = wait(futures, return_when=FIRST_EXCEPTION)
     for future in done:
         if future.exception() is not None:

@@ -6,7 +6,13 @@ import pytest
 
 from kinesis_source import limits
 from kinesis_source.errors import SinkInputError
-from kinesis_source.sink.batching import Entry, check_record, lane_of, next_call, record_size
+from kinesis_source.sink.batching import (
+    Entry,
+    assign_lanes,
+    check_record,
+    next_call,
+    record_size,
+)
 from kinesis_source.sink.columns import check_columns
 
 
@@ -50,10 +56,17 @@ def test_one_per_key_blocks_a_key_whose_entry_did_not_fit() -> None:
     assert next_call(pending, one_per_key=True) == [0, 2]
 
 
-def test_lanes_are_stable_and_spread_keys() -> None:
-    lanes = {lane_of(f"key-{i}", 4) for i in range(100)}
-    assert lanes == {0, 1, 2, 3}
-    assert lane_of("orders-17", 4) == lane_of("orders-17", 4)
+def test_lanes_keep_each_key_in_one_lane_in_order_and_use_every_lane() -> None:
+    pending = [entry(k) for k in "aabcbadcae"]
+    lanes = assign_lanes(pending, 4)
+    assert [[e.order_key for e in lane] for lane in lanes] == [
+        ["a", "a", "a", "a", "e"],
+        ["b", "b"],
+        ["c", "c"],
+        ["d"],
+    ]
+    # two shards' aggregates: two lanes, never one
+    assert len(assign_lanes([entry("shard-0"), entry("shard-1")], 4)) == 2
 
 
 @pytest.mark.parametrize(
