@@ -23,7 +23,7 @@ Sections:
       cached DataFrame) vs a single-process boto3 PutRecords loop on the same emulator, in
       wall-clock seconds: aggregation off (the loop puts 500 records a call) and on (the
       loop aggregates with aws_kinesis_agg's RecordAggregator), and the cost of
-      ``preserveOrder=true`` (1,000 distinct keys) against the default.
+      ``preserveOrder=true`` against the default, with 1,000 and with 10 distinct keys.
 
 (a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after
@@ -539,6 +539,12 @@ def section_e(repeat: int) -> None:
 
 SINK_RECORDS = 40_000
 SINK_KEYS = 1_000
+# Aggregation puts a few records where plain puts 40,000: more user records, so that the
+# figure is not only a Spark job's fixed start cost.
+SINK_AGG_RECORDS = 400_000
+# preserveOrder with few keys: a call holds at most one record per key.
+SINK_FEW_KEYS = 10
+SINK_FEW_KEYS_RECORDS = 4_000
 
 
 def boto3_put_loop(
@@ -581,20 +587,32 @@ def boto3_put_loop(
 def section_f(repeat: int) -> None:
     runs = max(1, min(repeat, 2))
     print(
-        f"(f) sink, {SINK_RECORDS:,} records of {RECORD_BYTES} bytes, {SINK_KEYS:,} keys, "
+        f"(f) sink, records of {RECORD_BYTES} bytes, "
         f"{E2E_SHARDS} shards on moto (subprocess, 127.0.0.1): Spark local[2] batch write vs "
         f"a boto3 PutRecords loop; best of {runs} wall-clock runs"
     )
     rng = random.Random(6)
-    rows = [(rng.randbytes(RECORD_BYTES), f"key-{i % SINK_KEYS}") for i in range(SINK_RECORDS)]
+
+    def make_rows(n: int, keys: int) -> list[tuple[bytes, str]]:
+        return [(rng.randbytes(RECORD_BYTES), f"key-{i % keys}") for i in range(n)]
+
     spark = spark_session()
-    df = spark.createDataFrame(rows, "data binary, partitionKey string").repartition(2).cache()
-    assert df.count() == SINK_RECORDS
+    datasets = {
+        "plain": make_rows(SINK_RECORDS, SINK_KEYS),
+        "aggregated": make_rows(SINK_AGG_RECORDS, SINK_KEYS),
+        "few keys": make_rows(SINK_FEW_KEYS_RECORDS, SINK_FEW_KEYS),
+    }
+    frames = {
+        name: spark.createDataFrame(rows, "data binary, partitionKey string").repartition(2).cache()
+        for name, rows in datasets.items()
+    }
+    for name, frame in frames.items():
+        assert frame.count() == len(datasets[name])
     with moto_kinesis() as endpoint:
         client = kinesis(endpoint)
 
         # Each timed write goes to a fresh stream: the emulator's cost grows with a stream.
-        def spark_write(**extra: str) -> float:
+        def spark_write(name: str, **extra: str) -> float:
             options = {
                 "streamName": new_stream(client, E2E_SHARDS),
                 "region": REGION,
@@ -602,41 +620,43 @@ def section_f(repeat: int) -> None:
                 **extra,
             }
             start = time.perf_counter()
-            df.write.format("kinesis").options(**options).mode("append").save()
+            frames[name].write.format("kinesis").options(**options).mode("append").save()
             return time.perf_counter() - start
 
         def best(fn: Callable[[], float]) -> float:
             return min(fn() for _ in range(runs))
 
-        def loop(aggregate: bool) -> float:
+        def loop(name: str) -> float:
             stream = new_stream(client, E2E_SHARDS)
             start = time.perf_counter()
-            boto3_put_loop(client, stream, rows, aggregate)
+            boto3_put_loop(client, stream, datasets[name], name == "aggregated")
             return time.perf_counter() - start
 
         # Warm-up: JVM, Python workers, clients.
-        spark.createDataFrame(rows[:1000], "data binary, partitionKey string").write.format(
-            "kinesis"
-        ).options(
+        spark.createDataFrame(
+            datasets["plain"][:1000], "data binary, partitionKey string"
+        ).write.format("kinesis").options(
             streamName=new_stream(client, E2E_SHARDS), region=REGION, endpointUrl=endpoint
         ).mode("append").save()
-        figures = {}
-        for kind, aggregate in (("plain", False), ("aggregated", True)):
-            loop_s = best(lambda a=aggregate: loop(a))  # type: ignore[misc]
-            spark_s = best(lambda a=aggregate: spark_write(aggregate=str(a).lower()))  # type: ignore[misc]
-            figures[kind] = spark_s
-            n = SINK_RECORDS
-            print(f"  {kind}")
+        for name in ("plain", "aggregated"):
+            n = len(datasets[name])
+            loop_s = best(lambda: loop(name))  # noqa: B023
+            spark_s = best(lambda: spark_write(name, aggregate=str(name == "aggregated").lower()))  # noqa: B023
+            print(f"  {name}, {n:,} records")
             print(f"    boto3 loop, one process   {loop_s:6.2f} s {n / loop_s:>10,.0f} records/s")
             print(f"    Spark batch write         {spark_s:6.2f} s {n / spark_s:>10,.0f} records/s")
-            print(f"    ratio Spark / boto3 loop ({kind}): {loop_s / spark_s:.2f}x")
-        ordered_s = best(lambda: spark_write(preserveOrder="true"))
-        print(
-            f"  preserveOrder=true: {ordered_s:6.2f} s "
-            f"{SINK_RECORDS / ordered_s:>10,.0f} records/s; "
-            f"throughput vs the default: {figures['plain'] / ordered_s:.2f}x"
-        )
-    df.unpersist()
+            print(f"    ratio Spark / boto3 loop ({name}): {loop_s / spark_s:.2f}x")
+        for name, keys in (("plain", SINK_KEYS), ("few keys", SINK_FEW_KEYS)):
+            n = len(datasets[name])
+            default_s = best(lambda: spark_write(name))  # noqa: B023
+            ordered_s = best(lambda: spark_write(name, preserveOrder="true"))  # noqa: B023
+            print(
+                f"  preserveOrder, {n:,} records over {keys:,} keys: default {default_s:.2f} s, "
+                f"preserveOrder=true {ordered_s:.2f} s; throughput ratio "
+                f"{default_s / ordered_s:.2f}x"
+            )
+    for frame in frames.values():
+        frame.unpersist()
     spark.stop()
 
 
