@@ -552,18 +552,25 @@ def boto3_put_loop(
 ) -> None:
     """The plain producer: PutRecords of 500 records (or of aws_kinesis_agg aggregates)."""
     entries: list[dict[str, Any]] = []
+    size = 0
 
     def flush() -> None:
+        nonlocal size
         if entries:
             resp = client.put_records(StreamName=stream, Records=entries)
             assert not resp.get("FailedRecordCount"), resp
             entries.clear()
+            size = 0
 
     def add(data: bytes, key: str, hash_key: str | None = None) -> None:
+        nonlocal size
+        if size + len(data) + len(key) > limits.PUT_RECORDS_MAX_BYTES:
+            flush()
         entry: dict[str, Any] = {"Data": data, "PartitionKey": key}
         if hash_key is not None:
             entry["ExplicitHashKey"] = hash_key
         entries.append(entry)
+        size += len(data) + len(key)
         if len(entries) == limits.PUT_RECORDS_MAX_RECORDS:
             flush()
 
