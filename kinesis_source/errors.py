@@ -61,3 +61,11 @@ class KinesisReadError(KinesisSourceError):
 
 class KclLeaseError(KinesisSourceError):
     """The KCL lease table (``kclLeaseTable``) cannot be read or holds no KCL leases."""
+
+
+class SinkInputError(KinesisSourceError, ValueError):
+    """The DataFrame written to the sink has a column, or a row, the sink cannot write."""
+
+
+class KinesisWriteError(KinesisSourceError):
+    """Records could not be written to the stream after the configured retries."""

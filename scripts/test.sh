@@ -54,6 +54,10 @@ if [[ ! -f .emulators/node_modules/kinesis-local/main.js ]]; then
     mkdir -p .emulators
     (cd .emulators && npm install --no-save --no-audit --no-fund --loglevel=error kinesis-local@0.6.2)
 fi
+# npm aws-kinesis-agg: the Node reader of the sink's KPL aggregates (tests/node).
+if [[ ! -d tests/node/node_modules/aws-kinesis-agg ]]; then
+    (cd tests/node && npm install --no-save --no-audit --no-fund --loglevel=error)
+fi
 installed=$SECONDS
 
 versions() {

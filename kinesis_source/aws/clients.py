@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kinesis_source import limits
 from kinesis_source.errors import CredentialsError
-from kinesis_source.options import KinesisOptions
+from kinesis_source.options import ConnectionOptions, KinesisOptions
 from kinesis_source.records.fast_decode import install_raw_get_records
 
 # botocore's serializer setting for request timestamps in milliseconds (botocore >= 1.40.46).
@@ -55,7 +55,7 @@ CHECK_CONFIG = STORE_CONFIG.merge(
 )
 
 
-def _credential_key(opts: KinesisOptions) -> tuple[Any, ...]:
+def _credential_key(opts: ConnectionOptions) -> tuple[Any, ...]:
     return (
         opts.region,
         opts.aws_access_key_id,
@@ -69,7 +69,7 @@ def _credential_key(opts: KinesisOptions) -> tuple[Any, ...]:
     )
 
 
-def session(opts: KinesisOptions) -> boto3.session.Session:
+def session(opts: ConnectionOptions) -> boto3.session.Session:
     """The boto3 session holding ``opts``' credentials; one per process and settings."""
     key = _credential_key(opts)
     with _LOCK:
@@ -94,7 +94,7 @@ def millisecond_timestamps(serializer_kwargs: dict[str, Any], **_: Any) -> None:
         serializer_kwargs["timestamp_precision"] = MILLISECOND_PRECISION
 
 
-def _new_session(opts: KinesisOptions) -> boto3.session.Session:
+def _new_session(opts: ConnectionOptions) -> boto3.session.Session:
     try:
         base = boto3.session.Session(
             aws_access_key_id=opts.aws_access_key_id,
@@ -117,7 +117,7 @@ def _new_session(opts: KinesisOptions) -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core, region_name=opts.region)
 
 
-def _assume_role_refresher(base: boto3.session.Session, opts: KinesisOptions) -> Any:
+def _assume_role_refresher(base: boto3.session.Session, opts: ConnectionOptions) -> Any:
     sts = base.client("sts", endpoint_url=opts.sts_endpoint_url, config=_CONFIG)
 
     def refresh() -> dict[str, str]:
@@ -153,7 +153,7 @@ def _assume_role_refresher(base: boto3.session.Session, opts: KinesisOptions) ->
 
 def client(
     service: str,
-    opts: KinesisOptions,
+    opts: ConnectionOptions,
     region: str | None = None,
     endpoint_url: str | None = None,
     config: Config | None = None,
@@ -171,7 +171,7 @@ def client(
         return found
 
 
-def kinesis_client(opts: KinesisOptions, *, raw_get_records: bool = False) -> Any:
+def kinesis_client(opts: ConnectionOptions, *, raw_get_records: bool = False) -> Any:
     """A Kinesis client for the stream's region, endpoint and credentials.
 
     botocore's retries are off: retry.py retries Kinesis calls with the user's backoff
