@@ -57,3 +57,15 @@ class DataLossError(KinesisSourceError):
 
 class KinesisReadError(KinesisSourceError):
     """A Kinesis call kept failing after the configured retries."""
+
+
+class KclLeaseError(KinesisSourceError):
+    """The KCL lease table (``kclLeaseTable``) cannot be read or holds no KCL leases."""
+
+
+class SinkInputError(KinesisSourceError, ValueError):
+    """The DataFrame written to the sink has a column, or a row, the sink cannot write."""
+
+
+class KinesisWriteError(KinesisSourceError):
+    """Records could not be written to the stream after the configured retries."""

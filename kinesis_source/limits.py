@@ -86,3 +86,25 @@ ASSUME_ROLE_SESSION_SECONDS = 3600
 # A probe reuses an idle shard's iterator for this long: well inside the iterator's
 # 5 minute life, so that a slow trigger never hands Kinesis an expired one.
 PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60
+
+# --- sink ---
+
+# A stream can be configured for records up to 10 MiB (maxRecordBytes); 1 MiB by default.
+RECORD_MAX_BYTES_CONFIGURABLE = 10 * 1024 * 1024
+# PutRecords calls one task keeps in flight: four overlap the round trips of a task
+# writing to several shards without one task taking a shard's whole 1,000 records/s.
+DEFAULT_MAX_IN_FLIGHT_REQUESTS = 4
+MAX_IN_FLIGHT_REQUESTS = 64
+# A partition key of the sink when the input has none: 32 hex digits (128 random bits,
+# the MD5 width), which spreads records evenly over the hash-key space.
+RANDOM_PARTITION_KEY_HEX_DIGITS = 32
+# Kinesis hash keys are 128-bit: an explicit hash key is a decimal in 0..2**128-1.
+HASH_KEY_MAX = 2**128 - 1
+# A sink task reads its input in windows of this many records per lane (or of
+# SINK_WINDOW_BYTES_PER_LANE), sends a window on all lanes at once and waits for it before
+# reading on: memory stays bounded and per-key order holds across windows.
+SINK_WINDOW_RECORDS_PER_LANE = 4 * PUT_RECORDS_MAX_RECORDS
+SINK_WINDOW_BYTES_PER_LANE = 2 * PUT_RECORDS_MAX_BYTES
+# Aggregates that landed on the wrong shard (a reshard) are re-sent after the shard map is
+# read again; a stream resharding again and again gives up after this many rounds.
+SINK_RESHARD_ROUNDS = 5

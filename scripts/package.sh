@@ -100,7 +100,7 @@ if [[ "$wheel" == 1 ]]; then
   # Sources only, subpackages included; caches stay behind.
   (cd "$root" && find kinesis_source pyspark_kinesis -name '*.py' -not -path '*/__pycache__/*' \
     -exec cp --parents {} "$src/" \;)
-  # Without build isolation when setuptools is at hand (offline-friendly), else isolated.
+  # Without build isolation when hatchling is at hand (offline-friendly), else isolated.
   "$python" -m pip wheel --quiet --no-deps --no-build-isolation -w "$dist" "$src" 2>/dev/null \
     || "$python" -m pip wheel --quiet --no-deps -w "$dist" "$src"
   ls "$dist"/kinesis_source-*.whl

@@ -1,14 +1,82 @@
 #!/usr/bin/env bash
-# Installs what the tests need (the package with its test extra, the kinesis-local emulator)
-# and runs the whole suite. Extra arguments go to pytest.
+# Runs the tests in virtual environments of their own, in the checkout, so that nothing
+# installed on the machine beforehand is seen:
+#   .venv         the newest versions pyproject.toml allows: the whole suite
+#   .venv-lowest  each direct dependency at its lower bound (what uv calls
+#                 --resolution lowest-direct), the rest as new as fits: the tests marked
+#                 `lowest` (the source end to end on moto, KPL, every checkpoint store, the
+#                 word count, AT_TIMESTAMP milliseconds)
+# It also installs the kinesis-local emulator. Everything is downloaded here, before any
+# test runs; pip's cache makes a second run quick.
+#
+# Usage: scripts/test.sh [pytest arguments]
+#   with arguments, only the newest environment runs, with those arguments
+# PYTHON: the interpreter both environments are made from (default python3, 3.10 or later).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+start=$SECONDS
 
-python3 -m pip install --quiet --disable-pip-version-check \
-    --config-settings editable_mode=compat -e '.[test]'
+# --no-compile: bytecode is written on first import instead; pyspark alone has thousands
+# of modules. --upgrade: an existing .venv follows new releases too (botocore releases
+# every few days).
+pip_install=(-m pip install --quiet --disable-pip-version-check --no-compile)
+[[ -x .venv/bin/python ]] || "$python" -m venv .venv
+.venv/bin/python "${pip_install[@]}" --upgrade --upgrade-strategy eager \
+    -e '.[test]' hatchling packaging
+
+run_lowest=$(( $# == 0 ))
+if (( run_lowest )); then
+    [[ -x .venv-lowest/bin/python ]] || "$python" -m venv .venv-lowest
+    .venv/bin/python - > .venv-lowest/requirements.txt <<'PY'
+"""The package's requirements and its test extra's, each pinned to its lower bound."""
+import sys
+from importlib.metadata import requires
+
+from packaging.requirements import Requirement
+
+for text in requires("kinesis-source") or []:
+    req = Requirement(text)
+    if req.marker is not None and not req.marker.evaluate({"extra": "test"}):
+        continue
+    lowest = [spec.version for spec in req.specifier if spec.operator in (">=", "==")]
+    if not lowest:
+        sys.exit(f"scripts/test.sh: {req.name} has no lower bound in pyproject.toml")
+    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    print(f"{req.name}{extras}=={lowest[0]}")
+PY
+    .venv-lowest/bin/python "${pip_install[@]}" -r .venv-lowest/requirements.txt
+    .venv-lowest/bin/python "${pip_install[@]}" --no-deps -e .
+fi
+
 # kinesis-mock: AWS-like resharding, ListShards paging and iterator expiry (moto has none).
-if [ ! -f .emulators/node_modules/kinesis-local/main.js ]; then
+if [[ ! -f .emulators/node_modules/kinesis-local/main.js ]]; then
     mkdir -p .emulators
     (cd .emulators && npm install --no-save --no-audit --no-fund --loglevel=error kinesis-local@0.6.2)
 fi
-exec python3 -m pytest -q "$@"
+# npm aws-kinesis-agg: the Node reader of the sink's KPL aggregates (tests/node).
+if [[ ! -d tests/node/node_modules/aws-kinesis-agg ]]; then
+    (cd tests/node && npm install --no-save --no-audit --no-fund --loglevel=error)
+fi
+installed=$SECONDS
+
+versions() {
+    "$1" - <<'PY'
+from importlib.metadata import version
+names = ["pyspark", "boto3", "botocore", "pyarrow", "orjson", "aws-kinesis-agg", "protobuf"]
+print(", ".join(f"{name} {version(name)}" for name in names))
+PY
+}
+
+echo "== newest: $(versions .venv/bin/python)"
+status=0
+.venv/bin/python -m pytest -q "$@" || status=$?
+newest=$SECONDS
+
+if (( run_lowest )); then
+    echo "== lowest: $(versions .venv-lowest/bin/python)"
+    .venv-lowest/bin/python -m pytest -q -m lowest || status=$?
+fi
+echo "== time: install $(( installed - start ))s, newest run $(( newest - installed ))s," \
+    "lowest run $(( SECONDS - newest ))s"
+exit "$status"

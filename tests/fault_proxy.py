@@ -6,6 +6,11 @@ at all, or the upstream's answer late ("delay": a slow network or a slow shard, 
 speculative tasks and executors lost in the middle of a read). It counts requests per API
 operation, so tests can check retry counts. Executors are separate processes, so a proxy
 (rather than a botocore hook) is how their calls fail.
+
+``fail_entries`` imitates a PutRecords partial failure as AWS sends it: HTTP 200 with
+``FailedRecordCount`` and, for each rejected entry, ``ErrorCode`` and ``ErrorMessage``
+instead of ``ShardId``/``SequenceNumber``, in request order. As on AWS, the rejected entries
+are not written: only the others are forwarded upstream.
 """
 
 from __future__ import annotations
@@ -30,16 +35,26 @@ ERRORS = {
     "expired": (400, "ExpiredIteratorException", "Iterator expired"),
 }
 
+# PutRecords per-entry errors (the codes AWS documents for a partial failure).
+ENTRY_ERRORS = {
+    "throttle": ("ProvisionedThroughputExceededException", "Rate exceeded for shard"),
+    "internal": ("InternalFailure", "Internal service failure."),
+    "kms-throttle": ("KMSThrottlingException", "KMS rate exceeded"),
+    "kms-denied": ("KMSAccessDeniedException", "Access denied to the KMS key"),
+}
+
 
 @dataclass
 class Rule:
     operation: str
-    fault: str  # a key of ERRORS, "reset", "hang" or "delay"
+    fault: str  # a key of ERRORS, "reset", "hang", "delay" or "entries:<kind>"
     times: int
     skip: int = 0  # let this many matching requests through first
     match: Callable[[dict[str, Any]], bool] | None = None
     served: int = 0
     seen: int = 0
+    # For "entries:<kind>": which PutRecords entries (indices) this call rejects.
+    pick: Callable[[list[dict[str, Any]]], list[int]] | None = None
 
 
 @dataclass
@@ -73,7 +88,22 @@ class FaultProxy:
             self.rules.append(rule)
         return rule
 
-    def _claim(self, operation: str, body: dict[str, Any]) -> str | None:
+    def fail_entries(
+        self,
+        times: int,
+        pick: Callable[[list[dict[str, Any]]], list[int]],
+        *,
+        kind: str = "throttle",
+        skip: int = 0,
+    ) -> Rule:
+        """Reject the entries ``pick`` chooses in each of ``times`` PutRecords calls."""
+        assert kind in ENTRY_ERRORS, kind
+        rule = Rule("PutRecords", f"entries:{kind}", times, skip, pick=pick)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def _claim(self, operation: str, body: dict[str, Any]) -> Rule | None:
         with self._lock:
             self.requests[operation] += 1
             for rule in self.rules:
@@ -86,7 +116,7 @@ class FaultProxy:
                     continue
                 rule.served += 1
                 self.faults[operation] += 1
-                return rule.fault
+                return rule
         return None
 
     def _track(self, key: str, step: int) -> None:
@@ -111,7 +141,11 @@ class FaultProxy:
                     body = json.loads(raw) if raw else {}
                 except ValueError:
                     body = {}
-                fault = proxy._claim(operation, body)
+                rule = proxy._claim(operation, body)
+                fault = rule.fault if rule is not None else None
+                if rule is not None and rule.pick is not None:
+                    self._partial(raw, body, rule)
+                    return
                 if fault == "reset":
                     self.close_connection = True
                     self.connection.close()
@@ -127,21 +161,55 @@ class FaultProxy:
                     return
                 key = f"{operation} delayed" if fault == "delay" else operation
                 proxy._track(key, 1)
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
                 try:
                     if fault == "delay":
                         time.sleep(proxy.delay_seconds)
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    status, payload, ctype = self._forward(raw)
+                finally:
+                    proxy._track(key, -1)
+                rewrite = proxy.rewrites.get(operation)
+                if rewrite is not None and status == 200:
+                    payload = json.dumps(rewrite(json.loads(payload))).encode()
+                self._answer(status, payload, ctype)
+
+            def _forward(self, raw: bytes) -> tuple[int, bytes, str | None]:
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                try:
+                    headers = {
+                        k: v
+                        for k, v in self.headers.items()
+                        if k.lower() not in ("host", "content-length")
+                    }
+                    headers["Content-Length"] = str(len(raw))
                     conn.request("POST", self.path, body=raw, headers=headers)
                     resp = conn.getresponse()
-                    payload = resp.read()
-                    rewrite = proxy.rewrites.get(operation)
-                    if rewrite is not None and resp.status == 200:
-                        payload = json.dumps(rewrite(json.loads(payload))).encode()
-                    self._answer(resp.status, payload, resp.getheader("Content-Type"))
+                    return resp.status, resp.read(), resp.getheader("Content-Type")
                 finally:
                     conn.close()
-                    proxy._track(key, -1)
+
+            def _partial(self, raw: bytes, body: dict[str, Any], rule: Rule) -> None:
+                assert rule.pick is not None
+                entries = body.get("Records", [])
+                rejected = set(rule.pick(entries))
+                kept = [e for i, e in enumerate(entries) if i not in rejected]
+                answers: list[dict[str, Any]] = []
+                if kept:
+                    forwarded = json.dumps({**body, "Records": kept}).encode()
+                    status, payload, ctype = self._forward(forwarded)
+                    if status != 200:
+                        self._answer(status, payload, ctype)
+                        return
+                    answers = json.loads(payload)["Records"]
+                code, message = ENTRY_ERRORS[rule.fault.partition(":")[2]]
+                merged, upstream = [], iter(answers)
+                for index in range(len(entries)):
+                    if index in rejected:
+                        merged.append({"ErrorCode": code, "ErrorMessage": message})
+                    else:
+                        merged.append(next(upstream))
+                failed = sum(1 for m in merged if "ErrorCode" in m)
+                out = {"FailedRecordCount": failed, "Records": merged}
+                self._answer(200, json.dumps(out).encode())
 
             do_GET = do_POST
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -181,3 +182,50 @@ def aggregate(users: Iterable[Sequence[Any]]) -> bytes:
 def framed(body: bytes, digest: bytes | None = None) -> bytes:
     """magic + ``body`` + its MD5 (or ``digest``): an aggregate's framing around any bytes."""
     return KPL_MAGIC + body + (hashlib.md5(body).digest() if digest is None else digest)
+
+
+def read_stream(client: Any, stream: str) -> list[dict[str, Any]]:
+    """Every user record in ``stream``, shard by shard in sequence order, KPL aggregates
+    split by aws_kinesis_agg's own Python deaggregator (so what it reads is what we check).
+
+    Each: shardId, sequenceNumber, subSequenceNumber (None: not aggregated), partitionKey,
+    explicitHashKey (only aggregated records carry one), data.
+    """
+    from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+
+    out: list[dict[str, Any]] = []
+    shards = client.list_shards(StreamName=stream)["Shards"]
+    for shard in sorted(shards, key=lambda s: s["ShardId"]):
+        iterator = client.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = client.get_records(ShardIterator=iterator, Limit=10_000)
+            for record in page["Records"]:
+                for user in iter_deaggregate_records(record, data_format="Boto3"):
+                    k = user["kinesis"]
+                    aggregated = bool(k.get("aggregated"))
+                    out.append(
+                        {
+                            "shardId": shard["ShardId"],
+                            "sequenceNumber": record["SequenceNumber"],
+                            "subSequenceNumber": k["subSequenceNumber"] if aggregated else None,
+                            "partitionKey": k["partitionKey"],
+                            "explicitHashKey": k.get("explicitHashKey") if aggregated else None,
+                            "data": base64.b64decode(k["data"]) if aggregated else k["data"],
+                        }
+                    )
+            if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+    return out
+
+
+def shard_of(client: Any, stream: str, hash_key: int) -> str:
+    """The open shard of ``stream`` whose hash-key range holds ``hash_key``."""
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        hash_range = shard["HashKeyRange"]
+        if int(hash_range["StartingHashKey"]) <= hash_key <= int(hash_range["EndingHashKey"]):
+            if "EndingSequenceNumber" not in shard["SequenceNumberRange"]:
+                return str(shard["ShardId"])
+    raise AssertionError(f"no open shard of {stream} holds {hash_key}")

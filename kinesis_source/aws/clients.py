@@ -18,16 +18,19 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.serialize
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.handlers import enable_millisecond_timestamp_precision
 
 from kinesis_source import limits
 from kinesis_source.errors import CredentialsError
-from kinesis_source.options import KinesisOptions
+from kinesis_source.options import ConnectionOptions, KinesisOptions
 from kinesis_source.records.fast_decode import install_raw_get_records
+
+# botocore's serializer setting for request timestamps in milliseconds (botocore >= 1.40.46).
+MILLISECOND_PRECISION = "millisecond"
 
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.session.Session] = {}
@@ -52,7 +55,7 @@ CHECK_CONFIG = STORE_CONFIG.merge(
 )
 
 
-def _credential_key(opts: KinesisOptions) -> tuple[Any, ...]:
+def _credential_key(opts: ConnectionOptions) -> tuple[Any, ...]:
     return (
         opts.region,
         opts.aws_access_key_id,
@@ -66,22 +69,32 @@ def _credential_key(opts: KinesisOptions) -> tuple[Any, ...]:
     )
 
 
-def session(opts: KinesisOptions) -> boto3.session.Session:
+def session(opts: ConnectionOptions) -> boto3.session.Session:
     """The boto3 session holding ``opts``' credentials; one per process and settings."""
     key = _credential_key(opts)
     with _LOCK:
         found = _SESSIONS.get(key)
         if found is None:
             found = _SESSIONS[key] = _new_session(opts)
-            # botocore sends Kinesis timestamps in whole seconds by default, so AT_TIMESTAMP
-            # would start up to a second early; ask for millisecond precision.
-            found.events.register(
-                "creating-serializer.kinesis", enable_millisecond_timestamp_precision
-            )
+            found.events.register("creating-serializer.kinesis", millisecond_timestamps)
         return found
 
 
-def _new_session(opts: KinesisOptions) -> boto3.session.Session:
+def millisecond_timestamps(serializer_kwargs: dict[str, Any], **_: Any) -> None:
+    """``creating-serializer.kinesis`` handler: send AT_TIMESTAMP with its milliseconds.
+
+    Up to botocore 1.43 the default precision is whole seconds, so AT_TIMESTAMP would start
+    up to a second early; those botocores offer ``millisecond``. botocore 1.44 keeps the
+    sub-second part by default and still offers ``millisecond``. The option is looked up
+    rather than assumed, because a serializer given a precision it does not know refuses to
+    be built: a botocore that drops it keeps its default, which then has the sub-second part.
+    """
+    offered = getattr(botocore.serialize, "TIMESTAMP_PRECISION_OPTIONS", ())
+    if MILLISECOND_PRECISION in offered:
+        serializer_kwargs["timestamp_precision"] = MILLISECOND_PRECISION
+
+
+def _new_session(opts: ConnectionOptions) -> boto3.session.Session:
     try:
         base = boto3.session.Session(
             aws_access_key_id=opts.aws_access_key_id,
@@ -104,7 +117,7 @@ def _new_session(opts: KinesisOptions) -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core, region_name=opts.region)
 
 
-def _assume_role_refresher(base: boto3.session.Session, opts: KinesisOptions) -> Any:
+def _assume_role_refresher(base: boto3.session.Session, opts: ConnectionOptions) -> Any:
     sts = base.client("sts", endpoint_url=opts.sts_endpoint_url, config=_CONFIG)
 
     def refresh() -> dict[str, str]:
@@ -140,7 +153,7 @@ def _assume_role_refresher(base: boto3.session.Session, opts: KinesisOptions) ->
 
 def client(
     service: str,
-    opts: KinesisOptions,
+    opts: ConnectionOptions,
     region: str | None = None,
     endpoint_url: str | None = None,
     config: Config | None = None,
@@ -158,7 +171,7 @@ def client(
         return found
 
 
-def kinesis_client(opts: KinesisOptions, *, raw_get_records: bool = False) -> Any:
+def kinesis_client(opts: ConnectionOptions, *, raw_get_records: bool = False) -> Any:
     """A Kinesis client for the stream's region, endpoint and credentials.
 
     botocore's retries are off: retry.py retries Kinesis calls with the user's backoff

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.options import KinesisOptions
+from kinesis_source.options import ConnectionOptions
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class RetryPolicy:
         return int(min(self.max_delay_ms, self.base_delay_ms * (2 ** min(retry, 30))))
 
 
-def policy_of(opts: KinesisOptions) -> RetryPolicy:
+def policy_of(opts: ConnectionOptions) -> RetryPolicy:
     return RetryPolicy(opts.max_retries, opts.retry_base_delay_ms, opts.retry_max_delay_ms)
 
 

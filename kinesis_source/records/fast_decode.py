@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 from binascii import a2b_base64
 from typing import Any
 
@@ -39,7 +41,7 @@ except ImportError:  # a cluster with only the documented minimum: the zip, no o
 
 from kinesis_source.errors import KinesisReadError
 from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_into
-from kinesis_source.records.records_page import RecordsPage, arrival_micros
+from kinesis_source.records.records_page import RecordsPage, arrival_micros, page_from_response
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,25 @@ RAW_BODY_KEY = "KinesisSourceRawBody"
 _EVENT = "before-parse.kinesis.GetRecords"
 _HANDLER_ID = "kinesis_source.records.fast_decode.keep_raw_body"
 _HTTP_OK = 200
-_fallback_logged = False
+# Each fallback (no raw body, no orjson) is worth one warning per process, not one per page.
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    log.warning(message, *args)
 
 
 def _keep_raw_body(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
 ) -> None:
-    if response_dict.get("status_code") == _HTTP_OK:
-        customized_response_dict[RAW_BODY_KEY] = response_dict["body"]
+    body = response_dict.get("body")
+    if response_dict.get("status_code") == _HTTP_OK and isinstance(body, (bytes, bytearray)):
+        customized_response_dict[RAW_BODY_KEY] = body
         response_dict["body"] = b"{}"
 
 
@@ -78,6 +91,40 @@ def get_records_body(client: Any, iterator: str, limit: int) -> bytes:
     return bytes(body)
 
 
+def get_records_page(
+    client: Any, iterator: str, limit: int, *, deaggregate_kpl: bool
+) -> RecordsPage:
+    """One GetRecords call as a ``RecordsPage``, by the fast decoder whenever it can be.
+
+    The ``before-parse`` event is botocore's internal extension point, and botocore
+    releases every few days. If the raw body does not arrive (a botocore that no longer
+    emits the event, or drops what the handler kept), the page comes from botocore's
+    parsed response instead, with one warning per process: slower, never wrong.
+    """
+    response = client.get_records(ShardIterator=iterator, Limit=limit)
+    body = response.get(RAW_BODY_KEY)
+    if body is not None:
+        return decode_records(bytes(body), deaggregate_kpl=deaggregate_kpl)
+    if "Records" not in response:
+        # A successful GetRecords always has Records: the handler emptied the body and
+        # botocore dropped what it kept. Read again without the handler (an iterator may
+        # be used again until it expires) rather than take an empty page for the end.
+        client.meta.events.unregister(_EVENT, unique_id=_HANDLER_ID)
+        response = client.get_records(ShardIterator=iterator, Limit=limit)
+    _warn_fallback()
+    return page_from_response(response, deaggregate_kpl=deaggregate_kpl)
+
+
+def _warn_fallback() -> None:
+    _warn_once(
+        "raw-body",
+        "the raw GetRecords body did not arrive through botocore's %s event "
+        "(botocore %s); decoding GetRecords with botocore's parser instead, which is slower",
+        _EVENT,
+        getattr(sys.modules.get("botocore"), "__version__", "unknown"),
+    )
+
+
 def _json_module_loads(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -86,14 +133,12 @@ def _json_module_loads(body: bytes) -> Any:
 
 
 def _load(body: bytes) -> dict[str, Any]:
-    global _fallback_logged
     if orjson is None:
-        if not _fallback_logged:
-            _fallback_logged = True
-            log.warning(
-                "orjson is not installed: GetRecords bodies are parsed with the json module "
-                "(same records, slower); pip install orjson on the workers for speed"
-            )
+        _warn_once(
+            "orjson",
+            "orjson is not installed: GetRecords bodies are parsed with the json module "
+            "(same records, slower); pip install orjson on the workers for speed",
+        )
         document = _json_module_loads(body)
     else:
         try:

@@ -19,12 +19,50 @@ from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.source.lineage import ShardInfo
+from kinesis_source.source.streams import StreamRef
 
 
-def list_shards(client: Any, stream: str, region: str, policy: RetryPolicy) -> list[ShardInfo]:
+def describe_stream(opts: KinesisOptions, ref: StreamRef) -> dict[str, Any]:
+    """DescribeStreamSummary of ``ref``; errors name the stream and the region."""
+    where = f"Kinesis stream {ref.describe()} in region {opts.region}"
+    client = kinesis_client(opts)
+    try:
+        resp = call_with_retry(
+            functools.partial(client.describe_stream_summary, **ref.api_args()),
+            policy_of(opts),
+            what="DescribeStreamSummary",
+            stream=ref.name,
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ResourceNotFoundException":
+            raise StreamNotFoundError(
+                f"{where} does not exist (check the options streamName or streamARN, region "
+                "and endpointUrl)",
+                stream=ref.name,
+            ) from exc
+        raise KinesisReadError(f"cannot describe {where}: {code or exc}", stream=ref.name) from exc
+    except (BotoCoreError, KinesisReadError) as exc:
+        # No credentials, an unreachable endpoint (a region that is no region), timeouts.
+        raise KinesisReadError(
+            f"cannot reach {where}: {exc} (check the options region and endpointUrl and the "
+            "AWS credentials)",
+            stream=ref.name,
+        ) from exc
+    summary: dict[str, Any] = resp["StreamDescriptionSummary"]
+    return summary
+
+
+def retention_ms(summary: dict[str, Any]) -> int:
+    hours = int(summary.get("RetentionPeriodHours") or limits.RETENTION_DEFAULT_HOURS)
+    return hours * 3_600_000
+
+
+def list_shards(client: Any, ref: StreamRef, region: str, policy: RetryPolicy) -> list[ShardInfo]:
     """Every shard of the stream (open and retained closed ones), following NextToken."""
     shards: list[ShardInfo] = []
-    request: dict[str, Any] = {"StreamName": stream}
+    stream = ref.name
+    request: dict[str, Any] = dict(ref.api_args())
     try:
         while True:
             resp = call_with_retry(
@@ -42,15 +80,17 @@ def list_shards(client: Any, stream: str, region: str, policy: RetryPolicy) -> l
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
             raise StreamNotFoundError(
-                f"Kinesis stream {stream!r} does not exist in region {region} "
-                "(check the options streamName, region and endpointUrl)",
+                f"Kinesis stream {ref.describe()} does not exist in region {region} "
+                "(check the options streamName or streamARN, region and endpointUrl)",
                 stream=stream,
             ) from exc
-        raise KinesisReadError(f"ListShards on stream {stream!r} failed: {code or exc}") from exc
+        raise KinesisReadError(
+            f"ListShards on stream {ref.describe()} failed: {code or exc}"
+        ) from exc
     except BotoCoreError as exc:
         # No credentials, an unreachable endpoint, a timeout: say which stream and where.
         raise KinesisReadError(
-            f"cannot list the shards of Kinesis stream {stream!r} in region {region}: {exc} "
+            f"cannot list the shards of Kinesis stream {ref.describe()} in region {region}: {exc} "
             "(check the options region, endpointUrl and the AWS credentials)",
             stream=stream,
         ) from exc
@@ -66,7 +106,10 @@ class ShardDiscovery:
 
     def listing(self) -> list[ShardInfo]:
         shards = list_shards(
-            kinesis_client(self.opts), self.stream, self.opts.region, policy_of(self.opts)
+            kinesis_client(self.opts),
+            self.opts.stream_ref(self.stream),
+            self.opts.region,
+            policy_of(self.opts),
         )
         self._last_listing_at = time.monotonic()
         return shards
@@ -80,14 +123,4 @@ class ShardDiscovery:
 
     def retention_ms(self) -> int:
         """How long the stream keeps records (DescribeStreamSummary), in milliseconds."""
-        client = kinesis_client(self.opts)
-        stream = self.stream
-        summary = call_with_retry(
-            lambda: client.describe_stream_summary(StreamName=stream),
-            policy_of(self.opts),
-            what="DescribeStreamSummary",
-            stream=stream,
-        )["StreamDescriptionSummary"]
-        return (
-            int(summary.get("RetentionPeriodHours") or limits.RETENTION_DEFAULT_HOURS) * 3_600_000
-        )
+        return retention_ms(describe_stream(self.opts, self.opts.stream_ref(self.stream)))

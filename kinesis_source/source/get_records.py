@@ -20,7 +20,7 @@ from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.options import Decoder, KinesisOptions
-from kinesis_source.records.fast_decode import decode_records, get_records_body
+from kinesis_source.records.fast_decode import get_records_page
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.positions import Position
 
@@ -36,6 +36,8 @@ class GetRecordsTransport:
         self.opts = opts
         self.stream = stream
         self.shard_id = shard_id
+        # StreamName, or StreamARN when the user named the stream by ARN.
+        self.stream_args = opts.stream_ref(stream).api_args()
         self.client = kinesis_client(opts, raw_get_records=opts.decoder is Decoder.FAST)
         self.policy = policy_of(opts)
         # Set when the shard (or the position) is gone and failOnDataLoss=false says to go
@@ -84,7 +86,7 @@ class GetRecordsTransport:
             resp = self._retrying(
                 "GetShardIterator",
                 lambda: self.client.get_shard_iterator(
-                    StreamName=self.stream, ShardId=self.shard_id, **request
+                    **self.stream_args, ShardId=self.shard_id, **request
                 ),
             )
         except ClientError as exc:
@@ -133,10 +135,12 @@ class GetRecordsTransport:
         """One GetRecords call, decoded by the configured decoder."""
         limit = self.opts.get_records_limit
         if self.opts.decoder is Decoder.FAST:
-            body = self._retrying(
-                "GetRecords", lambda: get_records_body(self.client, iterator, limit)
+            return self._retrying(
+                "GetRecords",
+                lambda: get_records_page(
+                    self.client, iterator, limit, deaggregate_kpl=self.opts.deaggregate
+                ),
             )
-            return decode_records(body, deaggregate_kpl=self.opts.deaggregate)
         resp: Any = self._retrying(
             "GetRecords", lambda: self.client.get_records(ShardIterator=iterator, Limit=limit)
         )

@@ -1,27 +1,34 @@
-"""Progress: how far behind the stream's tip the last finished batch left each shard."""
+"""Progress: how far behind the tip the last finished batch left each stream and shard."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kinesis_source.source.positions import ShardEnd
 
 
-def lag_report(batch: int, ends: Mapping[str, ShardEnd]) -> dict[str, Any]:
-    """What ``reportLatestOffset`` shows in progress: the last finished batch per shard."""
-    behind = [e.millis_behind_latest for e in ends.values() if e.millis_behind_latest is not None]
-    shards: dict[str, dict[str, Any]] = {}
-    for sid in sorted(ends):
-        entry: dict[str, Any] = {"recordsRead": ends[sid].records}
-        if ends[sid].millis_behind_latest is not None:
-            entry["millisBehindLatest"] = ends[sid].millis_behind_latest
-        shards[sid] = entry
-    report: dict[str, Any] = {
-        "batch": batch,
-        "recordsRead": sum(e.records for e in ends.values()),
-    }
+def _figures(ends: Iterable[ShardEnd]) -> dict[str, Any]:
+    ends = list(ends)
+    behind = [e.millis_behind_latest for e in ends if e.millis_behind_latest is not None]
+    report: dict[str, Any] = {"recordsRead": sum(e.records for e in ends)}
     if behind:
         report["maxMillisBehindLatest"] = max(behind)
-    report["shards"] = shards
     return report
+
+
+def lag_report(batch: int, ends: Mapping[str, Mapping[str, ShardEnd]]) -> dict[str, Any]:
+    """What ``reportLatestOffset`` shows in progress: the last finished batch, in total,
+    per stream and per shard. ``ends`` is stream -> shard -> the end its read recorded."""
+    every = [end for shards in ends.values() for end in shards.values()]
+    streams: dict[str, Any] = {}
+    for name in sorted(ends):
+        shards: dict[str, dict[str, Any]] = {}
+        for sid in sorted(ends[name]):
+            end = ends[name][sid]
+            entry: dict[str, Any] = {"recordsRead": end.records}
+            if end.millis_behind_latest is not None:
+                entry["millisBehindLatest"] = end.millis_behind_latest
+            shards[sid] = entry
+        streams[name] = {**_figures(ends[name].values()), "shards": shards}
+    return {"batch": batch, **_figures(every), "streams": streams}

@@ -1,19 +1,36 @@
-"""What the next batch of one stream reads, decided without I/O (DESIGN.md section 2).
+"""What the next batch reads, decided without I/O (DESIGN.md section 2).
 
-The planner (``stream_planner``) gathers the facts: where the last batch ended, a fresh
-listing if one was due, which shards a probe found data on. These functions turn them into
-the next offset.
+Each stream's planner (``stream_planner``) gathers the facts of its stream: where the last
+batch ended, a fresh listing if one was due, which shards a probe found data on. These
+functions turn the facts of every stream into the next offset; admission control shares
+one row budget over all shards of all streams.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from kinesis_source.source import admission
-from kinesis_source.source.positions import Offset, Position, ShardEnd
+from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
 
 
-def positions_after(current: Offset, ends: Mapping[str, ShardEnd]) -> dict[str, Position]:
+@dataclass(frozen=True)
+class StreamStep:
+    """One stream's facts for the next batch: its positions once the last batch is read
+    (shards found and finished applied), which of them can be read, which have data."""
+
+    current: StreamOffset
+    positions: Mapping[str, Position]
+    readable: list[str]
+    with_data: set[str]
+
+    @property
+    def shards_changed(self) -> bool:
+        return self.positions.keys() != self.current.shards.keys()
+
+
+def positions_after(current: StreamOffset, ends: Mapping[str, ShardEnd]) -> dict[str, Position]:
     """Each tracked shard's position once the batch ``current`` is read."""
     return {sid: ends[sid].position if sid in ends else pos for sid, pos in current.shards.items()}
 
@@ -24,7 +41,7 @@ def any_shard_ended(ends: Mapping[str, ShardEnd]) -> bool:
 
 
 def with_backlog(
-    readable: Iterable[str], ends: Mapping[str, ShardEnd], current: Offset
+    readable: Iterable[str], ends: Mapping[str, ShardEnd], current: StreamOffset
 ) -> set[str]:
     """Shards whose last read stopped short of their data (a cap): no probe needed."""
     return {
@@ -48,29 +65,40 @@ def done_for_the_run(
     }
 
 
+# Joins a stream and a shard into one admission key; "/" is in no stream name.
+_SEP = "/"
+
+
 def next_offset(
-    current: Offset,
-    positions: dict[str, Position],
-    readable: list[str],
-    with_data: set[str],
+    current: QueryOffset,
+    steps: Mapping[str, StreamStep],
     budget: int | None,
     per_shard_cap: int,
     until_ms: int | None,
-) -> Offset | None:
-    """The next batch's offset, or None if there is nothing to plan.
+) -> QueryOffset | None:
+    """The next batch's offset over the streams of ``steps``, or None: nothing to plan.
 
-    A shard change is planned as a batch of its own even with no data, so that the next
-    trigger starts from it rather than finding (and listing) it all over again.
+    A change of the shards or streams read is planned as a batch of its own even with no
+    data, so that the next trigger starts from it rather than finding it all over again.
     """
-    shards_changed = positions.keys() != current.shards.keys()
-    if not with_data and not shards_changed:
+    changed = steps.keys() != current.streams.keys() or any(
+        step.shards_changed for step in steps.values()
+    )
+    if not any(step.with_data for step in steps.values()) and not changed:
         return None
-    return Offset(
-        batch=current.batch + 1,
-        stream=current.stream,
-        query=current.query,
-        since_ms=current.since_ms,
-        shards=positions,
-        limits=admission.plan_limits(readable, with_data, budget, per_shard_cap, current.batch + 1),
-        until_ms=until_ms,
+    readable = [f"{name}{_SEP}{sid}" for name, step in steps.items() for sid in step.readable]
+    with_data = {f"{name}{_SEP}{sid}" for name, step in steps.items() for sid in step.with_data}
+    limits = admission.plan_limits(readable, with_data, budget, per_shard_cap, current.batch + 1)
+    per_stream: dict[str, dict[str, int]] = {name: {} for name in steps}
+    for key, limit in limits.items():
+        name, sid = key.split(_SEP, 1)
+        per_stream[name][sid] = limit
+    streams = {
+        name: StreamOffset(
+            shards=dict(step.positions), since_ms=step.current.since_ms, limits=per_stream[name]
+        )
+        for name, step in steps.items()
+    }
+    return QueryOffset(
+        batch=current.batch + 1, query=current.query, streams=streams, until_ms=until_ms
     )

@@ -18,7 +18,8 @@ AT_SEQUENCE_NUMBER = "AT_SEQUENCE_NUMBER"
 AFTER_SEQUENCE_NUMBER = "AFTER_SEQUENCE_NUMBER"
 SHARD_END = "SHARD_END"
 
-OFFSET_VERSION = 1
+# The single-stream reader's offsets (``stream`` and ``shards`` at the top): still read.
+SINGLE_STREAM_OFFSET_VERSION = 1
 
 _POSITION_RE = re.compile(r"^([A-Z_]+)(?:\((\d+)(?:,(\d+))?\))?$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -154,69 +155,51 @@ class ShardEnd:
         )
 
 
-@dataclass(frozen=True)
-class Offset:
-    """``O_n``: the positions batch ``n`` starts reading from, one per tracked shard.
+# -- the offsets Spark logs ----------------------------------------------------------------
 
-    ``query`` is a random id made once by ``initialOffset`` and carried forward, so that two
-    queries sharing a checkpoint store never read each other's entries. ``since_ms`` is the
-    resolved start time of a ``latest``/``at_timestamp`` query: shards discovered later start
-    there rather than at TRIM_HORIZON, so a child of a long-closed parent is not read from
-    its beginning.
+QUERY_OFFSET_VERSION = 2
+
+
+@dataclass(frozen=True)
+class StreamOffset:
+    """One stream's part of ``O_n``: the positions batch ``n`` starts reading from, one per
+    tracked shard of the stream.
+
+    ``since_ms`` is the resolved start time of a ``latest``/``at_timestamp`` start: shards
+    discovered later start there rather than at TRIM_HORIZON, so a child of a long-closed
+    parent is not read from its beginning. It is per stream because a stream added to the
+    list in a later run starts at that run's time, not at the query's.
 
     ``limits`` caps the records batch ``n`` reads per shard (admission control); a shard
     absent from it reads up to the ``maxRecordsPerShard`` cap, a shard at 0 is not planned
-    in this batch and keeps its position. ``until_ms`` is Trigger.AvailableNow's bound:
-    records that arrived after it (epoch ms) are not read. Both live in the offset so that
-    a replay of the batch plans and reads the same.
+    in this batch and keeps its position. It lives in the offset so that a replay of the
+    batch plans and reads the same.
     """
 
-    batch: int
-    stream: str
-    query: str
     shards: Mapping[str, Position] = field(default_factory=dict)
     since_ms: int | None = None
     limits: Mapping[str, int] = field(default_factory=dict)
-    until_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        # Spark compares offsets as JSON strings: keep key order deterministic.
         shards: dict[str, dict[str, Any]] = {}
         for sid in sorted(self.shards):
             entry: dict[str, Any] = {"at": self.shards[sid].text()}
             if sid in self.limits:
                 entry["limit"] = self.limits[sid]
             shards[sid] = entry
-        data: dict[str, Any] = {
-            "v": OFFSET_VERSION,
-            "batch": self.batch,
-            "stream": self.stream,
-            "query": self.query,
-            "sinceMs": self.since_ms,
-        }
-        if self.until_ms is not None:
-            data["untilMs"] = self.until_ms
-        data["shards"] = shards
-        return data
+        return {"sinceMs": self.since_ms, "shards": shards}
 
     @staticmethod
-    def from_json(data: Mapping[str, Any]) -> Offset:
-        version = data.get("v")
-        if version != OFFSET_VERSION:
-            raise ValueError(f"unsupported offset version {version!r}; expected {OFFSET_VERSION}")
-        until = data.get("untilMs")
-        return Offset(
-            batch=int(data["batch"]),
-            stream=str(data["stream"]),
-            query=str(data["query"]),
-            since_ms=data.get("sinceMs"),
-            shards={sid: Position.parse(s["at"]) for sid, s in data["shards"].items()},
-            limits={sid: int(s["limit"]) for sid, s in data["shards"].items() if "limit" in s},
-            until_ms=None if until is None else int(until),
+    def from_json(data: Mapping[str, Any]) -> StreamOffset:
+        shards = data["shards"]
+        return StreamOffset(
+            shards={sid: Position.parse(s["at"]) for sid, s in shards.items()},
+            since_ms=None if data.get("sinceMs") is None else int(data["sinceMs"]),
+            limits={sid: int(s["limit"]) for sid, s in shards.items() if "limit" in s},
         )
 
     def planned_shards(self) -> list[str]:
-        """Shards batch ``n`` reads: readable ones whose limit is not 0, sorted."""
+        """Shards the batch reads: readable ones whose limit is not 0, sorted."""
         return [
             sid
             for sid in sorted(self.shards)
@@ -227,3 +210,56 @@ class Offset:
         if self.since_ms is None:
             return Position.trim_horizon()
         return Position.at_timestamp(self.since_ms)
+
+
+@dataclass(frozen=True)
+class QueryOffset:
+    """``O_n`` over every stream of the query, as Spark logs it (DESIGN.md section 2):
+
+        {"v": 2, "batch": n, "query": "...", "untilMs": <ms, AvailableNow only>,
+         "streams": {"STREAM": {"sinceMs": <ms or null>,
+                                "shards": {"shardId-...": {"at": ..., "limit": ...}}}}}
+
+    Streams and shards in sorted order, so equal offsets are equal JSON strings (Spark
+    compares them as strings). ``query`` is a random id made once by ``initialOffset`` and
+    carried forward, so that two queries sharing a checkpoint store never read each other's
+    entries; ``until_ms`` is Trigger.AvailableNow's bound: records that arrived after it
+    (epoch ms) are not read. ``from_json`` also reads version 1, written by the
+    single-stream reader, so that a checkpoint taken before goes on where it was.
+    """
+
+    batch: int
+    query: str
+    streams: Mapping[str, StreamOffset] = field(default_factory=dict)
+    until_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": QUERY_OFFSET_VERSION, "batch": self.batch, "query": self.query}
+        if self.until_ms is not None:
+            data["untilMs"] = self.until_ms
+        data["streams"] = {name: self.streams[name].to_json() for name in sorted(self.streams)}
+        return data
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> QueryOffset:
+        version = data.get("v")
+        until = data.get("untilMs")
+        until_ms = None if until is None else int(until)
+        if version == SINGLE_STREAM_OFFSET_VERSION:
+            # {"v": 1, "batch", "stream", "query", "sinceMs", "untilMs"?, "shards"}: one
+            # stream's part sat at the top.
+            stream = StreamOffset.from_json(data)
+            return QueryOffset(
+                int(data["batch"]), str(data["query"]), {str(data["stream"]): stream}, until_ms
+            )
+        if version != QUERY_OFFSET_VERSION:
+            raise ValueError(
+                f"unsupported offset version {version!r}; expected {QUERY_OFFSET_VERSION} "
+                f"(or {SINGLE_STREAM_OFFSET_VERSION}, read for offsets of earlier versions)"
+            )
+        return QueryOffset(
+            batch=int(data["batch"]),
+            query=str(data["query"]),
+            streams={name: StreamOffset.from_json(s) for name, s in data["streams"].items()},
+            until_ms=until_ms,
+        )

@@ -108,6 +108,7 @@ class ShardProber:
     def _first_record(self, client: Any, position: Position, shard_id: str) -> Any:
         """GetRecords Limit=1 at ``position``, reusing the last probe's iterator if valid."""
         stream, policy = self.stream, policy_of(self.opts)
+        stream_args = self.opts.stream_ref(stream).api_args()
 
         def first_record(iterator: str) -> Any:
             return call_with_retry(
@@ -127,7 +128,7 @@ class ShardProber:
                     raise
         request = position.iterator_request()
         iterator = call_with_retry(
-            lambda: client.get_shard_iterator(StreamName=stream, ShardId=shard_id, **request),
+            lambda: client.get_shard_iterator(**stream_args, ShardId=shard_id, **request),
             policy,
             what="GetShardIterator (probe)",
             stream=stream,

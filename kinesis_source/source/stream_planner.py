@@ -1,4 +1,4 @@
-"""Planning one stream's next batch on the driver: the I/O around ``planning``.
+"""Planning one stream's part of the next batch on the driver: the I/O around ``planning``.
 
 One planner per stream: it lists the stream's shards when due (``discovery``), checks for
 lost records (``data_loss``), probes idle shards (``probing``) and hands the facts to the
@@ -8,20 +8,17 @@ picklable.
 
 from __future__ import annotations
 
-import logging
 import time
-import uuid
 from collections.abc import Mapping
 
-from kinesis_source.options import InitialPosition, KinesisOptions
+from kinesis_source.options import KinesisOptions
 from kinesis_source.source import planning
 from kinesis_source.source.data_loss import DataLossCheck
 from kinesis_source.source.discovery import ShardDiscovery
 from kinesis_source.source.lineage import advance_shards, readable_shards
-from kinesis_source.source.positions import Offset, ShardEnd
+from kinesis_source.source.positions import Position, ShardEnd, StreamOffset
 from kinesis_source.source.probing import ShardProber
-
-log = logging.getLogger(__name__)
+from kinesis_source.source.stream_start import initial_stream_offset
 
 
 class StreamPlanner:
@@ -37,34 +34,17 @@ class StreamPlanner:
         )
         self.prober = ShardProber(opts, stream, self.data_loss.confirm)
 
-    def initial_offset(self) -> Offset:
-        opts = self.opts
-        if opts.initial_position is InitialPosition.TRIM_HORIZON:
-            since_ms = None
-        elif opts.initial_position is InitialPosition.AT_TIMESTAMP:
-            since_ms = opts.initial_timestamp_ms
-        else:
-            # LATEST is resolved once, here, so that a replay or restart does not move it.
-            since_ms = int(time.time() * 1000)
-        offset = Offset(
-            batch=0, stream=self.stream, query=uuid.uuid4().hex, since_ms=since_ms, shards={}
-        )
-        shards = advance_shards({}, self.discovery.listing(), offset.start_position_for_new_shard())
-        return Offset(
-            batch=0, stream=offset.stream, query=offset.query, since_ms=since_ms, shards=shards
-        )
+    def initial(self, now_ms: int, leases: Mapping[str, Position] | None) -> StreamOffset:
+        """The stream's positions at its first batch (``stream_start``)."""
+        listing = self.discovery.listing()
+        return initial_stream_offset(self.opts, self.stream, listing, now_ms, leases)
 
-    def plan(
-        self,
-        current: Offset,
-        ends: Mapping[str, ShardEnd],
-        budget: int | None,
-        until_ms: int | None,
-    ) -> Offset | None:
-        """The batch after ``current`` (whose read ended at ``ends``), or None: no batch.
+    def step(
+        self, current: StreamOffset, ends: Mapping[str, ShardEnd], until_ms: int | None
+    ) -> planning.StreamStep:
+        """The stream's facts for the batch after ``current``, whose read ended at ``ends``.
 
-        ``budget`` is the batch's row budget (None: none); ``until_ms`` the AvailableNow
-        bound of the run, if any.
+        ``until_ms`` is the AvailableNow bound of the run, if any.
         """
         positions = planning.positions_after(current, ends)
         # List when a shard was read to its end in this batch, not for every finished
@@ -79,27 +59,6 @@ class StreamPlanner:
         readable = readable_shards(positions)
         known = planning.with_backlog(readable, ends, current)
         exhausted = planning.done_for_the_run(readable, ends, until_ms)
-        if budget == 0:
-            return None
         todo = [sid for sid in readable if sid not in known and sid not in exhausted]
         with_data = known | self.prober.shards_with_new_data(positions, todo, until_ms)
-        nxt = planning.next_offset(
-            current,
-            positions,
-            readable,
-            with_data,
-            budget,
-            self.opts.max_records_per_shard,
-            until_ms,
-        )
-        if nxt is not None:
-            log.info(
-                "stream %s: planned batch %d over %d of %d shards (%d probed; row budget %s)",
-                current.stream,
-                nxt.batch,
-                len(nxt.planned_shards()),
-                len(readable),
-                len(todo),
-                budget,
-            )
-        return nxt
+        return planning.StreamStep(current, positions, readable, with_data)

@@ -2,7 +2,12 @@
 
 Spark calls this reader; the decisions are elsewhere, each named: per-stream planning in
 ``stream_planner`` (shard discovery in ``discovery``, probes in ``probing``, data loss in
-``data_loss``, the pure steps in ``planning`` and ``admission``), progress in ``lag``.
+``data_loss``, the pure steps in ``planning`` and ``admission``), where streams start in
+``stream_start`` (a KCL lease table in ``kcl_leases``), progress in ``lag``.
+
+A query reads every stream of ``streamName``/``streamARN``. The list may change between
+runs of one checkpoint: a stream added starts at ``initialPosition``, a stream removed is
+dropped from the next offset with one warning.
 
 The reader is pickled once at query start and the copy runs ``read()`` on executors, so it
 holds only the options and plain values; clients and the store are built where used.
@@ -12,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -24,12 +30,17 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from kinesis_source.options import KinesisOptions
+from kinesis_source.aws.clients import store_client
+from kinesis_source.options import InitialPosition, KinesisOptions
+from kinesis_source.source.kcl_leases import lease_positions, read_lease_table
 from kinesis_source.source.lag import lag_report
+from kinesis_source.source.lineage import readable_shards
 from kinesis_source.source.multi_shard import read_shards
-from kinesis_source.source.positions import Offset
+from kinesis_source.source.planning import StreamStep, next_offset
+from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
 from kinesis_source.source.shard_reader import ShardTask
 from kinesis_source.source.stream_planner import StreamPlanner
+from kinesis_source.source.stream_start import changed_streams
 from kinesis_source.stores import CheckpointStore, open_store
 
 log = logging.getLogger(__name__)
@@ -54,11 +65,11 @@ class ShardPartition(InputPartition):
     """
 
     def __init__(self, tasks: Sequence[ShardTask]) -> None:
-        super().__init__(",".join(t.shard_id for t in tasks))
+        super().__init__(",".join(f"{t.stream}/{t.shard_id}" for t in tasks))
         self.tasks = tuple(tasks)
 
     def __repr__(self) -> str:
-        shards = ",".join(t.shard_id for t in self.tasks)
+        shards = ",".join(f"{t.stream}/{t.shard_id}" for t in self.tasks)
         return f"ShardPartition(batch={self.tasks[0].batch}, shards={shards})"
 
 
@@ -67,20 +78,44 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.opts = opts
         # Trigger.AvailableNow's arrival-time bound (epoch ms), set by prepare on the driver.
         self._until_ms: int | None = None
-        # The last finished batch's per-shard figures, for reportLatestOffset.
+        # The last finished batch's per-stream, per-shard figures, for reportLatestOffset.
         self._lag: dict[str, Any] | None = None
-        # Fail on the driver, before any task runs, if the stream or store is unusable.
-        self._planner = StreamPlanner(opts, opts.stream_name)
+        # Streams of an older offset no longer in the options, warned about once.
+        self._dropped: set[str] = set()
+        # Fail on the driver, before any task runs, if a stream or the store is unusable.
+        self._planners = {ref.name: StreamPlanner(opts, ref.name) for ref in opts.streams}
         self._store().check()
 
     def _store(self) -> CheckpointStore:
         return open_store(self.opts)
 
+    def _names(self) -> str:
+        return ",".join(self._planners)
+
+    def _leases(self) -> Mapping[str, Mapping[str, Position]]:
+        """initialPosition=kcl: each stream's positions from the KCL lease table."""
+        table = self.opts.kcl_lease_table
+        if self.opts.initial_position is not InitialPosition.KCL or table is None:
+            return {}
+        leases = read_lease_table(store_client("dynamodb", self.opts, check=True), table)
+        return lease_positions(table, leases, list(self._planners))
+
+    def _start(self, streams: Sequence[str], now_ms: int) -> dict[str, StreamOffset]:
+        """Where ``streams`` start: at the query's first batch, or when added to the list."""
+        if not streams:
+            return {}
+        leases = self._leases()
+        return {name: self._planners[name].initial(now_ms, leases.get(name)) for name in streams}
+
     # -- DataSourceStreamReader ----------------------------------------------------------
 
     def initialOffset(self) -> dict[str, Any]:
-        offset = self._planner.initial_offset()
-        log.info("stream %s: initial offset %s", self.opts.stream_name, offset.to_json())
+        # LATEST is resolved once, here, so that a replay or restart does not move it.
+        now_ms = int(time.time() * 1000)
+        offset = QueryOffset(
+            batch=0, query=uuid.uuid4().hex, streams=self._start(list(self._planners), now_ms)
+        )
+        log.info("streams %s: initial offset %s", self._names(), offset.to_json())
         return offset.to_json()
 
     def getDefaultReadLimit(self) -> ReadLimit:
@@ -93,8 +128,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         # on its own clock: a driver clock off by d moves the bound by d.
         self._until_ms = int(time.time() * 1000)
         log.info(
-            "stream %s: Trigger.AvailableNow reads records that arrived by %d (epoch ms)",
-            self.opts.stream_name,
+            "streams %s: Trigger.AvailableNow reads records that arrived by %d (epoch ms)",
+            self._names(),
             self._until_ms,
         )
 
@@ -102,30 +137,71 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return self._lag
 
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
-        current = Offset.from_json(start)
-        ends = self._store().get_batch(current.stream, current.query, current.batch)
-        if ends and (self._lag is None or self._lag["batch"] != current.batch):
+        current = QueryOffset.from_json(start)
+        added, removed = changed_streams(current.streams, list(self._planners))
+        for name in removed:
+            if name not in self._dropped:
+                self._dropped.add(name)
+                log.warning(
+                    "stream %r is in the checkpoint but no longer in the options "
+                    "streamName/streamARN: it is not read any more (its positions are dropped "
+                    "from the next offset)",
+                    name,
+                )
+        store = self._store()
+        kept = [name for name in current.streams if name in self._planners]
+        ends: dict[str, dict[str, ShardEnd]] = {
+            name: store.get_batch(name, current.query, current.batch) for name in kept
+        }
+        if any(ends.values()) and (self._lag is None or self._lag["batch"] != current.batch):
             # Once per finished batch, not on every idle trigger after it.
             self._lag = lag_report(current.batch, ends)
-            log.info("stream %s: batch %d read %s", current.stream, current.batch, self._lag)
-        nxt = self._planner.plan(current, ends, max_rows(limit), self._until_ms)
-        return start if nxt is None else nxt.to_json()
+            log.info("streams %s: batch %d read %s", self._names(), current.batch, self._lag)
+        budget = max_rows(limit)
+        if budget == 0:
+            return start
+        until_ms = self._until_ms
+        steps = {
+            name: self._planners[name].step(current.streams[name], ends[name], until_ms)
+            for name in kept
+        }
+        for name, first in self._start(added, int(time.time() * 1000)).items():
+            # A stream new to the list: its shards are tracked in a batch of their own and
+            # probed from the next trigger on, like shards found by discovery.
+            log.info("stream %r added to the query: starting at %s", name, first.to_json())
+            readable = readable_shards(first.shards)
+            steps[name] = StreamStep(
+                StreamOffset(since_ms=first.since_ms), first.shards, readable, set()
+            )
+        nxt = next_offset(current, steps, budget, self.opts.max_records_per_shard, until_ms)
+        if nxt is None:
+            return start
+        log.info(
+            "streams %s: planned batch %d over %d of %d shards (row budget %s)",
+            self._names(),
+            nxt.batch,
+            sum(len(s.planned_shards()) for s in nxt.streams.values()),
+            sum(len(step.readable) for step in steps.values()),
+            budget,
+        )
+        return nxt.to_json()
 
     def partitions(self, start: dict[str, Any], end: dict[str, Any]) -> Sequence[InputPartition]:
         if start == end:
             return []
-        offset = Offset.from_json(end)
+        offset = QueryOffset.from_json(end)
         tasks = [
             ShardTask(
                 batch=offset.batch,
-                stream=offset.stream,
+                stream=name,
                 query=offset.query,
                 shard_id=sid,
-                start=offset.shards[sid],
-                max_records=offset.limits.get(sid),
+                start=stream.shards[sid],
+                max_records=stream.limits.get(sid),
                 until_ms=offset.until_ms,
             )
-            for sid in offset.planned_shards()
+            for name, stream in sorted(offset.streams.items())
+            for sid in stream.planned_shards()
         ]
         size = self.opts.shards_per_task
         return [ShardPartition(tasks[i : i + size]) for i in range(0, len(tasks), size)]
@@ -135,7 +211,9 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return read_shards(self.opts, self._store(), partition.tasks)
 
     def commit(self, end: dict[str, Any]) -> None:
-        offset = Offset.from_json(end)
+        offset = QueryOffset.from_json(end)
         # Keep batch end-1 too: latestOffset(end) still reads batch `end.batch`'s entries,
         # and a replay of the last committed batch may still happen after a restart.
-        self._store().purge_before(offset.stream, offset.query, offset.batch - 1)
+        store = self._store()
+        for name in offset.streams:
+            store.purge_before(name, offset.query, offset.batch - 1)

@@ -40,6 +40,8 @@ from kinesis_source.source.positions import Position
 from kinesis_source.source.shard_reader import ShardTask, _ShardRead
 from tests.helpers import aggregate, framed
 
+pytestmark = pytest.mark.lowest
+
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
 INTO_PARSERS: dict[str, IntoParser] = {
     "dispatch": deaggregate_into,

@@ -15,6 +15,7 @@ from kinesis_source.aws.retry import policy_of
 from kinesis_source.options import KinesisOptions, parse_options
 from kinesis_source.source.discovery import list_shards
 from kinesis_source.source.stream_reader import KinesisStreamReader
+from kinesis_source.source.streams import StreamRef
 from tests.helpers import REGION, create_stream, put, source_options, wait_active
 
 
@@ -96,7 +97,10 @@ def test_an_idle_stream_after_a_split_is_listed_once_not_on_every_trigger(
         kinesis_local_endpoint, stream_name, str(tmp_path / "store"), counted, 8
     )
     assert read == 3
-    assert sorted(offset["shards"]) == ["shardId-000000000001", "shardId-000000000002"]
+    assert sorted(offset["streams"][stream_name]["shards"]) == [
+        "shardId-000000000001",
+        "shardId-000000000002",
+    ]
     # Once, when the parent was read to its end; not again on each idle trigger after it.
     assert list_calls.calls == 1
 
@@ -120,7 +124,7 @@ def test_list_shards_follows_next_token(
 
     client.meta.events.register("provide-client-params.kinesis.ListShards", two_per_page)
     try:
-        shards = list_shards(client, stream_name, REGION, policy_of(opts))
+        shards = list_shards(client, StreamRef(stream_name), REGION, policy_of(opts))
     finally:
         client.meta.events.unregister("provide-client-params.kinesis.ListShards", two_per_page)
     assert sorted(s.shard_id for s in shards) == [f"shardId-00000000000{i}" for i in range(5)]
@@ -156,5 +160,5 @@ def test_a_merge_parent_waiting_for_its_co_parent_does_not_list_on_every_trigger
         maxRecordsPerShard="1",
     )
     assert read == 7
-    assert sorted(offset["shards"]) == ["shardId-000000000002"]
+    assert sorted(offset["streams"][stream_name]["shards"]) == ["shardId-000000000002"]
     assert list_calls.calls == 2  # when each parent was read to its end

@@ -13,7 +13,7 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.options import parse_options
-from kinesis_source.source.positions import Offset
+from kinesis_source.source.positions import QueryOffset
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.helpers import create_stream, source_options
 
@@ -60,7 +60,7 @@ def test_new_data_on_one_shard_of_three_plans_only_that_shard(
     assert reader.latestOffset(start, ReadAllAvailable()) is start
     shard = kinesis.put_record(StreamName=stream_name, PartitionKey="k", Data=b"x")["ShardId"]
     end = reader.latestOffset(start, ReadMaxRows(10))
-    offset = Offset.from_json(end)
+    offset = QueryOffset.from_json(end).streams[stream_name]
     assert offset.planned_shards() == [shard]
     assert offset.limits[shard] == 10
     partitions = reader.partitions(start, end)

@@ -158,8 +158,10 @@ def test_an_idle_stream_runs_no_batch_for_ten_triggers_and_shows_its_lag(
         query.stop()
         spark.conf.unset("spark.sql.streaming.noDataProgressEventInterval")
     assert lag["recordsRead"] == len(puts)
-    assert sorted(lag["shards"]) == sorted({p["shardId"] for p in puts})
-    for shard in lag["shards"].values():
+    assert lag["streams"][stream_name]["recordsRead"] == len(puts)
+    shards = lag["streams"][stream_name]["shards"]
+    assert sorted(shards) == sorted({p["shardId"] for p in puts})
+    for shard in shards.values():
         assert shard["recordsRead"] == 4
         assert shard["millisBehindLatest"] == 0
 

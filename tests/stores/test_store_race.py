@@ -16,6 +16,8 @@ from kinesis_source.source.positions import Position, ShardEnd
 from kinesis_source.source.shard_reader import ShardTask, read_shard
 from kinesis_source.stores import CheckpointStore, open_store
 
+pytestmark = pytest.mark.lowest
+
 
 def _opts(endpoint: str, stream: str, store: str, **extra: str) -> KinesisOptions:
     raw = source_options(endpoint, stream, store, **store_options(store, endpoint), **extra)

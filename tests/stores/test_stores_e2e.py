@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import create_stream, put, source_options, store_options
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.lowest]
 
 BatchFn = Callable[[Any, int], None]
 

@@ -15,7 +15,7 @@ from kinesis_source.errors import OptionError
 from kinesis_source.options import KinesisOptions, parse_options
 from kinesis_source.source import multi_shard
 from kinesis_source.source.admission import plan_limits, split_budget
-from kinesis_source.source.positions import Offset, Position, ShardEnd
+from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
 from kinesis_source.source.shard_reader import ShardTask, _ShardRead
 from kinesis_source.source.stop_rules import first_arrival_after
 from kinesis_source.source.stream_reader import max_rows
@@ -53,23 +53,24 @@ def test_limits_plan_only_shards_with_data_and_never_exceed_the_budget() -> None
 
 
 def test_limits_and_bound_travel_in_the_offset_json_in_a_fixed_order() -> None:
-    offset = Offset(
-        batch=3,
-        stream="s",
-        query="q",
+    stream = StreamOffset(
         shards={SHARDS[1]: Position.trim_horizon(), SHARDS[0]: Position.after("12")},
         limits={SHARDS[1]: 0, SHARDS[0]: 5},
-        until_ms=1_790_000_000_123,
     )
+    offset = QueryOffset(batch=3, query="q", streams={"s": stream}, until_ms=1_790_000_000_123)
     data = offset.to_json()
-    assert json.dumps(data) == json.dumps(Offset.from_json(json.loads(json.dumps(data))).to_json())
-    assert data["shards"][SHARDS[0]] == {"at": "AFTER_SEQUENCE_NUMBER(12)", "limit": 5}
-    assert Offset.from_json(data) == offset
-    assert offset.planned_shards() == [SHARDS[0]]
+    again = QueryOffset.from_json(json.loads(json.dumps(data))).to_json()
+    assert json.dumps(data) == json.dumps(again)
+    assert data["streams"]["s"]["shards"][SHARDS[0]] == {
+        "at": "AFTER_SEQUENCE_NUMBER(12)",
+        "limit": 5,
+    }
+    assert QueryOffset.from_json(data) == offset
+    assert stream.planned_shards() == [SHARDS[0]]
     # An offset without limits or bound reads as before (existing checkpoints).
-    plain = Offset(batch=1, stream="s", query="q", shards={SHARDS[0]: Position.trim_horizon()})
+    plain = QueryOffset(1, "q", {"s": StreamOffset({SHARDS[0]: Position.trim_horizon()})})
     assert "untilMs" not in plain.to_json()
-    assert plain.to_json()["shards"][SHARDS[0]] == {"at": "TRIM_HORIZON"}
+    assert plain.to_json()["streams"]["s"]["shards"][SHARDS[0]] == {"at": "TRIM_HORIZON"}
 
 
 def test_shard_end_keeps_the_bound_it_reached() -> None:
@@ -139,7 +140,7 @@ class FakeShards:
         for i in range(2):
             if task.shard_id == self.fail and i == 1:
                 raise RuntimeError(f"{task.shard_id} broke")
-            yield pa.record_batch({"shard": [task.shard_id], "i": [i]})
+            yield pa.RecordBatch.from_pydict({"shard": [task.shard_id], "i": [i]})
         with self.lock:
             self.recorded.append(task.shard_id)
 

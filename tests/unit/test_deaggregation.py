@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate
 from tests.helpers import aggregate
+
+pytestmark = pytest.mark.lowest
 
 
 def test_user_records_keep_their_own_keys_and_order() -> None:

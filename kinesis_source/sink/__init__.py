@@ -1,0 +1,1 @@
+"""The Kinesis sink: ``df.write.format("kinesis")`` and ``df.writeStream.format("kinesis")``."""

@@ -1,0 +1,247 @@
+"""One sink task: its input rows become PutRecords entries, sent on several lanes at once."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from kinesis_source import limits
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
+from kinesis_source.errors import KinesisWriteError
+from kinesis_source.options import SinkOptions
+from kinesis_source.records.aggregation import AggregateBuilder
+from kinesis_source.sink.batching import Entry, assign_lanes, check_record, record_size
+from kinesis_source.sink.columns import ColumnLayout
+from kinesis_source.sink.put_records import LaneSender, PutStats
+from kinesis_source.sink.shard_map import ShardMap, hash_key_of
+
+log = logging.getLogger(__name__)
+
+# (data, partition key, explicit hash key) of one input row.
+UserRecord = tuple[bytes, str, str | None]
+
+
+@dataclass(frozen=True)
+class SinkPlan:
+    """Everything a task needs, made on the driver and pickled to the executors."""
+
+    options: SinkOptions
+    columns: ColumnLayout
+
+
+def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition: int) -> PutStats:
+    opts = plan.options
+    client = kinesis_client(opts)
+    policy = policy_of(opts)
+    stats = PutStats()
+    abort = threading.Event()
+    shard_map: ShardMap | None = None
+    lanes = opts.max_in_flight_requests
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kinesis-put") as pool:
+        for window in _windows(_user_records(plan, batches, partition), lanes):
+            if not opts.aggregate:
+                entries = [
+                    Entry(data, key, hash_key, record_size(data, key), key)
+                    for data, key, hash_key in window
+                ]
+                _send_window(pool, entries, client, opts, policy, stats, abort)
+                continue
+            if shard_map is None:
+                shard_map = load_shard_map(client, opts.stream_name, policy)
+            entries = aggregate_entries(window, shard_map, opts.max_record_bytes)
+            for _ in range(limits.SINK_RESHARD_ROUNDS):
+                misrouted = _send_window(pool, entries, client, opts, policy, stats, abort)
+                if not misrouted:
+                    break
+                # A reshard: read the map again, and send again the user records that an
+                # aggregate put on a shard whose range does not hold them (the KCL would
+                # drop them there; the KPL does the same).
+                shard_map = load_shard_map(client, opts.stream_name, policy)
+                again = [
+                    user
+                    for entry, landed in misrouted
+                    for user in entry.users
+                    if shard_map.shard_for(hash_key_of(user[1], user[2])) != landed
+                ]
+                log.warning(
+                    "stream %r was resharded: %d aggregates landed on other shards than "
+                    "planned; %d of their user records are written again to their own shard",
+                    opts.stream_name,
+                    len(misrouted),
+                    len(again),
+                )
+                entries = aggregate_entries(again, shard_map, opts.max_record_bytes)
+            else:
+                raise KinesisWriteError(
+                    f"stream {opts.stream_name!r} kept resharding while aggregates were "
+                    f"written ({limits.SINK_RESHARD_ROUNDS} rounds); try again",
+                    stream=opts.stream_name,
+                )
+    return stats
+
+
+def _send_window(
+    pool: ThreadPoolExecutor,
+    entries: list[Entry],
+    client: Any,
+    opts: SinkOptions,
+    policy: RetryPolicy,
+    stats: PutStats,
+    abort: threading.Event,
+) -> list[tuple[Entry, str]]:
+    """Send ``entries``; return the aggregates that landed on another shard than planned."""
+    sender = LaneSender(
+        client,
+        opts.stream_name,
+        policy,
+        one_per_key=opts.preserve_order,
+        stats=stats,
+        abort=abort,
+    )
+    lanes = assign_lanes(entries, opts.max_in_flight_requests)
+    futures = [pool.submit(sender.send, lane) for lane in lanes]
+    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in done:
+        if future.exception() is not None:
+            abort.set()  # the other lanes stop after their current call
+            wait(futures)
+            future.result()
+    for future in futures:
+        future.result()
+    return sender.misrouted
+
+
+def _user_records(
+    plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition: int
+) -> Iterator[UserRecord]:
+    columns = plan.columns
+    max_bytes = plan.options.max_record_bytes
+    position = 0
+    for batch in batches:
+        datas: list[Any] = batch.column(columns.data).to_pylist()
+        if columns.data_is_string:
+            datas = [None if d is None else d.encode("utf-8") for d in datas]
+        keys: list[Any] = (
+            batch.column(columns.partition_key).to_pylist()
+            if columns.partition_key is not None
+            else [_random_key() for _ in range(batch.num_rows)]
+        )
+        hash_keys: list[Any] = (
+            batch.column(columns.explicit_hash_key).to_pylist()
+            if columns.explicit_hash_key is not None
+            else [None] * batch.num_rows
+        )
+        for data, key, hash_key in zip(datas, keys, hash_keys, strict=True):
+            check_record(position, partition, data, key, hash_key, max_bytes)
+            position += 1
+            yield data, key, hash_key
+
+
+_KEY_DIGITS = limits.RANDOM_PARTITION_KEY_HEX_DIGITS
+
+
+def _random_key() -> str:
+    # Spreads records over the shards; not a secret, so no need for a crypto source.
+    return f"{random.getrandbits(4 * _KEY_DIGITS):0{_KEY_DIGITS}x}"
+
+
+def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRecord]]:
+    max_records = lanes * limits.SINK_WINDOW_RECORDS_PER_LANE
+    max_bytes = lanes * limits.SINK_WINDOW_BYTES_PER_LANE
+    window: list[UserRecord] = []
+    size = 0
+    for record in records:
+        window.append(record)
+        size += len(record[0])
+        if len(window) >= max_records or size >= max_bytes:
+            yield window
+            window, size = [], 0
+    if window:
+        yield window
+
+
+def load_shard_map(client: Any, stream: str, policy: RetryPolicy) -> ShardMap:
+    shards: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"StreamName": stream}
+    while True:
+        page = call_with_retry(
+            lambda req=request: client.list_shards(**req),  # type: ignore[misc]
+            policy,
+            what="ListShards",
+            stream=stream,
+        )
+        shards.extend(page["Shards"])
+        token = page.get("NextToken")
+        if not token:
+            break
+        request = {"NextToken": token}
+    shard_map = ShardMap(shards)
+    log.debug("stream %r: %d open shards to aggregate for", stream, len(shard_map))
+    return shard_map
+
+
+def aggregate_entries(
+    records: Iterable[UserRecord], shard_map: ShardMap, max_bytes: int
+) -> list[Entry]:
+    """KPL aggregates of ``records``, each holding records of one target shard only.
+
+    A shard's records keep their order; a record that fits no aggregate (one record is
+    all an aggregate would hold) goes out plain. Records with and without an explicit hash
+    key are never mixed in one aggregate.
+    """
+    by_shard: dict[str, list[UserRecord]] = {}
+    for record in records:
+        data, key, hash_key = record
+        shard = shard_map.shard_for(hash_key_of(key, hash_key))
+        by_shard.setdefault(shard if shard is not None else "", []).append(record)
+    entries: list[Entry] = []
+    for shard, shard_records in by_shard.items():
+        target = shard or None
+        builder = AggregateBuilder(max_bytes)
+        for data, key, hash_key in shard_records:
+            if builder.has_hash_keys() is not None and builder.has_hash_keys() != (
+                hash_key is not None
+            ):
+                # aws-kinesis-agg's Python deaggregator gives a record without an explicit
+                # hash key the table's first one: never mix the two in one aggregate.
+                entries.extend(_flush(builder, shard, target))
+                builder = AggregateBuilder(max_bytes)
+            if builder.add(key, hash_key, data):
+                continue
+            entries.extend(_flush(builder, shard, target))
+            builder = AggregateBuilder(max_bytes)
+            if not builder.add(key, hash_key, data):
+                entries.append(Entry(data, key, hash_key, record_size(data, key), shard, 1, target))
+        entries.extend(_flush(builder, shard, target))
+    return entries
+
+
+def _flush(builder: AggregateBuilder, shard: str, target: str | None) -> list[Entry]:
+    if len(builder) == 0:
+        return []
+    if len(builder) == 1:
+        # A lone record goes out plain: readers take both, and it is smaller.
+        ((key, hash_key, data),) = builder.user_records()
+        return [Entry(data, key, hash_key, record_size(data, key), shard, 1, target)]
+    blob = builder.build()
+    users = tuple((data, key, hash_key) for key, hash_key, data in builder.user_records())
+    return [
+        Entry(
+            blob,
+            builder.partition_key,
+            builder.explicit_hash_key,
+            builder.size(),
+            shard,
+            len(builder),
+            target,
+            users,
+        )
+    ]

@@ -1,0 +1,77 @@
+"""Aggregation across a reshard, on kinesis-local (which reshards like AWS).
+
+A task's shard map goes stale when the stream splits between two of its windows: the
+aggregates built from it land on one child, holding user records whose hash keys belong
+to the other. The KCL drops such records, so the sink sends them again to their own shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from kinesis_source import limits
+from kinesis_source.options import parse_sink_options
+from kinesis_source.sink.columns import ColumnLayout
+from kinesis_source.sink.shard_map import hash_key_of
+from kinesis_source.sink.task import SinkPlan, write_partition
+from tests.helpers import REGION, create_stream, read_stream, wait_active
+
+SCHEMA = pa.schema([("data", pa.binary()), ("partitionKey", pa.string())])
+
+
+def test_records_of_a_stale_aggregate_are_sent_again_to_their_own_shard(
+    kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str
+) -> None:
+    (parent,) = create_stream(kinesis_local, stream_name, 1)
+    window = limits.SINK_WINDOW_RECORDS_PER_LANE  # one lane: one window is this many rows
+    rows = [(b"r%d" % i, f"key-{i % 97}") for i in range(2 * window)]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield pa.RecordBatch.from_pylist(
+            [{"data": d, "partitionKey": k} for d, k in rows[:window]], schema=SCHEMA
+        )
+        # Asked for the second window: the first one is written; split the stream now.
+        kinesis_local.split_shard(
+            StreamName=stream_name, ShardToSplit=parent, NewStartingHashKey=str(2**127)
+        )
+        wait_active(kinesis_local, stream_name)
+        yield pa.RecordBatch.from_pylist(
+            [{"data": d, "partitionKey": k} for d, k in rows[window:]], schema=SCHEMA
+        )
+
+    options = parse_sink_options(
+        {
+            "streamName": stream_name,
+            "region": REGION,
+            "endpointUrl": kinesis_local_endpoint,
+            "aggregate": "true",
+            "maxInFlightRequests": "1",
+            "maxRecordBytes": "20000",
+        }
+    )
+    plan = SinkPlan(options, ColumnLayout("data", False, "partitionKey", None))
+    stats = write_partition(plan, batches(), 0)
+
+    ranges = {
+        s["ShardId"]: (
+            int(s["HashKeyRange"]["StartingHashKey"]),
+            int(s["HashKeyRange"]["EndingHashKey"]),
+        )
+        for s in kinesis_local.list_shards(StreamName=stream_name)["Shards"]
+    }
+    assert len(ranges) == 3
+    found = read_stream(kinesis_local, stream_name)
+    in_own_shard = set()
+    for record in found:
+        low, high = ranges[record["shardId"]]
+        if low <= hash_key_of(record["partitionKey"], None) <= high:
+            in_own_shard.add((record["data"], record["partitionKey"]))
+    # What a KCL consumer keeps (records in their shard's range): every row.
+    assert in_own_shard == set(rows)
+    # The second window's misplaced records were written twice; nothing else was.
+    copies = len(found) - len(rows)
+    assert 0 < copies < window
+    assert stats.records == len(found)
