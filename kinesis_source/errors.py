@@ -57,3 +57,7 @@ class DataLossError(KinesisSourceError):
 
 class KinesisReadError(KinesisSourceError):
     """A Kinesis call kept failing after the configured retries."""
+
+
+class ConsumerError(KinesisSourceError):
+    """The enhanced fan-out consumer cannot be registered, found or used."""

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import Any
 from urllib.parse import urlparse
 
 from kinesis_source import limits
@@ -23,6 +24,13 @@ class InitialPosition(Enum):
     TRIM_HORIZON = "trim_horizon"
     LATEST = "latest"
     AT_TIMESTAMP = "at_timestamp"
+
+
+class ConsumerMode(Enum):
+    """How shards are read: shared GetRecords polling, or enhanced fan-out."""
+
+    POLLING = "polling"
+    EFO = "efo"
 
 
 class Decoder(Enum):
@@ -75,6 +83,12 @@ OPTION_NAMES = (
     "roleSessionName",
     "roleExternalId",
     "stsEndpointUrl",
+    # Enhanced fan-out (issue 14).
+    "consumerMode",
+    "consumerName",
+    "consumerARN",
+    "deregisterConsumerOnStop",
+    "consumerRegistrationTimeoutMs",
 )
 _BY_LOWER = {name.lower(): name for name in OPTION_NAMES}
 DEFAULT_ROLE_SESSION_NAME = "kinesis-source"
@@ -121,6 +135,14 @@ class KinesisOptions:
     role_session_name: str = DEFAULT_ROLE_SESSION_NAME
     role_external_id: str | None = field(default=None, repr=False)
     sts_endpoint_url: str | None = None
+    # -- enhanced fan-out ------------------------------------------------------------------
+    consumer_mode: ConsumerMode = ConsumerMode.POLLING
+    # None: derived from the query's id (aws/consumers.py: default_consumer_name).
+    consumer_name: str | None = None
+    # An already registered consumer, used as it is (never registered or deregistered).
+    consumer_arn: str | None = None
+    deregister_consumer_on_stop: bool = False
+    consumer_registration_timeout_ms: int = limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS
 
 
 def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> KinesisOptions:
@@ -180,7 +202,10 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
     elif "initialTimestamp" in opts:
         raise OptionError("initialTimestamp", "is only allowed with initialPosition=at_timestamp")
 
+    efo = _parse_efo(opts, stream_name)
+
     return KinesisOptions(
+        **efo,
         stream_name=stream_name,
         region=region,
         checkpoint_store=checkpoint_store,
@@ -243,6 +268,72 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         role_external_id=opts.get("roleExternalId") or None,
         sts_endpoint_url=opts.get("stsEndpointUrl", "").strip() or None,
     )
+
+
+_CONSUMER_NAME = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
+_CONSUMER_ARN = re.compile(r"arn:[^:]+:kinesis:[^:]*:[^:]*:stream/([^/]+)/consumer/[^/]+")
+_EFO_ONLY = (
+    "consumerName",
+    "consumerARN",
+    "deregisterConsumerOnStop",
+    "consumerRegistrationTimeoutMs",
+)
+
+
+def _parse_efo(opts: Mapping[str, str], stream_name: str) -> dict[str, Any]:
+    """The enhanced fan-out block of KinesisOptions' fields."""
+    raw_mode = opts.get("consumerMode", ConsumerMode.POLLING.value).strip().lower()
+    try:
+        mode = ConsumerMode(raw_mode)
+    except ValueError:
+        valid = ", ".join(m.value for m in ConsumerMode)
+        raise OptionError(
+            "consumerMode", f"got {opts['consumerMode']!r}; valid values (any case) are: {valid}"
+        ) from None
+    if mode is ConsumerMode.POLLING:
+        for name in _EFO_ONLY:
+            if name in opts:
+                raise OptionError(name, "is only allowed with consumerMode=efo")
+        return {}
+    consumer_name = opts.get("consumerName", "").strip() or None
+    consumer_arn = opts.get("consumerARN", "").strip() or None
+    if consumer_name is not None and consumer_arn is not None:
+        raise OptionError("consumerARN", "set either consumerName or consumerARN, not both")
+    if consumer_name is not None and not _CONSUMER_NAME.fullmatch(consumer_name):
+        raise OptionError(
+            "consumerName",
+            f"got {consumer_name!r}; expected 1 to 128 letters, digits or any of _.-",
+        )
+    if consumer_arn is not None:
+        match = _CONSUMER_ARN.fullmatch(consumer_arn)
+        if match is None:
+            raise OptionError(
+                "consumerARN",
+                f"got {consumer_arn!r}; expected a consumer ARN: "
+                "arn:aws:kinesis:REGION:ACCOUNT:stream/STREAM/consumer/NAME:EPOCH",
+            )
+        if match.group(1) != stream_name:
+            raise OptionError(
+                "consumerARN",
+                f"got a consumer of stream {match.group(1)!r}; streamName is {stream_name!r}",
+            )
+        if "deregisterConsumerOnStop" in opts:
+            raise OptionError(
+                "deregisterConsumerOnStop",
+                "is not allowed with consumerARN: a consumer given by ARN is never deregistered",
+            )
+    return {
+        "consumer_mode": mode,
+        "consumer_name": consumer_name,
+        "consumer_arn": consumer_arn,
+        "deregister_consumer_on_stop": _parse_bool(opts, "deregisterConsumerOnStop", False),
+        "consumer_registration_timeout_ms": _parse_int(
+            opts,
+            "consumerRegistrationTimeoutMs",
+            limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS,
+            minimum=1,
+        ),
+    }
 
 
 def _check_store_uri(uri: str) -> None:
