@@ -15,7 +15,9 @@ from kinesis_source.options import parse_options
 from tests.helpers import REGION, create_stream
 
 
-def _registry(endpoint: str, client: Any, stream: str, timeout_ms: int = 30_000) -> ConsumerRegistry:
+def _registry(
+    endpoint: str, client: Any, stream: str, timeout_ms: int = 30_000
+) -> ConsumerRegistry:
     opts = parse_options(
         {
             "streamName": stream,

@@ -17,13 +17,9 @@ from tests.helpers import REGION, create_stream, put, wait_active, wait_for
 
 
 @pytest.fixture
-def efo(kinesis_local_endpoint: str) -> Iterator[EfoServer]:
-    server = EfoServer(kinesis_local_endpoint, subscription_seconds=2.0, takeover_seconds=1.0)
-    server.endpoint = server.start()  # type: ignore[attr-defined]
-    try:
-        yield server
-    finally:
-        server.stop()
+def efo(efo_server: Any) -> EfoServer:
+    server: EfoServer = efo_server(subscription_seconds=2.0, takeover_seconds=1.0)
+    return server
 
 
 def _client(efo: EfoServer) -> Any:

@@ -120,6 +120,7 @@ class Upstream:
 class _Subscription:
     subscribed_at: float
     taken_over: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -245,6 +246,8 @@ class EfoServer:
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the consumer went away; its subscription simply lapses
+        finally:
+            sub.ended.set()
 
     def _push(
         self,
@@ -290,6 +293,13 @@ class EfoServer:
             iterator = following
             if not records:
                 self._stopping.wait(POLL_SECONDS)
+
+    def wait_for_expiry(self, consumer_arn: str, shard: str, timeout_s: float = 30.0) -> None:
+        """Block until the current subscription of (consumer, shard) has ended."""
+        with self._lock:
+            sub = self._active.get((consumer_arn, shard))
+        if sub is not None and not sub.ended.wait(timeout_s):
+            raise AssertionError(f"subscription of {shard} still open after {timeout_s}s")
 
     def start(self) -> str:
         server = self

@@ -1,0 +1,231 @@
+"""Executor side, enhanced fan-out: a shard's SubscribeToShard events as ``RecordsPage``s.
+
+Only the transport differs from polling (DESIGN.md section 2): an event carries records,
+``MillisBehindLatest`` and a ``ContinuationSequenceNumber`` (or, at a closed shard's end,
+``ChildShards`` and no continuation), and becomes a page the shard reader's stop rules,
+KPL deaggregation and Arrow output handle exactly as a GetRecords page. The page's
+``next_shard_iterator`` holds the continuation: None means the shard ended, as it does
+for GetRecords.
+
+Service rules handled here:
+
+- a subscription ends after 5 minutes: the event stream closes and the read resubscribes
+  where it stands;
+- SubscribeToShard for the same consumer and shard within 5 s of a successful call gets
+  ``ResourceInUseException``: retried until the takeover succeeds. With a 1 s trigger a
+  subscription per batch would stall, so a read that stopped between events leaves its
+  subscription open in this Python worker (``_OPEN``); the next batch of the shard that
+  starts exactly there continues from it instead of subscribing again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
+
+from kinesis_source import limits
+from kinesis_source.aws.retry import RetryPolicy, call_with_retry
+from kinesis_source.errors import KinesisReadError
+from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.positions import Position
+
+log = logging.getLogger(__name__)
+
+# How long a SubscribeToShard refused with ResourceInUseException is retried: the 5 s
+# rule plus margin for clocks and a takeover in flight.
+TAKEOVER_WAIT_SECONDS = limits.EFO_TAKEOVER_SECONDS + 5
+TAKEOVER_RETRY_SECONDS = 0.5
+
+
+def starting_position(position: Position) -> dict[str, Any]:
+    """SubscribeToShard's ``StartingPosition`` for a read that starts at ``position``
+    (a split aggregate restarts AT its sequence number; the reader skips what it read)."""
+    request = position.iterator_request()
+    start: dict[str, Any] = {"Type": request["ShardIteratorType"]}
+    if "StartingSequenceNumber" in request:
+        start["SequenceNumber"] = request["StartingSequenceNumber"]
+    if "Timestamp" in request:
+        start["Timestamp"] = request["Timestamp"]
+    return start
+
+
+def after_continuation(
+    position: Position, continuation: str | None, stop: Position | None
+) -> tuple[Position, bool]:
+    """Where a read stands once it consumed an event entirely, and whether a replay up to
+    ``stop`` is complete.
+
+    Every record up to the continuation was delivered, so an empty event moves an idle
+    shard's position forward (a resubscription there loses and repeats nothing). A
+    replay is complete once the continuation reaches its recorded end.
+    """
+    if continuation is None:
+        return position, False
+    if stop is not None and stop.sequence is not None and int(continuation) >= int(stop.sequence):
+        return stop, True
+    if position.sequence is not None and position.sub is not None:
+        # Mid-aggregate: the rest of that aggregate is still unread.
+        if int(continuation) <= int(position.sequence):
+            return position, False
+    if position.sequence is None or int(continuation) > int(position.sequence):
+        return Position.after(continuation), False
+    return position, False
+
+
+def page_of(event: dict[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
+    """A ``SubscribeToShardEvent`` as a page; ``next_shard_iterator`` is the continuation."""
+    page = page_from_response(event, deaggregate_kpl=deaggregate_kpl)
+    page.next_shard_iterator = event.get("ContinuationSequenceNumber")
+    return page
+
+
+@dataclass
+class _Open:
+    """A subscription left open between batches, and where its reader stopped."""
+
+    events: Iterator[dict[str, Any]]
+    stream: Any  # botocore EventStream, closed when the subscription is dropped
+    position: Position
+
+
+# (consumer ARN, shard id) -> the subscription this Python worker keeps open.
+_OPEN: dict[tuple[str, str], _Open] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _close(stream: Any) -> None:
+    try:
+        stream.close()
+    except Exception:  # closing a dead connection: nothing left to release
+        log.debug("closing an event stream failed", exc_info=True)
+
+
+class EventPages:
+    """One read's pages of a shard, from a kept subscription or a new one."""
+
+    def __init__(
+        self,
+        client: Any,
+        consumer_arn: str,
+        stream: str,
+        shard_id: str,
+        policy: RetryPolicy,
+        *,
+        deaggregate_kpl: bool,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.consumer_arn = consumer_arn
+        self.stream = stream
+        self.shard_id = shard_id
+        self.policy = policy
+        self.deaggregate_kpl = deaggregate_kpl
+        self.sleep = sleep
+        self._events: Iterator[dict[str, Any]] | None = None
+        self._stream: Any = None
+        self.subscriptions = 0
+
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.consumer_arn, self.shard_id)
+
+    def _subscribe(self, position: Position) -> None:
+        start = starting_position(position)
+        waited_since = time.monotonic()
+        while True:
+            try:
+                resp = call_with_retry(
+                    lambda: self.client.subscribe_to_shard(
+                        ConsumerARN=self.consumer_arn, ShardId=self.shard_id, StartingPosition=start
+                    ),
+                    self.policy,
+                    what="SubscribeToShard",
+                    stream=self.stream,
+                    shard_id=self.shard_id,
+                )
+                break
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                waited = time.monotonic() - waited_since
+                if code != "ResourceInUseException" or waited >= TAKEOVER_WAIT_SECONDS:
+                    raise KinesisReadError(
+                        f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id} "
+                        f"with consumer {self.consumer_arn} at {position.text()} failed: "
+                        f"{code or exc}",
+                        stream=self.stream,
+                        shard_id=self.shard_id,
+                        sequence_number=position.sequence,
+                    ) from exc
+                # Another subscription of this consumer and shard started under 5 s ago.
+                log.info(
+                    "shard %s: subscription in use; retrying in %.1f s",
+                    self.shard_id,
+                    TAKEOVER_RETRY_SECONDS,
+                )
+                self.sleep(TAKEOVER_RETRY_SECONDS)
+        self.subscriptions += 1
+        self._stream = resp["EventStream"]
+        self._events = iter(self._stream)
+        log.debug("shard %s: subscribed at %s", self.shard_id, position.text())
+
+    def open(self, start: Position) -> None:
+        """Continue the subscription kept at ``start``, or subscribe there."""
+        with _OPEN_LOCK:
+            kept = _OPEN.pop(self._key, None)
+        if kept is not None and kept.position == start:
+            log.debug("shard %s: continuing the open subscription at %s", self.shard_id, start)
+            self._events, self._stream = kept.events, kept.stream
+            return
+        if kept is not None:
+            _close(kept.stream)
+        self._subscribe(start)
+
+    def next_page(self, position: Position) -> RecordsPage:
+        """The next event as a page; resubscribes at ``position`` (where the reader
+        stands) when the subscription expired or was taken over."""
+        while True:
+            if self._events is None:
+                self._subscribe(position)
+            assert self._events is not None
+            try:
+                event = next(self._events)
+            except StopIteration:
+                # The 5-minute lifetime ended; the shard's end would have come as an event.
+                log.info("shard %s: subscription ended; resubscribing", self.shard_id)
+                self._drop()
+                continue
+            except (EventStreamError, BotoCoreError) as exc:
+                log.warning("shard %s: event stream failed (%s); resubscribing", self.shard_id, exc)
+                self._drop()
+                continue
+            body = event.get("SubscribeToShardEvent")
+            if body is None:
+                continue
+            return page_of(body, deaggregate_kpl=self.deaggregate_kpl)
+
+    def _drop(self) -> None:
+        if self._stream is not None:
+            _close(self._stream)
+        self._events = self._stream = None
+
+    def close(self, position: Position | None) -> None:
+        """End of the read: keep the subscription open at ``position`` for the next batch,
+        or (None: stopped inside an event, or failed) drop it."""
+        if self._events is None:
+            return
+        if position is None or position.is_shard_end:
+            self._drop()
+            return
+        kept = _Open(self._events, self._stream, position)
+        self._events = self._stream = None
+        with _OPEN_LOCK:
+            previous = _OPEN.pop(self._key, None)
+            _OPEN[self._key] = kept
+        if previous is not None:
+            _close(previous.stream)
