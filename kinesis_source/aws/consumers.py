@@ -21,7 +21,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from kinesis_source import limits
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import ConsumerError
+from kinesis_source.options import KinesisOptions
 
 log = logging.getLogger(__name__)
 
@@ -196,3 +199,31 @@ class ConsumerRegistry:
                 raise self._error(
                     f"cannot deregister consumer {consumer_arn}: {_code(exc) or exc}", exc
                 ) from exc
+
+
+def registry_for(opts: KinesisOptions) -> ConsumerRegistry:
+    """The registry of ``opts``' stream (one DescribeStreamSummary for its ARN)."""
+    client = kinesis_client(opts)
+    stream = opts.stream_name
+    summary = call_with_retry(
+        lambda: client.describe_stream_summary(StreamName=stream),
+        policy_of(opts),
+        what="DescribeStreamSummary",
+        stream=stream,
+    )["StreamDescriptionSummary"]
+    return ConsumerRegistry(
+        client, stream, str(summary["StreamARN"]), opts.consumer_registration_timeout_ms
+    )
+
+
+def resolve_consumer(opts: KinesisOptions, query: str) -> str:
+    """The ARN of the ACTIVE consumer the query reads with: consumerARN as given, else
+    consumerName (default: from the query's id), registered if missing."""
+    registry = registry_for(opts)
+    if opts.consumer_arn is not None:
+        arn = registry.check(opts.consumer_arn)
+    else:
+        name = opts.consumer_name or default_consumer_name(query)
+        arn = registry.ensure(name)
+    log.info("stream %r: reading with enhanced fan-out consumer %s", opts.stream_name, arn)
+    return arn

@@ -23,15 +23,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
 
 from kinesis_source import limits
-from kinesis_source.aws.retry import RetryPolicy, call_with_retry
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError
+from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.positions import Position
 
@@ -81,7 +83,7 @@ def after_continuation(
 def page_of(event: dict[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
     """A ``SubscribeToShardEvent`` as a page; ``next_shard_iterator`` is the continuation."""
     page = page_from_response(event, deaggregate_kpl=deaggregate_kpl)
-    page.next_shard_iterator = event.get("ContinuationSequenceNumber")
+    page.next_shard_iterator = page.continuation = event.get("ContinuationSequenceNumber")
     return page
 
 
@@ -106,30 +108,56 @@ def _close(stream: Any) -> None:
         log.debug("closing an event stream failed", exc_info=True)
 
 
-class EventPages:
-    """One read's pages of a shard, from a kept subscription or a new one."""
+class EventStreamTransport:
+    """Pages of one shard by SubscribeToShard, from a kept subscription or a new one.
+
+    The enhanced fan-out counterpart of the GetRecords transport: the same ``pages``
+    generator, so the shard reader's loop, stop rules and end recording are shared.
+    """
 
     def __init__(
         self,
-        client: Any,
-        consumer_arn: str,
+        opts: KinesisOptions,
         stream: str,
         shard_id: str,
-        policy: RetryPolicy,
+        consumer_arn: str,
         *,
-        deaggregate_kpl: bool,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client = client
+        self.client = kinesis_client(opts)
         self.consumer_arn = consumer_arn
         self.stream = stream
         self.shard_id = shard_id
-        self.policy = policy
-        self.deaggregate_kpl = deaggregate_kpl
+        self.policy = policy_of(opts)
+        self.deaggregate_kpl = opts.deaggregate
         self.sleep = sleep
         self._events: Iterator[dict[str, Any]] | None = None
         self._stream: Any = None
-        self.subscriptions = 0
+        # A lost shard is an error here (as for a stream that is gone), never skipped.
+        self.shard_gone = False
+
+    def pages(
+        self, start: Position, reached: Callable[[], Position]
+    ) -> Generator[RecordsPage, None, None]:
+        """Pages from ``start`` until the shard ends or the caller stops asking.
+
+        ``reached`` tells where the read stands: a resubscription starts there, and a
+        read that stopped right after an event keeps the subscription open there.
+        """
+        self.open(start)
+        boundary = start
+        try:
+            while True:
+                page = self.next_page(reached())
+                if page.sequence_numbers:
+                    boundary = Position.after(page.sequence_numbers[-1])
+                boundary, _ = after_continuation(boundary, page.continuation, None)
+                yield page
+                if page.next_shard_iterator is None:
+                    return
+        finally:
+            at = reached()
+            self.close(at if at == boundary else None)
 
     @property
     def _key(self) -> tuple[str, str]:
@@ -169,7 +197,6 @@ class EventPages:
                     TAKEOVER_RETRY_SECONDS,
                 )
                 self.sleep(TAKEOVER_RETRY_SECONDS)
-        self.subscriptions += 1
         self._stream = resp["EventStream"]
         self._events = iter(self._stream)
         log.debug("shard %s: subscribed at %s", self.shard_id, position.text())

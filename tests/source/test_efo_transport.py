@@ -7,10 +7,9 @@ from typing import Any
 
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.consumers import ConsumerRegistry
-from kinesis_source.aws.retry import policy_of
 from kinesis_source.options import parse_options
 from kinesis_source.records.records_page import RecordsPage
-from kinesis_source.source.efo import EventPages
+from kinesis_source.source.efo import EventStreamTransport
 from kinesis_source.source.positions import Position
 from tests.helpers import REGION, create_stream, put
 
@@ -27,25 +26,18 @@ def _setup(server: Any, stream: str, shards: int = 1) -> tuple[Any, list[str], s
     )
     client = kinesis_client(opts)
     shard_ids = create_stream(client, stream, shards)
-    arn = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
-        "StreamARN"
-    ]
+    arn = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
     consumer = ConsumerRegistry(client, stream, arn, 30_000).ensure("transport")
     return opts, shard_ids, consumer
 
 
-def _pages(opts: Any, consumer: str, shard: str) -> EventPages:
-    return EventPages(
-        kinesis_client(opts),
-        consumer,
-        opts.stream_name,
-        shard,
-        policy_of(opts),
-        deaggregate_kpl=True,
-    )
+def _pages(opts: Any, consumer: str, shard: str) -> EventStreamTransport:
+    return EventStreamTransport(opts, opts.stream_name, shard, consumer)
 
 
-def _read_until_caught_up(pages: EventPages, position: Position) -> tuple[list[bytes], Position]:
+def _read_until_caught_up(
+    pages: EventStreamTransport, position: Position
+) -> tuple[list[bytes], Position]:
     """Data of every event up to the first caught-up one, and where that leaves the read."""
     data: list[bytes] = []
     while True:
