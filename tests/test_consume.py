@@ -6,41 +6,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import pyarrow as pa
 import pytest
 
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, _passed, _ShardRead
-
-BASE_SEQUENCE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
-
-
-def make_page(unit_counts: list[int | None], first_seq: int) -> RecordsPage:
-    """A page whose record i is plain (None) or an aggregate of unit_counts[i] units."""
-    seqs = [str(first_seq + 7 * i) for i in range(len(unit_counts))]
-    starts = [0]
-    records: list[int] = []
-    subs: list[int] = []
-    for index, count in enumerate(unit_counts):
-        n = 1 if count is None else count
-        records.extend([index] * n)
-        subs.extend(range(n))
-        starts.append(len(records))
-    plain = all(c is None for c in unit_counts)
-    return RecordsPage(
-        sequence_numbers=seqs,
-        arrival_us=pa.array([1_700_000_000_000_000 + i for i in range(len(seqs))], pa.int64()),
-        unit_starts=starts,
-        data=[f"{records[u]}/{subs[u]}".encode() for u in range(len(records))],
-        partition_keys=["k"] * len(records),
-        explicit_hash_keys=[None] * len(records),
-        unit_records=None if plain else records,
-        unit_subs=None if plain else subs,
-        millis_behind_latest=0,
-        next_shard_iterator="it",
-    )
+from kinesis_source.source.shard_reader import ShardTask, _ShardRead
+from kinesis_source.source.stop_rules import passed
+from tests.pages import BASE_SEQUENCE, make_page
 
 
 @dataclass
@@ -68,9 +41,9 @@ def reference_consume(
         first, last = page.unit_starts[index], page.unit_starts[index + 1]
         for unit in range(first, last):
             sub = unit - first
-            if skip is not None and _passed(seq_int, sub, skip):
+            if skip is not None and passed(seq_int, sub, skip):
                 continue
-            if stop_mark is not None and not _passed(seq_int, sub, stop_mark):
+            if stop_mark is not None and not passed(seq_int, sub, stop_mark):
                 outcome.done = True
                 return
             outcome.rows.append((seq, sub))

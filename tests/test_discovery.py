@@ -13,7 +13,8 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import policy_of
 from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.source.stream_reader import KinesisStreamReader, list_shards
+from kinesis_source.source.discovery import list_shards
+from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.helpers import REGION, create_stream, put, source_options, wait_active
 
 

@@ -1,6 +1,7 @@
 """Admission control: how a batch's row budget is split over shards, decided without I/O.
 
-``maxRecordsPerTrigger`` reaches ``latestOffset`` as ``ReadMaxRows(n)``. The budget is
+``maxRecordsPerTrigger`` reaches ``latestOffset`` as ``ReadMaxRows(n)``, which the stream
+reader turns into a row budget (``stream_reader.max_rows``): no Spark here. The budget is
 split over the shards that have something to read (a known backlog, or a probe that found
 a record); shards without data are not planned at all. The split goes into the offset
 (``Offset.limits``), so a replay plans the same shards with the same limits, and the
@@ -17,19 +18,6 @@ batch number so that no shard waits for ever behind its neighbours.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-
-from pyspark.sql.streaming.datasource import ReadLimit, ReadMaxRows
-
-
-def max_rows(limit: ReadLimit | None) -> int | None:
-    """The row budget of ``limit``, or None for no budget (``ReadAllAvailable`` and others).
-
-    Spark passes ``ReadAllAvailable`` for Trigger.Once even when ``maxRecordsPerTrigger``
-    is set; the per-shard caps (``maxRecordsPerShard``, ``maxFetchTimeMs``) still hold.
-    """
-    if isinstance(limit, ReadMaxRows):
-        return max(0, int(limit.max_rows))
-    return None
 
 
 def split_budget(budget: int, shards: Sequence[str], rotate: int) -> dict[str, int]:

@@ -17,10 +17,19 @@ from the oldest record still retained.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 
-from kinesis_source.source.positions import AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, Position
+from kinesis_source.errors import DataLossError
+from kinesis_source.source.positions import (
+    AFTER_SEQUENCE_NUMBER,
+    AT_SEQUENCE_NUMBER,
+    Position,
+    ShardEnd,
+)
+
+log = logging.getLogger(__name__)
 
 
 def vanished_shards(tracked: Mapping[str, Position], listed: Iterable[str]) -> list[str]:
@@ -64,3 +73,68 @@ def span(ms: int) -> str:
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
     return f"{seconds:.0f} s"
+
+
+class DataLossCheck:
+    """The data-loss checks of one stream, and when each shard's position was last confirmed.
+
+    A position is confirmed by a read that recorded its end (``confirm_ends``) or by a
+    probe that found nothing new (``confirm``).
+    """
+
+    def __init__(self, stream: str, retention_ms: int, fail_on_data_loss: bool) -> None:
+        self.stream = stream
+        self.retention_ms = retention_ms
+        self.fail_on_data_loss = fail_on_data_loss
+        # Shard id -> when its position was last known up to date (epoch ms).
+        self.confirmed_ms: dict[str, int] = {}
+
+    def confirm(self, shard_id: str, at_ms: int) -> None:
+        self.confirmed_ms[shard_id] = at_ms
+
+    def confirm_ends(self, ends: Mapping[str, ShardEnd]) -> None:
+        for sid, shard_end in ends.items():
+            if shard_end.written_at_ms is not None:
+                known_at = self.confirmed_ms.get(sid, 0)
+                self.confirmed_ms[sid] = max(known_at, shard_end.written_at_ms)
+
+    def check(
+        self, positions: dict[str, Position], listed: Iterable[str] | None, now_ms: int
+    ) -> dict[str, Position]:
+        """Fail or warn about lost records; vanished shards count as ended.
+
+        ``listed`` is the shard ids of a fresh listing, None if the stream was not listed.
+        """
+        stream = self.stream
+        if listed is not None:
+            for sid in vanished_shards(positions, listed):
+                self._lost(
+                    sid,
+                    f"Data loss on stream {stream!r}: shard {sid} is no longer in the stream "
+                    f"(it closed and aged out of the retention before it was read to its "
+                    f"end); its records after {positions[sid].text()} are lost.",
+                )
+                positions[sid] = Position.shard_end()
+        stale = stale_shards(positions, self.confirmed_ms, now_ms, self.retention_ms)
+        for sid, confirmed in stale.items():
+            horizon = now_ms - self.retention_ms
+            self._lost(
+                sid,
+                f"Possible data loss on stream {stream!r} shard {sid}: its position "
+                f"{positions[sid].text()} was last confirmed at {iso(confirmed)}, more than "
+                f"the stream's retention ({span(self.retention_ms)}) ago; records that "
+                f"arrived between {iso(confirmed)} and {iso(horizon)} (about "
+                f"{span(horizon - confirmed)}) were trimmed before they were read.",
+            )
+            self.confirmed_ms[sid] = now_ms
+        return positions
+
+    def _lost(self, shard_id: str, message: str) -> None:
+        if self.fail_on_data_loss:
+            raise DataLossError(
+                f"{message} Set the option failOnDataLoss=false to log this and go on from "
+                "the oldest record still in the shard.",
+                stream=self.stream,
+                shard_id=shard_id,
+            )
+        log.warning("%s failOnDataLoss=false: going on from the oldest record.", message)

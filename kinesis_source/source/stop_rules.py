@@ -1,0 +1,245 @@
+"""When a shard read stops, and which rows of each page it hands out, decided without I/O.
+
+A read takes pages (one GetRecords response, or later one SubscribeToShard event) one after
+the other; these rules say, per page, which units to emit and whether to go on. They hold
+for every transport alike:
+
+- a replay reads from the start position up to and including the recorded end, whatever
+  the limits, and fails if the shard's data runs out before it;
+- a fresh read stops when caught up with the shard's tip, at the shard's end, at the
+  per-shard or per-trigger record cap, at ``maxFetchTimeMs``, or (Trigger.AvailableNow)
+  before the first record that arrived after the run's bound.
+
+No boto3, no Spark: ``tests/test_consume.py`` checks the slicing against a unit-by-unit
+loop on hand-made pages.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow.compute as pc
+
+from kinesis_source.errors import KinesisReadError
+from kinesis_source.source.positions import Position
+
+if TYPE_CHECKING:
+    from kinesis_source.records.records_page import RecordsPage
+
+# A user record's place in a shard: (sequence number, sub-sequence number or None for the
+# whole record).
+Mark = tuple[int, int | None]
+
+
+@dataclass
+class Progress:
+    """Where a read stands: the last user record handed out and why it stopped."""
+
+    position: Position
+    records: int = 0
+    millis_behind_latest: int | None = None
+    caught_up: bool = False
+    done: bool = False
+    reached_bound: bool = False
+
+    def shard_ended(self) -> None:
+        """The shard has no more records for this read: it closed, or it is gone."""
+        self.position = Position.shard_end()
+        self.caught_up = self.done = True
+
+
+def passed(seq: int, sub: int, mark: Mark) -> bool:
+    """True if user record (seq, sub) lies at or before ``mark`` = (seq, sub or whole)."""
+    mark_seq, mark_sub = mark
+    if seq != mark_seq:
+        return seq < mark_seq
+    return mark_sub is None or sub <= mark_sub
+
+
+def first_arrival_after(page: RecordsPage, until_ms: int, count: int) -> int:
+    """Index of the first of the page's first ``count`` records that arrived after
+    ``until_ms`` (whole epoch milliseconds, inclusive), or ``count`` if none did."""
+    if count == 0:
+        return 0
+    later = pc.greater(page.arrival_us.slice(0, count), until_ms * 1000 + 999)
+    index = pc.index(later, True).as_py()
+    return count if index < 0 else int(index)
+
+
+@dataclass(frozen=True)
+class StopRules:
+    """The limits of one read of one shard, and the decisions taken on each page.
+
+    ``stop`` set means a replay up to that recorded end; a replay has no other limit.
+    """
+
+    start: Position
+    stop: Position | None
+    max_records: int | None
+    until_ms: int | None
+    max_fetch_seconds: float
+    # The most records one page can hold (GetRecords' Limit); a full page is not the tip.
+    # None where the transport has no such limit.
+    page_limit: int | None
+
+    @classmethod
+    def for_read(
+        cls,
+        start: Position,
+        stop: Position | None,
+        *,
+        task_max_records: int | None,
+        max_records_per_shard: int,
+        until_ms: int | None,
+        max_fetch_ms: int,
+        page_limit: int | None,
+    ) -> StopRules:
+        """The rules of a read from ``start``: a replay if ``stop`` is set, else fresh.
+
+        ``task_max_records`` is the batch's admission limit for the shard; None falls back
+        to ``max_records_per_shard``.
+        """
+        if stop is not None:
+            # A replay reads to the recorded end whatever the limits: only a fresh read has them.
+            return cls(start, stop, None, None, max_fetch_ms / 1000.0, page_limit)
+        cap = max_records_per_shard if task_max_records is None else task_max_records
+        return cls(start, None, cap, until_ms, max_fetch_ms / 1000.0, page_limit)
+
+    @property
+    def skip(self) -> Mark | None:
+        """Units of a split aggregate the start position has already consumed."""
+        return self.start.skip_through()
+
+    @property
+    def stop_mark(self) -> Mark | None:
+        if self.stop is None or self.stop.sequence is None:
+            return None
+        return (int(self.stop.sequence), self.stop.sub)
+
+    def nothing_to_read(self) -> bool:
+        """A replay of a batch that read nothing from this shard."""
+        return self.stop is not None and self.stop == self.start
+
+    def at_tip(self, page: RecordsPage) -> bool:
+        """The page reached the shard's newest record (and the shard goes on)."""
+        return (
+            page.millis_behind_latest == 0
+            and page.next_shard_iterator is not None
+            and (self.page_limit is None or len(page) < self.page_limit)
+        )
+
+    def consume(self, page: RecordsPage, progress: Progress) -> tuple[int, int]:
+        """The units ``lo`` .. ``hi - 1`` of ``page`` to emit; updates ``progress``.
+
+        Honours, in this order per user record, the skip mark (units of a split aggregate
+        already consumed), the stop mark (a replay's recorded end) and the record cap.
+        Units are in (sequence, sub) order, so the skip mark cuts a prefix and the stop
+        mark and the cap cut a suffix: only the records at the cuts are looked at, not
+        every unit. ``tests/test_consume.py`` checks this against the unit-by-unit loop.
+        """
+        count = len(page)
+        seqs = page.sequence_numbers
+        starts = page.unit_starts
+        stop_mark = self.stop_mark
+        # Records past the stop mark's sequence number are never looked at; reaching one
+        # ends the read.
+        record_end = count
+        if stop_mark is not None:
+            record_end = bisect_right(seqs, stop_mark[0], key=int)
+            if record_end < count:
+                progress.done = True
+        if self.until_ms is not None:
+            after = first_arrival_after(page, self.until_ms, record_end)
+            if after < record_end:
+                record_end = after
+                progress.done = progress.caught_up = progress.reached_bound = True
+        # Skip mark: whole records up to its sequence number, then up to its sub.
+        lo = 0
+        skip = self.skip
+        if skip is not None:
+            skip_seq, skip_sub = skip
+            index = 0
+            while index < record_end:
+                seq = int(seqs[index])
+                if seq > skip_seq:
+                    break
+                if seq == skip_seq and skip_sub is not None:
+                    lo = min(starts[index] + skip_sub + 1, starts[index + 1])
+                    break
+                index += 1
+                lo = starts[index]
+        hi = max(lo, starts[record_end])
+        # Stop mark within the record of its sequence number.
+        if stop_mark is not None and record_end > 0:
+            stop_seq, stop_sub = stop_mark
+            last = record_end - 1
+            if stop_sub is not None and int(seqs[last]) == stop_seq:
+                # Units from here on are past the mark; skipped ones never reach it.
+                cut = max(lo, starts[last] + stop_sub + 1)
+                if cut < hi:
+                    hi = cut
+                    progress.done = True
+        capped = False
+        if self.max_records is not None and hi - lo >= self.max_records - progress.records:
+            cap = lo + (self.max_records - progress.records)
+            progress.done = capped = True
+            if cap < hi:
+                hi = cap
+                progress.caught_up = progress.reached_bound = False
+            elif not progress.reached_bound:
+                # The cap ended exactly at the shard's last record: say so, or the next
+                # batch is planned only to find nothing.
+                progress.caught_up = hi == page.unit_count and self.at_tip(page)
+        if hi > lo:
+            unit = hi - 1
+            record = page.record_of(unit)
+            end_of_record = unit == starts[record + 1] - 1
+            sub = None if end_of_record else unit - starts[record]
+            progress.records += hi - lo
+            progress.position = Position.after(seqs[record], sub)
+        if record_end > 0 and hi == starts[record_end] and not capped:
+            # Every record before record_end is consumed, including trailing ones that
+            # hold no unit (a KPL aggregate of no user records): the position must pass
+            # them, or each probe finds them again and plans an empty batch, forever.
+            progress.position = Position.after(seqs[record_end - 1])
+        if stop_mark is not None and progress.position == self.stop:
+            progress.done = True
+        return lo, hi
+
+    def stops_after(
+        self,
+        page: RecordsPage,
+        progress: Progress,
+        elapsed_seconds: float,
+        *,
+        stream: str,
+        shard_id: str,
+        batch: int,
+    ) -> bool:
+        """After ``page`` was consumed: True if the read ends here; updates ``progress``.
+
+        The stream, shard and batch name the read in the error a replay raises when the
+        shard's data ran out before the recorded end.
+        """
+        if progress.done:
+            return True
+        if page.next_shard_iterator is None:
+            progress.shard_ended()
+            return True
+        if self.stop is not None:
+            if not len(page) and page.millis_behind_latest == 0:
+                raise KinesisReadError(
+                    f"replay of batch {batch} on shard {shard_id} reached the end of the "
+                    f"shard's data before the recorded end {self.stop.text()}; the records "
+                    "in between are gone",
+                    stream=stream,
+                    shard_id=shard_id,
+                    sequence_number=self.stop.sequence,
+                )
+            return False
+        if self.at_tip(page):
+            progress.caught_up = True
+            return True
+        return elapsed_seconds >= self.max_fetch_seconds
