@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EventStreamError
+from botocore.exceptions import ClientError
 
 from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
@@ -35,7 +35,9 @@ from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.efo_subscription import Ended, Subscription
 from kinesis_source.source.positions import Position
+from kinesis_source.source.stop_rules import after_continuation
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +59,6 @@ def starting_position(position: Position) -> dict[str, Any]:
     return start
 
 
-def after_continuation(
-    position: Position, continuation: str | None, stop: Position | None
-) -> tuple[Position, bool]:
-    """Where a read stands once it consumed an event entirely, and whether a replay up to
-    ``stop`` is complete.
-
-    Every record up to the continuation was delivered, so an empty event moves an idle
-    shard's position forward (a resubscription there loses and repeats nothing). A
-    replay is complete once the continuation reaches its recorded end.
-    """
-    if continuation is None:
-        return position, False
-    if stop is not None and stop.sequence is not None and int(continuation) >= int(stop.sequence):
-        return stop, True
-    if position.sequence is not None and position.sub is not None:
-        # Mid-aggregate: the rest of that aggregate is still unread.
-        if int(continuation) <= int(position.sequence):
-            return position, False
-    if position.sequence is None or int(continuation) > int(position.sequence):
-        return Position.after(continuation), False
-    return position, False
-
-
 def page_of(event: dict[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
     """A ``SubscribeToShardEvent`` as a page; ``next_shard_iterator`` is the continuation."""
     page = page_from_response(event, deaggregate_kpl=deaggregate_kpl)
@@ -87,25 +66,39 @@ def page_of(event: dict[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
     return page
 
 
+def rest_of_event(event: dict[str, Any], position: Position) -> dict[str, Any] | None:
+    """The part of ``event`` a read that stopped at ``position`` inside it (a record cap)
+    has not consumed, or None if ``position`` is not inside the event.
+
+    A split aggregate stays in the rest: the next read's skip mark drops its consumed
+    user records, as after a fresh subscription AT its sequence number.
+    """
+    if position.sequence is None:
+        return None
+    at = int(position.sequence)
+    records = event.get("Records") or []
+    if not any(int(r["SequenceNumber"]) == at for r in records):
+        return None
+    if position.sub is None:
+        rest = [r for r in records if int(r["SequenceNumber"]) > at]
+    else:
+        rest = [r for r in records if int(r["SequenceNumber"]) >= at]
+    return {**event, "Records": rest}
+
+
 @dataclass
 class _Open:
-    """A subscription left open between batches, and where its reader stopped."""
+    """A subscription left open between batches, where its reader stopped, and the rest
+    of the event it stopped in (None: it stopped between events)."""
 
-    events: Iterator[dict[str, Any]]
-    stream: Any  # botocore EventStream, closed when the subscription is dropped
+    subscription: Subscription
     position: Position
+    pending: dict[str, Any] | None = None
 
 
 # (consumer ARN, shard id) -> the subscription this Python worker keeps open.
 _OPEN: dict[tuple[str, str], _Open] = {}
 _OPEN_LOCK = threading.Lock()
-
-
-def _close(stream: Any) -> None:
-    try:
-        stream.close()
-    except Exception:  # closing a dead connection: nothing left to release
-        log.debug("closing an event stream failed", exc_info=True)
 
 
 class EventStreamTransport:
@@ -131,10 +124,13 @@ class EventStreamTransport:
         self.policy = policy_of(opts)
         self.deaggregate_kpl = opts.deaggregate
         self.sleep = sleep
-        self._events: Iterator[dict[str, Any]] | None = None
-        self._stream: Any = None
+        self._subscription: Subscription | None = None
         # A lost shard is an error here (as for a stream that is gone), never skipped.
         self.shard_gone = False
+
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.consumer_arn, self.shard_id)
 
     def pages(
         self, start: Position, reached: Callable[[], Position]
@@ -142,13 +138,16 @@ class EventStreamTransport:
         """Pages from ``start`` until the shard ends or the caller stops asking.
 
         ``reached`` tells where the read stands: a resubscription starts there, and a
-        read that stopped right after an event keeps the subscription open there.
+        read that stops keeps the subscription open there for the next batch.
         """
-        self.open(start)
+        pending = self.open(start)
         boundary = start
+        event: dict[str, Any] | None = None
         try:
             while True:
-                page = self.next_page(reached())
+                event = pending if pending is not None else self.next_event(reached())
+                pending = None
+                page = page_of(event, deaggregate_kpl=self.deaggregate_kpl)
                 if page.sequence_numbers:
                     boundary = Position.after(page.sequence_numbers[-1])
                 boundary, _ = after_continuation(boundary, page.continuation, None)
@@ -157,11 +156,11 @@ class EventStreamTransport:
                     return
         finally:
             at = reached()
-            self.close(at if at == boundary else None)
-
-    @property
-    def _key(self) -> tuple[str, str]:
-        return (self.consumer_arn, self.shard_id)
+            if at == boundary:
+                self.close(at)
+            else:
+                rest = None if event is None else rest_of_event(event, at)
+                self.close(None if rest is None else at, rest)
 
     def _subscribe(self, position: Position) -> None:
         start = starting_position(position)
@@ -197,62 +196,63 @@ class EventStreamTransport:
                     TAKEOVER_RETRY_SECONDS,
                 )
                 self.sleep(TAKEOVER_RETRY_SECONDS)
-        self._stream = resp["EventStream"]
-        self._events = iter(self._stream)
+        self._subscription = Subscription(resp["EventStream"], self.shard_id)
         log.debug("shard %s: subscribed at %s", self.shard_id, position.text())
 
-    def open(self, start: Position) -> None:
-        """Continue the subscription kept at ``start``, or subscribe there."""
+    def open(self, start: Position) -> dict[str, Any] | None:
+        """Continue the subscription kept at ``start`` (returning the rest of the event it
+        stopped in, if any), or subscribe there."""
         with _OPEN_LOCK:
             kept = _OPEN.pop(self._key, None)
         if kept is not None and kept.position == start:
             log.debug("shard %s: continuing the open subscription at %s", self.shard_id, start)
-            self._events, self._stream = kept.events, kept.stream
-            return
+            self._subscription = kept.subscription
+            return kept.pending
         if kept is not None:
-            _close(kept.stream)
+            kept.subscription.close()
         self._subscribe(start)
+        return None
 
-    def next_page(self, position: Position) -> RecordsPage:
-        """The next event as a page; resubscribes at ``position`` (where the reader
-        stands) when the subscription expired or was taken over."""
+    def next_event(self, position: Position) -> dict[str, Any]:
+        """Every event that has arrived, as one; resubscribes at ``position`` (where the
+        reader stands) when the subscription expired or was taken over."""
         while True:
-            if self._events is None:
+            if self._subscription is None:
                 self._subscribe(position)
-            assert self._events is not None
-            try:
-                event = next(self._events)
-            except StopIteration:
+            assert self._subscription is not None
+            item = self._subscription.take()
+            if isinstance(item, dict):
+                return item
+            if isinstance(item, Ended):
                 # The 5-minute lifetime ended; the shard's end would have come as an event.
                 log.info("shard %s: subscription ended; resubscribing", self.shard_id)
-                self._drop()
-                continue
-            except (EventStreamError, BotoCoreError) as exc:
-                log.warning("shard %s: event stream failed (%s); resubscribing", self.shard_id, exc)
-                self._drop()
-                continue
-            body = event.get("SubscribeToShardEvent")
-            if body is None:
-                continue
-            return page_of(body, deaggregate_kpl=self.deaggregate_kpl)
+            else:
+                log.warning(
+                    "shard %s: event stream failed (%s); resubscribing", self.shard_id, item
+                )
+            self._drop()
+
+    def next_page(self, position: Position) -> RecordsPage:
+        """``next_event`` as a page."""
+        return page_of(self.next_event(position), deaggregate_kpl=self.deaggregate_kpl)
 
     def _drop(self) -> None:
-        if self._stream is not None:
-            _close(self._stream)
-        self._events = self._stream = None
+        if self._subscription is not None:
+            self._subscription.close()
+        self._subscription = None
 
-    def close(self, position: Position | None) -> None:
+    def close(self, position: Position | None, pending: dict[str, Any] | None = None) -> None:
         """End of the read: keep the subscription open at ``position`` for the next batch,
-        or (None: stopped inside an event, or failed) drop it."""
-        if self._events is None:
+        with the rest of the event it stopped in (``pending``), or (None) drop it."""
+        if self._subscription is None:
             return
         if position is None or position.is_shard_end:
             self._drop()
             return
-        kept = _Open(self._events, self._stream, position)
-        self._events = self._stream = None
+        kept = _Open(self._subscription, position, pending)
+        self._subscription = None
         with _OPEN_LOCK:
             previous = _OPEN.pop(self._key, None)
             _OPEN[self._key] = kept
         if previous is not None:
-            _close(previous.stream)
+            previous.subscription.close()

@@ -24,7 +24,8 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from kinesis_source.options import KinesisOptions
+from kinesis_source.aws.consumers import registry_for, resolve_consumer
+from kinesis_source.options import ConsumerMode, KinesisOptions
 from kinesis_source.source.lag import lag_report
 from kinesis_source.source.multi_shard import read_shards
 from kinesis_source.source.positions import Offset
@@ -69,6 +70,9 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._until_ms: int | None = None
         # The last finished batch's per-shard figures, for reportLatestOffset.
         self._lag: dict[str, Any] | None = None
+        # consumerMode=efo: the consumer's ARN, resolved once the query's id is known (its
+        # default name derives from it). A plain string: it travels in every ShardTask.
+        self._consumer_arn: str | None = None
         # Fail on the driver, before any task runs, if the stream or store is unusable.
         self._planner = StreamPlanner(opts, opts.stream_name)
         self._store().check()
@@ -76,9 +80,20 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def _store(self) -> CheckpointStore:
         return open_store(self.opts)
 
+    def _consumer_for(self, query: str) -> str | None:
+        """The enhanced fan-out consumer to read with (registered if missing), or None
+        when polling."""
+        if self.opts.consumer_mode is not ConsumerMode.EFO:
+            return None
+        if self._consumer_arn is None:
+            self._consumer_arn = resolve_consumer(self.opts, query)
+        return self._consumer_arn
+
     # -- DataSourceStreamReader ----------------------------------------------------------
 
     def initialOffset(self) -> dict[str, Any]:
+        # No consumer here: Spark calls this on a restart too, and then uses the offset log's
+        # query id, not this offset's; latestOffset and partitions resolve the consumer.
         offset = self._planner.initial_offset()
         log.info("stream %s: initial offset %s", self.opts.stream_name, offset.to_json())
         return offset.to_json()
@@ -103,6 +118,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def latestOffset(self, start: dict[str, Any], limit: ReadLimit) -> dict[str, Any]:
         current = Offset.from_json(start)
+        self._consumer_for(current.query)
         ends = self._store().get_batch(current.stream, current.query, current.batch)
         if ends and (self._lag is None or self._lag["batch"] != current.batch):
             # Once per finished batch, not on every idle trigger after it.
@@ -115,6 +131,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if start == end:
             return []
         offset = Offset.from_json(end)
+        consumer_arn = self._consumer_for(offset.query)
         tasks = [
             ShardTask(
                 batch=offset.batch,
@@ -124,6 +141,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 start=offset.shards[sid],
                 max_records=offset.limits.get(sid),
                 until_ms=offset.until_ms,
+                consumer_arn=consumer_arn,
             )
             for sid in offset.planned_shards()
         ]
@@ -139,3 +157,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         # Keep batch end-1 too: latestOffset(end) still reads batch `end.batch`'s entries,
         # and a replay of the last committed batch may still happen after a restart.
         self._store().purge_before(offset.stream, offset.query, offset.batch - 1)
+
+    def stop(self) -> None:
+        # Spark may never call this (a crash, or a stop it skips): deregistration is a
+        # convenience, never needed for correctness.
+        arn = self._consumer_arn
+        if self.opts.deregister_consumer_on_stop and arn is not None:
+            registry_for(self.opts).deregister(arn)
+            self._consumer_arn = None

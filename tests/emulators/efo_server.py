@@ -129,6 +129,11 @@ class EfoServer:
     subscription_seconds: float = 300.0
     takeover_seconds: float = 5.0
     idle_event_seconds: float = 0.2
+    # Records per event (AWS: up to 10,000) and a pause after each event that holds
+    # records: small values spread a backlog over many events, so that a subscription can
+    # expire in the middle of a read.
+    records_per_event: int = PAGE_RECORDS
+    event_gap_seconds: float = 0.0
     # (consumer ARN, shard id) -> successful subscriptions / ResourceInUse rejections.
     subscriptions: Counter[tuple[str, str]] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -268,7 +273,7 @@ class EfoServer:
             if time.monotonic() >= expires:
                 return
             status, page = upstream.call(
-                "GetRecords", {"ShardIterator": iterator, "Limit": PAGE_RECORDS}
+                "GetRecords", {"ShardIterator": iterator, "Limit": self.records_per_event}
             )
             if status != 200:
                 _chunk(handler, exception_frame("InternalFailureException", json.dumps(page)))
@@ -291,8 +296,7 @@ class EfoServer:
                 _chunk(handler, event_frame("SubscribeToShardEvent", event))
                 last_event = now
             iterator = following
-            if not records:
-                self._stopping.wait(POLL_SECONDS)
+            self._stopping.wait(self.event_gap_seconds if records else POLL_SECONDS)
 
     def wait_for_expiry(self, consumer_arn: str, shard: str, timeout_s: float = 30.0) -> None:
         """Block until the current subscription of (consumer, shard) has ended."""

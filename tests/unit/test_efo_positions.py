@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kinesis_source.source.efo import after_continuation, starting_position
+from kinesis_source.source.efo import rest_of_event, starting_position
 from kinesis_source.source.positions import Position
+from kinesis_source.source.stop_rules import after_continuation
 
 
 @pytest.mark.parametrize(
@@ -61,3 +62,29 @@ def test_replay_is_complete_when_the_continuation_reaches_the_recorded_end() -> 
     assert after_continuation(Position.after("80"), "99", stop) == (Position.after("99"), False)
     assert after_continuation(Position.after("80"), "100", stop) == (stop, True)
     assert after_continuation(Position.after("80"), "120", stop) == (stop, True)
+
+
+def _event(*seqs: int) -> dict[str, object]:
+    return {
+        "Records": [{"SequenceNumber": str(s), "Data": b""} for s in seqs],
+        "ContinuationSequenceNumber": str(seqs[-1]),
+        "MillisBehindLatest": 0,
+    }
+
+
+def test_rest_of_event_after_a_cap_inside_it() -> None:
+    rest = rest_of_event(_event(10, 20, 30), Position.after("20"))
+    assert rest is not None
+    assert [r["SequenceNumber"] for r in rest["Records"]] == ["30"]
+    assert rest["ContinuationSequenceNumber"] == "30"
+
+
+def test_rest_of_event_keeps_a_split_aggregate_for_the_skip_mark() -> None:
+    rest = rest_of_event(_event(10, 20, 30), Position.after("20", 4))
+    assert rest is not None
+    assert [r["SequenceNumber"] for r in rest["Records"]] == ["20", "30"]
+
+
+def test_rest_of_event_needs_a_position_inside_the_event() -> None:
+    assert rest_of_event(_event(10, 20), Position.after("15")) is None
+    assert rest_of_event(_event(10, 20), Position.trim_horizon()) is None

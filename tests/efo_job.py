@@ -1,0 +1,53 @@
+"""A streaming job in its own JVM for tests/source/test_efo_read.py: Kinesis into a parquet
+file sink at a 1 s processingTime trigger, for a given time, then everything available.
+
+Run as ``python -m tests.efo_job OPTIONS_JSON OUTPUT_DIR CHECKPOINT_DIR SECONDS``. Its own
+SparkSession has a fresh pool of Python workers, as a newly started application does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from kinesis_source import register
+
+
+def main(argv: list[str]) -> int:
+    options, out, checkpoint, seconds = json.loads(argv[1]), argv[2], argv[3], float(argv[4])
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("kinesis_source-efo-job")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    register(spark)
+    reader = spark.readStream.format("kinesis")
+    for key, value in options.items():
+        reader = reader.option(key, value)
+    query = (
+        reader.load()
+        .writeStream.format("parquet")
+        .option("path", out)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime="1 second")
+        .start()
+    )
+    try:
+        query.awaitTermination(seconds)
+        query.processAllAvailable()
+        print(json.dumps({"batches": query.lastProgress["batchId"] + 1}), flush=True)
+    finally:
+        query.stop()
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
