@@ -113,3 +113,47 @@ def test_expired_subscription_resubscribes_where_the_read_stands(
     pages.close(None)
     assert got == [b"r0", b"r1", b"r2"]
     assert server.subscriptions[(consumer, shard)] >= 3
+
+
+def test_reader_registers_its_consumer_once_and_deregisters_it_on_stop_if_asked(
+    efo_server: Any, stream_name: str, tmp_path: Any
+) -> None:
+    from pyspark.sql.streaming.datasource import ReadAllAvailable
+
+    from kinesis_source.source.stream_reader import KinesisStreamReader
+
+    server = efo_server()
+    client = kinesis_client(
+        parse_options(
+            {
+                "streamName": stream_name,
+                "region": REGION,
+                "endpointUrl": server.endpoint,
+                "checkpointStore": "unused",
+            }
+        )
+    )
+    create_stream(client, stream_name, 1)
+    opts = parse_options(
+        {
+            "streamName": stream_name,
+            "region": REGION,
+            "endpointUrl": server.endpoint,
+            "checkpointStore": str(tmp_path / "store"),
+            "consumerMode": "efo",
+            "consumerName": "stop-me",
+            "deregisterConsumerOnStop": "true",
+        }
+    )
+    reader = KinesisStreamReader(opts)
+    start = reader.initialOffset()
+    reader.latestOffset(start, ReadAllAvailable())
+    reader.latestOffset(start, ReadAllAvailable())
+    arn = client.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    (consumer,) = client.list_stream_consumers(StreamARN=arn)["Consumers"]
+    assert consumer["ConsumerName"] == "stop-me" and consumer["ConsumerStatus"] == "ACTIVE"
+    reader.stop()
+    desc = client.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
+    assert desc["ConsumerDescription"]["ConsumerStatus"] == "DELETING"

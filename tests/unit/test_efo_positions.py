@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from kinesis_source.source.efo import rest_of_event, starting_position
+from kinesis_source.source.efo_subscription import merge_events
 from kinesis_source.source.positions import Position
 from kinesis_source.source.stop_rules import after_continuation
 
@@ -88,3 +89,25 @@ def test_rest_of_event_keeps_a_split_aggregate_for_the_skip_mark() -> None:
 def test_rest_of_event_needs_a_position_inside_the_event() -> None:
     assert rest_of_event(_event(10, 20), Position.after("15")) is None
     assert rest_of_event(_event(10, 20), Position.trim_horizon()) is None
+
+
+def test_merged_events_keep_every_record_and_the_later_events_fields() -> None:
+    first = {
+        "Records": [{"SequenceNumber": "1"}],
+        "ContinuationSequenceNumber": "1",
+        "MillisBehindLatest": 900,
+    }
+    later = {
+        "Records": [{"SequenceNumber": "2"}],
+        "ContinuationSequenceNumber": "2",
+        "MillisBehindLatest": 0,
+    }
+    merged = merge_events(first, later)
+    assert [r["SequenceNumber"] for r in merged["Records"]] == ["1", "2"]
+    assert merged["ContinuationSequenceNumber"] == "2"
+    assert merged["MillisBehindLatest"] == 0
+    end = merge_events(
+        later, {"Records": [], "MillisBehindLatest": 0, "ChildShards": [{"ShardId": "c"}]}
+    )
+    assert "ContinuationSequenceNumber" not in end
+    assert end["ChildShards"] == [{"ShardId": "c"}]
