@@ -69,3 +69,7 @@ class SinkInputError(KinesisSourceError, ValueError):
 
 class KinesisWriteError(KinesisSourceError):
     """Records could not be written to the stream after the configured retries."""
+
+
+class ConsumerError(KinesisSourceError):
+    """The enhanced fan-out consumer cannot be registered, found or used."""

@@ -35,8 +35,15 @@ RETENTION_MAX_HOURS = 365 * 24
 EFO_BYTES_PER_SECOND_PER_SHARD = 2 * 1024 * 1024
 EFO_MAX_CONSUMERS = 20
 EFO_SUBSCRIPTION_SECONDS = 300
+# SubscribeToShard for the same consumer and shard within 5 s of a successful call gets
+# ResourceInUseException; after that it takes the subscription over.
+EFO_TAKEOVER_SECONDS = 5
 
 # --- connector defaults (documented in the README options table) ---
+
+# RegisterStreamConsumer: CREATING usually turns ACTIVE within a minute on AWS; wait
+# up to two before failing the query's start.
+DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS = 120_000
 
 DEFAULT_MAX_RECORDS_PER_SHARD = 100_000
 DEFAULT_MAX_FETCH_TIME_MS = 10_000

@@ -44,6 +44,13 @@ class InitialPosition(Enum):
     KCL = "kcl"
 
 
+class ConsumerMode(Enum):
+    """How shards are read: shared GetRecords polling, or enhanced fan-out."""
+
+    POLLING = "polling"
+    EFO = "efo"
+
+
 class Decoder(Enum):
     """How GetRecords responses are decoded (see fast_decode.py)."""
 
@@ -130,6 +137,12 @@ OPTION_NAMES = (
     "roleSessionName",
     "roleExternalId",
     "stsEndpointUrl",
+    # Enhanced fan-out (issue 14).
+    "consumerMode",
+    "consumerName",
+    "consumerARN",
+    "deregisterConsumerOnStop",
+    "consumerRegistrationTimeoutMs",
 )
 SINK_OPTION_NAMES = (*CONNECTION_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
 # Options of one direction only, by lower-cased name: named as such when given to the other.
@@ -200,6 +213,14 @@ class KinesisOptions(ConnectionOptions):
     # Where shards not named by the JSON or the KCL table start: TRIM_HORIZON or LATEST.
     initial_position_default: InitialPosition = InitialPosition.LATEST
     kcl_lease_table: str | None = None
+    # -- enhanced fan-out ------------------------------------------------------------------
+    consumer_mode: ConsumerMode = ConsumerMode.POLLING
+    # None: derived from the query's id (aws/consumers.py: default_consumer_name).
+    consumer_name: str | None = None
+    # An already registered consumer, used as it is (never registered or deregistered).
+    consumer_arn: str | None = None
+    deregister_consumer_on_stop: bool = False
+    consumer_registration_timeout_ms: int = limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS
 
     def __post_init__(self) -> None:
         if not self.streams:
@@ -212,7 +233,6 @@ class KinesisOptions(ConnectionOptions):
                 return ref
         # A stream of an older offset, no longer in the options: addressed by name.
         return StreamRef(name)
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,12 +281,15 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
     elif "initialTimestamp" in opts:
         raise OptionError("initialTimestamp", "is only allowed with initialPosition=at_timestamp")
 
+    efo = _parse_efo(opts, streams)
+
     return KinesisOptions(
         **connection,
         streams=streams,
         shard_starts=shard_starts,
         initial_position_default=initial_position_default,
         kcl_lease_table=kcl_lease_table,
+        **efo,
         checkpoint_store=checkpoint_store,
         initial_position=initial_position,
         initial_timestamp_ms=initial_timestamp_ms,
@@ -489,6 +512,79 @@ def _one_stream(streams: tuple[StreamRef, ...]) -> tuple[StreamRef]:
             "per stream",
         )
     return (streams[0],)
+
+
+# Enhanced fan-out: a consumer name as Kinesis takes it, and a consumer ARN's stream name.
+_CONSUMER_NAME = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
+_CONSUMER_ARN = re.compile(r"arn:[^:]+:kinesis:[^:]*:[^:]*:stream/([^/]+)/consumer/[^/]+")
+_EFO_ONLY = (
+    "consumerName",
+    "consumerARN",
+    "deregisterConsumerOnStop",
+    "consumerRegistrationTimeoutMs",
+)
+
+
+def _parse_efo(opts: Mapping[str, str], streams: tuple[StreamRef, ...]) -> dict[str, Any]:
+    """The enhanced fan-out block of KinesisOptions' fields."""
+    raw_mode = opts.get("consumerMode", ConsumerMode.POLLING.value).strip().lower()
+    try:
+        mode = ConsumerMode(raw_mode)
+    except ValueError:
+        valid = ", ".join(m.value for m in ConsumerMode)
+        raise OptionError(
+            "consumerMode", f"got {opts['consumerMode']!r}; valid values (any case) are: {valid}"
+        ) from None
+    if mode is ConsumerMode.POLLING:
+        for name in _EFO_ONLY:
+            if name in opts:
+                raise OptionError(name, "is only allowed with consumerMode=efo")
+        return {}
+    consumer_name = opts.get("consumerName", "").strip() or None
+    consumer_arn = opts.get("consumerARN", "").strip() or None
+    if consumer_name is not None and consumer_arn is not None:
+        raise OptionError("consumerARN", "set either consumerName or consumerARN, not both")
+    if consumer_name is not None and not _CONSUMER_NAME.fullmatch(consumer_name):
+        raise OptionError(
+            "consumerName",
+            f"got {consumer_name!r}; expected 1 to 128 letters, digits or any of _.-",
+        )
+    if consumer_arn is not None:
+        match = _CONSUMER_ARN.fullmatch(consumer_arn)
+        if match is None:
+            raise OptionError(
+                "consumerARN",
+                f"got {consumer_arn!r}; expected a consumer ARN: "
+                "arn:aws:kinesis:REGION:ACCOUNT:stream/STREAM/consumer/NAME:EPOCH",
+            )
+        if len(streams) != 1:
+            raise OptionError(
+                "consumerARN",
+                "names the consumer of one stream; this query reads "
+                f"{len(streams)}: use consumerName (registered on every stream) instead",
+            )
+        if match.group(1) != streams[0].name:
+            raise OptionError(
+                "consumerARN",
+                f"got a consumer of stream {match.group(1)!r}; the query reads {streams[0].name!r}",
+            )
+        if "deregisterConsumerOnStop" in opts:
+            raise OptionError(
+                "deregisterConsumerOnStop",
+                "is not allowed with consumerARN: a consumer given by ARN is never deregistered",
+            )
+    return {
+        "consumer_mode": mode,
+        "consumer_name": consumer_name,
+        "consumer_arn": consumer_arn,
+        "deregister_consumer_on_stop": _parse_bool(opts, "deregisterConsumerOnStop", False),
+        "consumer_registration_timeout_ms": _parse_int(
+            opts,
+            "consumerRegistrationTimeoutMs",
+            limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS,
+            minimum=1,
+        ),
+    }
 
 
 def _check_store_uri(uri: str) -> None:

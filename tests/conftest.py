@@ -163,3 +163,25 @@ def store_uri(request: pytest.FixtureRequest, moto_endpoint: str, tmp_path: Any)
 @pytest.fixture
 def stream_name() -> str:
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def efo_server(kinesis_local_endpoint: str) -> Iterator[Any]:
+    """Start SubscribeToShard servers in front of kinesis-local (tests/emulators/efo_server.py):
+    ``efo_server(subscription_seconds=..., takeover_seconds=...)`` returns a started one,
+    with its ``endpoint``; all are stopped when the test ends."""
+    from tests.emulators.efo_server import EfoServer
+
+    started: list[Any] = []
+
+    def start(**settings: Any) -> Any:
+        server = EfoServer(kinesis_local_endpoint, **settings)
+        server.endpoint = server.start()
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

@@ -25,6 +25,7 @@ import pyarrow as pa
 from kinesis_source.errors import CheckpointConflictError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage
+from kinesis_source.source.efo import EventStreamTransport
 from kinesis_source.source.get_records import GetRecordsTransport
 from kinesis_source.source.positions import Position, ShardEnd
 from kinesis_source.source.stop_rules import Progress, StopRules
@@ -46,6 +47,8 @@ class ShardTask:
     max_records: int | None = None
     # Trigger.AvailableNow: records that arrived after this (epoch ms) are not read.
     until_ms: int | None = None
+    # consumerMode=efo: the enhanced fan-out consumer to subscribe with; None: GetRecords.
+    consumer_arn: str | None = None
 
 
 class _ShardRead:
@@ -64,9 +67,16 @@ class _ShardRead:
             max_records_per_shard=opts.max_records_per_shard,
             until_ms=task.until_ms,
             max_fetch_ms=opts.max_fetch_time_ms,
-            page_limit=opts.get_records_limit,
+            # An event has no record limit: only MillisBehindLatest says it is the tip.
+            page_limit=opts.get_records_limit if task.consumer_arn is None else None,
         )
-        self.transport = GetRecordsTransport(opts, task.stream, task.shard_id)
+        self.transport: GetRecordsTransport | EventStreamTransport
+        if task.consumer_arn is None:
+            self.transport = GetRecordsTransport(opts, task.stream, task.shard_id)
+        else:
+            self.transport = EventStreamTransport(
+                opts, task.stream, task.shard_id, task.consumer_arn
+            )
         self.progress = Progress(position=task.start)
 
     def _consume(self, page: RecordsPage) -> tuple[int, int]:

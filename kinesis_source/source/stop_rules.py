@@ -68,6 +68,29 @@ def first_arrival_after(page: RecordsPage, until_ms: int, count: int) -> int:
     return count if index < 0 else int(index)
 
 
+def after_continuation(
+    position: Position, continuation: str | None, stop: Position | None
+) -> tuple[Position, bool]:
+    """Where a read stands once it consumed an event entirely, and whether a replay up to
+    ``stop`` is complete.
+
+    Every record up to the continuation was delivered, so an empty event moves an idle
+    shard's position forward (a resubscription there loses and repeats nothing). A
+    replay is complete once the continuation reaches its recorded end.
+    """
+    if continuation is None:
+        return position, False
+    if stop is not None and stop.sequence is not None and int(continuation) >= int(stop.sequence):
+        return stop, True
+    if position.sequence is not None and position.sub is not None:
+        # Mid-aggregate: the rest of that aggregate is still unread.
+        if int(continuation) <= int(position.sequence):
+            return position, False
+    if position.sequence is None or int(continuation) > int(position.sequence):
+        return Position.after(continuation), False
+    return position, False
+
+
 @dataclass(frozen=True)
 class StopRules:
     """The limits of one read of one shard, and the decisions taken on each page.
@@ -206,6 +229,11 @@ class StopRules:
             progress.position = Position.after(seqs[record_end - 1])
         if stop_mark is not None and progress.position == self.stop:
             progress.done = True
+        if page.continuation is not None and not progress.done:
+            # An event consumed whole: its continuation is where the read stands.
+            progress.position, progress.done = after_continuation(
+                progress.position, page.continuation, self.stop
+            )
         return lo, hi
 
     def stops_after(

@@ -31,7 +31,8 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.aws.clients import store_client
-from kinesis_source.options import InitialPosition, KinesisOptions
+from kinesis_source.aws.consumers import registry_for, resolve_consumer
+from kinesis_source.options import ConsumerMode, InitialPosition, KinesisOptions
 from kinesis_source.source.kcl_leases import lease_positions, read_lease_table
 from kinesis_source.source.lag import lag_report
 from kinesis_source.source.lineage import readable_shards
@@ -84,6 +85,10 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._dropped: set[str] = set()
         # Fail on the driver, before any task runs, if a stream or the store is unusable.
         self._planners = {ref.name: StreamPlanner(opts, ref.name) for ref in opts.streams}
+        # consumerMode=efo: each stream's consumer ARN, resolved once the query's id is known
+        # (the default consumer name derives from it). Plain strings: they travel in every
+        # ShardTask.
+        self._consumer_arns: dict[str, str] = {}
         self._store().check()
 
     def _store(self) -> CheckpointStore:
@@ -107,9 +112,22 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         leases = self._leases()
         return {name: self._planners[name].initial(now_ms, leases.get(name)) for name in streams}
 
+    def _consumer_for(self, query: str, stream: str) -> str | None:
+        """The enhanced fan-out consumer to read ``stream`` with (registered if missing), or
+        None when polling."""
+        if self.opts.consumer_mode is not ConsumerMode.EFO:
+            return None
+        if stream not in self._consumer_arns:
+            self._consumer_arns[stream] = resolve_consumer(
+                self.opts, query, self.opts.stream_ref(stream)
+            )
+        return self._consumer_arns[stream]
+
     # -- DataSourceStreamReader ----------------------------------------------------------
 
     def initialOffset(self) -> dict[str, Any]:
+        # No consumer here: Spark calls this on a restart too, and then uses the offset log's
+        # query id, not this offset's; latestOffset and partitions resolve the consumers.
         # LATEST is resolved once, here, so that a replay or restart does not move it.
         now_ms = int(time.time() * 1000)
         offset = QueryOffset(
@@ -150,6 +168,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 )
         store = self._store()
         kept = [name for name in current.streams if name in self._planners]
+        for name in kept:
+            self._consumer_for(current.query, name)
         ends: dict[str, dict[str, ShardEnd]] = {
             name: store.get_batch(name, current.query, current.batch) for name in kept
         }
@@ -199,6 +219,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 start=stream.shards[sid],
                 max_records=stream.limits.get(sid),
                 until_ms=offset.until_ms,
+                consumer_arn=self._consumer_for(offset.query, name),
             )
             for name, stream in sorted(offset.streams.items())
             for sid in stream.planned_shards()
@@ -217,3 +238,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         store = self._store()
         for name in offset.streams:
             store.purge_before(name, offset.query, offset.batch - 1)
+
+    def stop(self) -> None:
+        # Spark may never call this (a crash, or a stop it skips): deregistration is a
+        # convenience, never needed for correctness.
+        if self.opts.deregister_consumer_on_stop:
+            for name, arn in sorted(self._consumer_arns.items()):
+                registry_for(self.opts, self.opts.stream_ref(name)).deregister(arn)
+            self._consumer_arns.clear()

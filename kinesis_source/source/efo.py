@@ -1,0 +1,258 @@
+"""Executor side, enhanced fan-out: a shard's SubscribeToShard events as ``RecordsPage``s.
+
+Only the transport differs from polling (DESIGN.md section 2): an event carries records,
+``MillisBehindLatest`` and a ``ContinuationSequenceNumber`` (or, at a closed shard's end,
+``ChildShards`` and no continuation), and becomes a page the shard reader's stop rules,
+KPL deaggregation and Arrow output handle exactly as a GetRecords page. The page's
+``next_shard_iterator`` holds the continuation: None means the shard ended, as it does
+for GetRecords.
+
+Service rules handled here:
+
+- a subscription ends after 5 minutes: the event stream closes and the read resubscribes
+  where it stands;
+- SubscribeToShard for the same consumer and shard within 5 s of a successful call gets
+  ``ResourceInUseException``: retried until the takeover succeeds. With a 1 s trigger a
+  subscription per batch would stall, so a read that stopped between events leaves its
+  subscription open in this Python worker (``_OPEN``); the next batch of the shard that
+  starts exactly there continues from it instead of subscribing again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kinesis_source import limits
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import call_with_retry, policy_of
+from kinesis_source.errors import KinesisReadError
+from kinesis_source.options import KinesisOptions
+from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.efo_subscription import Ended, Subscription
+from kinesis_source.source.positions import Position
+from kinesis_source.source.stop_rules import after_continuation
+
+log = logging.getLogger(__name__)
+
+# How long a SubscribeToShard refused with ResourceInUseException is retried: the 5 s
+# rule plus margin for clocks and a takeover in flight.
+TAKEOVER_WAIT_SECONDS = limits.EFO_TAKEOVER_SECONDS + 5
+TAKEOVER_RETRY_SECONDS = 0.5
+
+
+def starting_position(position: Position) -> dict[str, Any]:
+    """SubscribeToShard's ``StartingPosition`` for a read that starts at ``position``
+    (a split aggregate restarts AT its sequence number; the reader skips what it read)."""
+    request = position.iterator_request()
+    start: dict[str, Any] = {"Type": request["ShardIteratorType"]}
+    if "StartingSequenceNumber" in request:
+        start["SequenceNumber"] = request["StartingSequenceNumber"]
+    if "Timestamp" in request:
+        start["Timestamp"] = request["Timestamp"]
+    return start
+
+
+def page_of(event: dict[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
+    """A ``SubscribeToShardEvent`` as a page; ``next_shard_iterator`` is the continuation."""
+    page = page_from_response(event, deaggregate_kpl=deaggregate_kpl)
+    page.next_shard_iterator = page.continuation = event.get("ContinuationSequenceNumber")
+    return page
+
+
+def rest_of_event(event: dict[str, Any], position: Position) -> dict[str, Any] | None:
+    """The part of ``event`` a read that stopped at ``position`` inside it (a record cap)
+    has not consumed, or None if ``position`` is not inside the event.
+
+    A split aggregate stays in the rest: the next read's skip mark drops its consumed
+    user records, as after a fresh subscription AT its sequence number.
+    """
+    if position.sequence is None:
+        return None
+    at = int(position.sequence)
+    records = event.get("Records") or []
+    if not any(int(r["SequenceNumber"]) == at for r in records):
+        return None
+    if position.sub is None:
+        rest = [r for r in records if int(r["SequenceNumber"]) > at]
+    else:
+        rest = [r for r in records if int(r["SequenceNumber"]) >= at]
+    return {**event, "Records": rest}
+
+
+@dataclass
+class _Open:
+    """A subscription left open between batches, where its reader stopped, and the rest
+    of the event it stopped in (None: it stopped between events)."""
+
+    subscription: Subscription
+    position: Position
+    pending: dict[str, Any] | None = None
+
+
+# (consumer ARN, shard id) -> the subscription this Python worker keeps open.
+_OPEN: dict[tuple[str, str], _Open] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+class EventStreamTransport:
+    """Pages of one shard by SubscribeToShard, from a kept subscription or a new one.
+
+    The enhanced fan-out counterpart of the GetRecords transport: the same ``pages``
+    generator, so the shard reader's loop, stop rules and end recording are shared.
+    """
+
+    def __init__(
+        self,
+        opts: KinesisOptions,
+        stream: str,
+        shard_id: str,
+        consumer_arn: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = kinesis_client(opts)
+        self.consumer_arn = consumer_arn
+        self.stream = stream
+        self.shard_id = shard_id
+        self.policy = policy_of(opts)
+        self.deaggregate_kpl = opts.deaggregate
+        self.sleep = sleep
+        self._subscription: Subscription | None = None
+        # A lost shard is an error here (as for a stream that is gone), never skipped.
+        self.shard_gone = False
+
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.consumer_arn, self.shard_id)
+
+    def pages(
+        self, start: Position, reached: Callable[[], Position]
+    ) -> Generator[RecordsPage, None, None]:
+        """Pages from ``start`` until the shard ends or the caller stops asking.
+
+        ``reached`` tells where the read stands: a resubscription starts there, and a
+        read that stops keeps the subscription open there for the next batch.
+        """
+        pending = self.open(start)
+        boundary = start
+        event: dict[str, Any] | None = None
+        try:
+            while True:
+                event = pending if pending is not None else self.next_event(reached())
+                pending = None
+                page = page_of(event, deaggregate_kpl=self.deaggregate_kpl)
+                if page.sequence_numbers:
+                    boundary = Position.after(page.sequence_numbers[-1])
+                boundary, _ = after_continuation(boundary, page.continuation, None)
+                yield page
+                if page.next_shard_iterator is None:
+                    return
+        finally:
+            at = reached()
+            if at == boundary:
+                self.close(at)
+            else:
+                rest = None if event is None else rest_of_event(event, at)
+                self.close(None if rest is None else at, rest)
+
+    def _subscribe(self, position: Position) -> None:
+        start = starting_position(position)
+        waited_since = time.monotonic()
+        while True:
+            try:
+                resp = call_with_retry(
+                    lambda: self.client.subscribe_to_shard(
+                        ConsumerARN=self.consumer_arn, ShardId=self.shard_id, StartingPosition=start
+                    ),
+                    self.policy,
+                    what="SubscribeToShard",
+                    stream=self.stream,
+                    shard_id=self.shard_id,
+                )
+                break
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                waited = time.monotonic() - waited_since
+                if code != "ResourceInUseException" or waited >= TAKEOVER_WAIT_SECONDS:
+                    raise KinesisReadError(
+                        f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id} "
+                        f"with consumer {self.consumer_arn} at {position.text()} failed: "
+                        f"{code or exc}",
+                        stream=self.stream,
+                        shard_id=self.shard_id,
+                        sequence_number=position.sequence,
+                    ) from exc
+                # Another subscription of this consumer and shard started under 5 s ago.
+                log.info(
+                    "shard %s: subscription in use; retrying in %.1f s",
+                    self.shard_id,
+                    TAKEOVER_RETRY_SECONDS,
+                )
+                self.sleep(TAKEOVER_RETRY_SECONDS)
+        self._subscription = Subscription(resp["EventStream"], self.shard_id)
+        log.debug("shard %s: subscribed at %s", self.shard_id, position.text())
+
+    def open(self, start: Position) -> dict[str, Any] | None:
+        """Continue the subscription kept at ``start`` (returning the rest of the event it
+        stopped in, if any), or subscribe there."""
+        with _OPEN_LOCK:
+            kept = _OPEN.pop(self._key, None)
+        if kept is not None and kept.position == start:
+            log.debug("shard %s: continuing the open subscription at %s", self.shard_id, start)
+            self._subscription = kept.subscription
+            return kept.pending
+        if kept is not None:
+            kept.subscription.close()
+        self._subscribe(start)
+        return None
+
+    def next_event(self, position: Position) -> dict[str, Any]:
+        """Every event that has arrived, as one; resubscribes at ``position`` (where the
+        reader stands) when the subscription expired or was taken over."""
+        while True:
+            if self._subscription is None:
+                self._subscribe(position)
+            assert self._subscription is not None
+            item = self._subscription.take()
+            if isinstance(item, dict):
+                return item
+            if isinstance(item, Ended):
+                # The 5-minute lifetime ended; the shard's end would have come as an event.
+                log.info("shard %s: subscription ended; resubscribing", self.shard_id)
+            else:
+                log.warning(
+                    "shard %s: event stream failed (%s); resubscribing", self.shard_id, item
+                )
+            self._drop()
+
+    def next_page(self, position: Position) -> RecordsPage:
+        """``next_event`` as a page."""
+        return page_of(self.next_event(position), deaggregate_kpl=self.deaggregate_kpl)
+
+    def _drop(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+        self._subscription = None
+
+    def close(self, position: Position | None, pending: dict[str, Any] | None = None) -> None:
+        """End of the read: keep the subscription open at ``position`` for the next batch,
+        with the rest of the event it stopped in (``pending``), or (None) drop it."""
+        if self._subscription is None:
+            return
+        if position is None or position.is_shard_end:
+            self._drop()
+            return
+        kept = _Open(self._subscription, position, pending)
+        self._subscription = None
+        with _OPEN_LOCK:
+            previous = _OPEN.pop(self._key, None)
+            _OPEN[self._key] = kept
+        if previous is not None:
+            previous.subscription.close()

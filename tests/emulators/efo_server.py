@@ -1,0 +1,355 @@
+"""A SubscribeToShard (enhanced fan-out) server on 127.0.0.1 for the tests.
+
+What it imitates: the Kinesis endpoint as an enhanced fan-out consumer sees it. Every call
+but SubscribeToShard is forwarded unchanged to the upstream emulator (kinesis-local, which
+already serves Register/Describe/List/DeregisterStreamConsumer with AWS' 20-consumer limit
+and the CREATING -> ACTIVE transition). SubscribeToShard is answered here: the server pages
+through the upstream's GetRecords and writes AWS event-stream frames (prelude, headers,
+CRC32s, as botocore's ``eventstream.py`` reads them), first the ``initial-response`` event
+botocore requires (kinesis-local 0.6.2 never sends it), then ``SubscribeToShardEvent``s.
+
+The AWS rules it enforces (Kinesis API reference, SubscribeToShard):
+
+- the consumer must exist and be ACTIVE, else ``ResourceNotFoundException`` /
+  ``ResourceInUseException``;
+- a second SubscribeToShard for the same consumer and shard within ``takeover_seconds``
+  (5 s on AWS) of a successful one gets ``ResourceInUseException``; after that it takes the
+  subscription over, and the previous one ends with a ``ResourceInUseException`` event;
+- a subscription ends after ``subscription_seconds`` (5 minutes on AWS; seconds in tests):
+  the event stream simply closes and the consumer resubscribes at the last
+  ``ContinuationSequenceNumber``;
+- every event carries ``MillisBehindLatest`` and a ``ContinuationSequenceNumber`` (also
+  when it holds no records: resubscribing AFTER it loses nothing and repeats nothing);
+  while caught up, an empty event is sent every ``idle_event_seconds``;
+- at a closed shard's end the last event carries ``ChildShards`` and no continuation, and
+  the stream closes.
+
+It counts subscriptions and rejections per (consumer, shard) so tests can check them.
+"""
+
+from __future__ import annotations
+
+import binascii
+import http.client
+import json
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlparse
+
+TARGET_PREFIX = "Kinesis_20131202."
+# GetRecords page size the server reads upstream with (AWS' own maximum).
+PAGE_RECORDS = 10_000
+# How long the server waits between upstream reads while there is nothing new.
+POLL_SECONDS = 0.05
+
+
+def frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message: prelude (lengths + CRC32), string headers, payload, CRC32."""
+    encoded = b""
+    for name, value in headers.items():
+        raw_name, raw_value = name.encode(), value.encode()
+        # Header: name length (1 byte), name, type 7 (string), value length (2 bytes), value.
+        encoded += struct.pack("!B", len(raw_name)) + raw_name
+        encoded += struct.pack("!BH", 7, len(raw_value)) + raw_value
+    total = 12 + len(encoded) + len(payload) + 4
+    prelude = struct.pack("!II", total, len(encoded))
+    prelude += struct.pack("!I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + encoded + payload
+    return message + struct.pack("!I", binascii.crc32(message) & 0xFFFFFFFF)
+
+
+def event_frame(event_type: str, body: dict[str, Any]) -> bytes:
+    return frame(
+        {
+            ":message-type": "event",
+            ":event-type": event_type,
+            ":content-type": "application/json",
+        },
+        json.dumps(body).encode(),
+    )
+
+
+def exception_frame(kind: str, message: str) -> bytes:
+    return frame(
+        {
+            ":message-type": "exception",
+            ":exception-type": kind,
+            ":content-type": "application/json",
+        },
+        json.dumps({"message": message}).encode(),
+    )
+
+
+class Upstream:
+    """Plain JSON calls to the upstream emulator (one connection per call)."""
+
+    def __init__(self, endpoint: str) -> None:
+        url = urlparse(endpoint)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+
+    def raw(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str, bytes]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.getheader("Content-Type") or "", resp.read()
+        finally:
+            conn.close()
+
+    def call(self, operation: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        headers = {
+            "X-Amz-Target": TARGET_PREFIX + operation,
+            "Content-Type": "application/x-amz-json-1.1",
+            # kinesis-local checks that a request is signed, not the signature.
+            "Authorization": (
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kinesis/aws4_request, "
+                "SignedHeaders=host, Signature=0"
+            ),
+            "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        }
+        status, _, body = self.raw("/", headers, json.dumps(request).encode())
+        return status, (json.loads(body) if body else {})
+
+
+@dataclass
+class _Subscription:
+    subscribed_at: float
+    taken_over: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class EfoServer:
+    upstream: str
+    subscription_seconds: float = 300.0
+    takeover_seconds: float = 5.0
+    idle_event_seconds: float = 0.2
+    # Records per event (AWS: up to 10,000) and a pause after each event that holds
+    # records: small values spread a backlog over many events, so that a subscription can
+    # expire in the middle of a read.
+    records_per_event: int = PAGE_RECORDS
+    event_gap_seconds: float = 0.0
+    # (consumer ARN, shard id) -> successful subscriptions / ResourceInUse rejections.
+    subscriptions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)
+    _active: dict[tuple[str, str], _Subscription] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _server: ThreadingHTTPServer | None = None
+
+    # -- subscription rules ---------------------------------------------------------------
+
+    def _admit(self, key: tuple[str, str]) -> _Subscription | None:
+        """The new subscription for ``key``, or None if the 5-second rule rejects it."""
+        now = time.monotonic()
+        with self._lock:
+            previous = self._active.get(key)
+            if previous is not None and now - previous.subscribed_at < self.takeover_seconds:
+                self.rejections[key] += 1
+                return None
+            if previous is not None:
+                previous.taken_over.set()
+            sub = self._active[key] = _Subscription(subscribed_at=now)
+            self.subscriptions[key] += 1
+            return sub
+
+    def _consumer_error(self, consumer_arn: str) -> tuple[str, str] | None:
+        status, body = Upstream(self.upstream).call(
+            "DescribeStreamConsumer", {"ConsumerARN": consumer_arn}
+        )
+        if status != 200:
+            return "ResourceNotFoundException", f"Consumer {consumer_arn} not found: {body}"
+        state = body["ConsumerDescription"]["ConsumerStatus"]
+        if state != "ACTIVE":
+            return "ResourceInUseException", f"Consumer {consumer_arn} is {state}, not ACTIVE"
+        return None
+
+    # -- positions --------------------------------------------------------------------------
+
+    def _iterator(self, stream: str, shard: str, start: dict[str, Any]) -> tuple[int, Any]:
+        request: dict[str, Any] = {
+            "StreamName": stream,
+            "ShardId": shard,
+            "ShardIteratorType": start["Type"],
+        }
+        if "SequenceNumber" in start:
+            request["StartingSequenceNumber"] = start["SequenceNumber"]
+        if "Timestamp" in start:
+            request["Timestamp"] = start["Timestamp"]
+        return Upstream(self.upstream).call("GetShardIterator", request)
+
+    def _sequence_before(self, stream: str, shard: str, start: dict[str, Any]) -> str:
+        """A continuation for a subscription that has delivered no record yet: the last
+        record ``start`` excludes, or (none) the shard's starting sequence number."""
+        kind = start["Type"]
+        if kind == "AFTER_SEQUENCE_NUMBER":
+            return str(start["SequenceNumber"])
+        upstream = Upstream(self.upstream)
+        _, listing = upstream.call("ListShards", {"StreamName": stream})
+        shard_info = next(s for s in listing["Shards"] if s["ShardId"] == shard)
+        before = str(shard_info["SequenceNumberRange"]["StartingSequenceNumber"])
+        if kind == "TRIM_HORIZON":
+            return before
+        _, resp = self._iterator(stream, shard, {"Type": "TRIM_HORIZON"})
+        iterator = resp.get("ShardIterator")
+        while iterator:
+            _, page = upstream.call("GetRecords", {"ShardIterator": iterator})
+            for record in page.get("Records", []):
+                if kind == "AT_SEQUENCE_NUMBER" and int(record["SequenceNumber"]) >= int(
+                    start["SequenceNumber"]
+                ):
+                    return before
+                if kind == "AT_TIMESTAMP" and record["ApproximateArrivalTimestamp"] >= float(
+                    start["Timestamp"]
+                ):
+                    return before
+                before = record["SequenceNumber"]
+            if not page.get("Records") or page.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = page.get("NextShardIterator")
+        return before
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _subscribe(self, handler: BaseHTTPRequestHandler, request: dict[str, Any]) -> None:
+        consumer_arn, shard = request["ConsumerARN"], request["ShardId"]
+        start = request["StartingPosition"]
+        stream = consumer_arn.split(":stream/", 1)[1].split("/consumer/", 1)[0]
+        error = self._consumer_error(consumer_arn)
+        if error is not None:
+            _answer(handler, 400, json.dumps({"__type": error[0], "message": error[1]}).encode())
+            return
+        status, resp = self._iterator(stream, shard, start)
+        if status != 200:
+            _answer(handler, status, json.dumps(resp).encode())
+            return
+        key = (consumer_arn, shard)
+        sub = self._admit(key)
+        if sub is None:
+            message = (
+                f"Another active subscription exists for consumer {consumer_arn} and shard {shard}"
+            )
+            body = {"__type": "ResourceInUseException", "message": message}
+            _answer(handler, 400, json.dumps(body).encode())
+            return
+        continuation = self._sequence_before(stream, shard, start)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        handler.close_connection = True
+        try:
+            _chunk(handler, event_frame("initial-response", {}))
+            self._push(handler, sub, resp["ShardIterator"], continuation)
+            handler.wfile.write(b"0\r\n\r\n")
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the consumer went away; its subscription simply lapses
+        finally:
+            sub.ended.set()
+
+    def _push(
+        self,
+        handler: BaseHTTPRequestHandler,
+        sub: _Subscription,
+        iterator: str,
+        continuation: str,
+    ) -> None:
+        """Events from ``iterator`` until the subscription expires, is taken over, or the
+        shard ends."""
+        upstream = Upstream(self.upstream)
+        expires = sub.subscribed_at + self.subscription_seconds
+        last_event = float("-inf")
+        while not self._stopping.is_set():
+            if sub.taken_over.is_set():
+                _chunk(handler, exception_frame("ResourceInUseException", "taken over"))
+                return
+            if time.monotonic() >= expires:
+                return
+            status, page = upstream.call(
+                "GetRecords", {"ShardIterator": iterator, "Limit": self.records_per_event}
+            )
+            if status != 200:
+                _chunk(handler, exception_frame("InternalFailureException", json.dumps(page)))
+                return
+            records = page.get("Records", [])
+            if records:
+                continuation = records[-1]["SequenceNumber"]
+            following = page.get("NextShardIterator")
+            event: dict[str, Any] = {
+                "Records": records,
+                "MillisBehindLatest": page.get("MillisBehindLatest", 0),
+            }
+            if following is None:
+                event["ChildShards"] = page.get("ChildShards", [])
+                _chunk(handler, event_frame("SubscribeToShardEvent", event))
+                return
+            event["ContinuationSequenceNumber"] = continuation
+            now = time.monotonic()
+            if records or now - last_event >= self.idle_event_seconds:
+                _chunk(handler, event_frame("SubscribeToShardEvent", event))
+                last_event = now
+            iterator = following
+            self._stopping.wait(self.event_gap_seconds if records else POLL_SECONDS)
+
+    def wait_for_expiry(self, consumer_arn: str, shard: str, timeout_s: float = 30.0) -> None:
+        """Block until the current subscription of (consumer, shard) has ended."""
+        with self._lock:
+            sub = self._active.get((consumer_arn, shard))
+        if sub is not None and not sub.ended.wait(timeout_s):
+            raise AssertionError(f"subscription of {shard} still open after {timeout_s}s")
+
+    def start(self) -> str:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
+                with server._lock:
+                    server.requests[operation] += 1
+                if operation == "SubscribeToShard":
+                    server._subscribe(self, json.loads(raw))
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                status, ctype, body = Upstream(server.upstream).raw(self.path, headers, raw)
+                _answer(self, status, body, ctype)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _answer(
+    handler: BaseHTTPRequestHandler, status: int, payload: bytes, ctype: str | None = None
+) -> None:
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype or "application/x-amz-json-1.1")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+def _chunk(handler: BaseHTTPRequestHandler, data: bytes) -> None:
+    handler.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    handler.wfile.flush()

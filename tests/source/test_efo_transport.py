@@ -1,0 +1,159 @@
+"""The EFO transport (kinesis_source/source/efo.py) against the SubscribeToShard test
+double: subscriptions kept between batches, the 5-second rule, expiry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.consumers import ConsumerRegistry
+from kinesis_source.options import parse_options
+from kinesis_source.records.records_page import RecordsPage
+from kinesis_source.source.efo import EventStreamTransport
+from kinesis_source.source.positions import Position
+from tests.helpers import REGION, create_stream, put
+
+
+def _setup(server: Any, stream: str, shards: int = 1) -> tuple[Any, list[str], str]:
+    opts = parse_options(
+        {
+            "streamName": stream,
+            "region": REGION,
+            "endpointUrl": server.endpoint,
+            "checkpointStore": "unused",
+            "consumerMode": "efo",
+        }
+    )
+    client = kinesis_client(opts)
+    shard_ids = create_stream(client, stream, shards)
+    arn = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamARN"]
+    consumer = ConsumerRegistry(client, stream, arn, 30_000).ensure("transport")
+    return opts, shard_ids, consumer
+
+
+def _pages(opts: Any, consumer: str, shard: str) -> EventStreamTransport:
+    return EventStreamTransport(opts, opts.stream_name, shard, consumer)
+
+
+def _read_until_caught_up(
+    pages: EventStreamTransport, position: Position
+) -> tuple[list[bytes], Position]:
+    """Data of every event up to the first caught-up one, and where that leaves the read."""
+    data: list[bytes] = []
+    while True:
+        page: RecordsPage = pages.next_page(position)
+        data.extend(page.data)
+        if page.sequence_numbers:
+            position = Position.after(page.sequence_numbers[-1])
+        if page.millis_behind_latest == 0:
+            return data, position
+
+
+def test_next_batch_continues_the_kept_subscription(efo_server: Any, stream_name: str) -> None:
+    server = efo_server(takeover_seconds=5.0)
+    opts, (shard,), consumer = _setup(server, stream_name)
+    client = kinesis_client(opts)
+    put(client, stream_name, [("k", b"a"), ("k", b"b")])
+    first = _pages(opts, consumer, shard)
+    first.open(Position.trim_horizon())
+    data, position = _read_until_caught_up(first, Position.trim_horizon())
+    assert data == [b"a", b"b"]
+    first.close(position)
+    put(client, stream_name, [("k", b"c")])
+    # The next batch starts where the last one stopped: no new subscription, no 5 s wait.
+    second = _pages(opts, consumer, shard)
+    second.open(position)
+    data, position = _read_until_caught_up(second, position)
+    while not data:
+        data, position = _read_until_caught_up(second, position)
+    assert data == [b"c"]
+    second.close(None)
+    assert server.subscriptions[(consumer, shard)] == 1
+    assert server.rejections[(consumer, shard)] == 0
+
+
+def test_a_new_start_subscribes_again_waiting_out_the_takeover_rule(
+    efo_server: Any, stream_name: str
+) -> None:
+    server = efo_server(takeover_seconds=1.0)
+    opts, (shard,), consumer = _setup(server, stream_name)
+    puts = put(kinesis_client(opts), stream_name, [("k", b"a"), ("k", b"b")])
+    first = _pages(opts, consumer, shard)
+    first.open(Position.trim_horizon())
+    _read_until_caught_up(first, Position.trim_horizon())
+    first.close(Position.after(puts[-1]["sequenceNumber"]))
+    # A replay of the same range starts elsewhere: the kept subscription is dropped and a
+    # new one waits until the server lets it take over.
+    again = _pages(opts, consumer, shard)
+    again.open(Position.trim_horizon())
+    data, _ = _read_until_caught_up(again, Position.trim_horizon())
+    assert data == [b"a", b"b"]
+    again.close(None)
+    assert server.subscriptions[(consumer, shard)] == 2
+    assert server.rejections[(consumer, shard)] >= 1
+
+
+def test_expired_subscription_resubscribes_where_the_read_stands(
+    efo_server: Any, stream_name: str
+) -> None:
+    server = efo_server(subscription_seconds=1.0, takeover_seconds=0.5)
+    opts, (shard,), consumer = _setup(server, stream_name)
+    client = kinesis_client(opts)
+    pages = _pages(opts, consumer, shard)
+    position = Position.trim_horizon()
+    pages.open(position)
+    got: list[bytes] = []
+    for i in range(3):
+        put(client, stream_name, [("k", f"r{i}".encode())])
+        while len(got) < i + 1:
+            data, position = _read_until_caught_up(pages, position)
+            got.extend(data)
+        # Outlive the subscription: the next read finds it ended and resubscribes.
+        server.wait_for_expiry(consumer, shard)
+    pages.close(None)
+    assert got == [b"r0", b"r1", b"r2"]
+    assert server.subscriptions[(consumer, shard)] >= 3
+
+
+def test_reader_registers_its_consumer_once_and_deregisters_it_on_stop_if_asked(
+    efo_server: Any, stream_name: str, tmp_path: Any
+) -> None:
+    from pyspark.sql.streaming.datasource import ReadAllAvailable
+
+    from kinesis_source.source.stream_reader import KinesisStreamReader
+
+    server = efo_server()
+    client = kinesis_client(
+        parse_options(
+            {
+                "streamName": stream_name,
+                "region": REGION,
+                "endpointUrl": server.endpoint,
+                "checkpointStore": "unused",
+            }
+        )
+    )
+    create_stream(client, stream_name, 1)
+    opts = parse_options(
+        {
+            "streamName": stream_name,
+            "region": REGION,
+            "endpointUrl": server.endpoint,
+            "checkpointStore": str(tmp_path / "store"),
+            "consumerMode": "efo",
+            "consumerName": "stop-me",
+            "deregisterConsumerOnStop": "true",
+        }
+    )
+    reader = KinesisStreamReader(opts)
+    start = reader.initialOffset()
+    reader.latestOffset(start, ReadAllAvailable())
+    reader.latestOffset(start, ReadAllAvailable())
+    arn = client.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    (consumer,) = client.list_stream_consumers(StreamARN=arn)["Consumers"]
+    assert consumer["ConsumerName"] == "stop-me" and consumer["ConsumerStatus"] == "ACTIVE"
+    reader.stop()
+    desc = client.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
+    assert desc["ConsumerDescription"]["ConsumerStatus"] == "DELETING"
