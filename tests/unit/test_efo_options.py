@@ -38,7 +38,11 @@ def test_bad_mode_lists_the_valid_values() -> None:
         ({"consumerARN": "arn:aws:kinesis:us-east-1:1:stream/orders"}, "consumerARN.*expected"),
         (
             {"consumerARN": ARN.replace("orders", "payments")},
-            "consumerARN.*stream 'payments'; streamName is 'orders'",
+            "consumerARN.*stream 'payments'; the query reads 'orders'",
+        ),
+        (
+            {"streamName": "orders,payments", "consumerARN": ARN},
+            "consumerARN.*one stream; this query reads 2: use consumerName",
         ),
         ({"consumerARN": ARN, "consumerName": "mine"}, "either consumerName or consumerARN"),
         ({"consumerARN": ARN, "deregisterConsumerOnStop": "true"}, "never deregistered"),
