@@ -242,6 +242,9 @@ class EfoServer:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/vnd.amazon.eventstream")
         handler.send_header("Transfer-Encoding", "chunked")
+        # The server closes the connection when the subscription ends: say so, or the
+        # client pools it and its next request may go out on a socket already closed.
+        handler.send_header("Connection", "close")
         handler.end_headers()
         handler.close_connection = True
         try:

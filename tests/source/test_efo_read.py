@@ -204,7 +204,10 @@ def test_an_idle_latest_stream_runs_no_batch_and_then_reads_new_records(
         spark.conf.unset("spark.sql.streaming.noDataProgressEventInterval")
     assert record_keys(sink.rows()) == expected_keys(later)
     assert report["maxMillisBehindLatest"] == 0
-    assert all(shard["millisBehindLatest"] == 0 for shard in report["shards"].values())
+    assert all(
+        shard["millisBehindLatest"] == 0
+        for shard in report["streams"][stream_name]["shards"].values()
+    )
 
 
 def test_at_timestamp_starts_at_the_timestamp(
