@@ -42,7 +42,10 @@ for text in requires("kinesis-source") or []:
     lowest = [spec.version for spec in req.specifier if spec.operator in (">=", "==")]
     if not lowest:
         sys.exit(f"scripts/test.sh: {req.name} has no lower bound in pyproject.toml")
-    extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+    # pyspark[connect] (the Connect test's client) wants pyarrow >= 18, which would hide
+    # pyarrow's own lower bound; no test of the lowest run uses Spark Connect.
+    kept = sorted(req.extras - {"connect"}) if req.name == "pyspark" else sorted(req.extras)
+    extras = f"[{','.join(kept)}]" if kept else ""
     print(f"{req.name}{extras}=={lowest[0]}")
 PY
     .venv-lowest/bin/python "${pip_install[@]}" -r .venv-lowest/requirements.txt
