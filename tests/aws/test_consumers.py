@@ -12,7 +12,7 @@ from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.consumers import ConsumerRegistry
 from kinesis_source.errors import ConsumerError
 from kinesis_source.options import parse_options
-from tests.helpers import REGION, create_stream
+from tests.helpers import REGION, create_stream, wait_for
 
 
 def _registry(
@@ -76,13 +76,26 @@ def test_two_drivers_racing_to_register_share_one_consumer(
     assert _names(kinesis_local, registry) == ["shared"]
 
 
+def _registered(client: Any, stream_arn: str, name: str) -> bool:
+    try:
+        client.register_stream_consumer(StreamARN=stream_arn, ConsumerName=name)
+    except client.exceptions.LimitExceededException:
+        return False
+    return True
+
+
 def test_twenty_consumers_is_a_clear_error(
     kinesis_local_endpoint: str, kinesis_local: Any, stream_name: str
 ) -> None:
     create_stream(kinesis_local, stream_name, 1)
     registry = _registry(kinesis_local_endpoint, kinesis_local, stream_name)
     for i in range(20):
-        kinesis_local.register_stream_consumer(StreamARN=registry.stream_arn, ConsumerName=f"c{i}")
+        # Kinesis (and kinesis-mock) creates at most 5 consumers at a time: a registration
+        # beyond that is refused until earlier ones are ACTIVE.
+        wait_for(
+            lambda i=i: _registered(kinesis_local, registry.stream_arn, f"c{i}"),
+            what=f"consumer c{i} registered",
+        )
     with pytest.raises(ConsumerError) as failed:
         registry.ensure("one-too-many")
     message = str(failed.value)
