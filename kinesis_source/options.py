@@ -74,16 +74,16 @@ _DEFAULT_POSITIONS = {
     "latest": InitialPosition.LATEST,
 }
 
-# Options of both directions: the stream, its endpoint, retries, timeouts, credentials.
-CONNECTION_OPTION_NAMES = (
-    "streamName",
-    "region",
-    "endpointUrl",
+# How every Kinesis call is made: retries and timeouts.
+_CALL_OPTION_NAMES = (
     "maxRetries",
     "retryBaseDelayMs",
     "retryMaxDelayMs",
     "connectTimeoutMs",
     "readTimeoutMs",
+)
+# Whose credentials: static keys, a profile, a role to assume.
+_CREDENTIAL_OPTION_NAMES = (
     "awsAccessKeyId",
     "awsSecretKey",
     "awsSessionToken",
@@ -92,6 +92,14 @@ CONNECTION_OPTION_NAMES = (
     "roleSessionName",
     "roleExternalId",
     "stsEndpointUrl",
+)
+# Options of both directions: the stream, its endpoint, retries, timeouts, credentials.
+CONNECTION_OPTION_NAMES = (
+    "streamName",
+    "region",
+    "endpointUrl",
+    *_CALL_OPTION_NAMES,
+    *_CREDENTIAL_OPTION_NAMES,
 )
 # Options only the sink takes (README "Writing to Kinesis").
 SINK_ONLY_OPTION_NAMES = (
@@ -120,24 +128,13 @@ OPTION_NAMES = (
     "getRecordsLimit",
     "fetchIntervalMs",
     "shardDiscoveryIntervalMs",
-    "maxRetries",
-    "retryBaseDelayMs",
-    "retryMaxDelayMs",
-    "connectTimeoutMs",
-    "readTimeoutMs",
+    *_CALL_OPTION_NAMES,
     "shardsPerTask",
     "deaggregate",
     "decoder",
     "failOnDataLoss",
-    "awsAccessKeyId",
-    "awsSecretKey",
-    "awsSessionToken",
-    "awsProfile",
-    "roleArn",
-    "roleSessionName",
-    "roleExternalId",
-    "stsEndpointUrl",
-    # Enhanced fan-out (issue 14).
+    *_CREDENTIAL_OPTION_NAMES,
+    # Enhanced fan-out.
     "consumerMode",
     "consumerName",
     "consumerARN",
