@@ -1,0 +1,94 @@
+"""(b) KPL user records per core: ``deaggregation.deaggregate_into`` (aggregate bytes to
+Arrow columns) vs aws_kinesis_agg's deaggregator."""
+
+from __future__ import annotations
+
+import base64
+import random
+from binascii import a2b_base64
+from typing import Any
+
+import pyarrow as pa
+from aws_kinesis_agg.deaggregator import deaggregate_records, iter_deaggregate_records
+
+from kinesis_source.records.deaggregation import PROTOBUF_BACKEND, deaggregate_into
+
+from .common import (
+    FIRST_ARRIVAL_S,
+    FIRST_SEQUENCE,
+    KPL_AGGREGATE_BYTES,
+    KPL_USER_RECORDS,
+    RECORD_BYTES,
+    figure,
+    kpl_aggregates,
+    report,
+    timed,
+)
+
+
+def run(repeat: int) -> None:
+    print(
+        f"(b) KPL deaggregation, {KPL_USER_RECORDS:,} user records of {RECORD_BYTES} bytes "
+        f"in {KPL_AGGREGATE_BYTES:,}-byte aggregates, per core (protobuf: {PROTOBUF_BACKEND})"
+    )
+    aggregates = kpl_aggregates(random.Random(2))
+    boto3_shaped = [
+        {
+            "SequenceNumber": str(FIRST_SEQUENCE + i),
+            "ApproximateArrivalTimestamp": FIRST_ARRIVAL_S,
+            "Data": blob,
+            "PartitionKey": "aggregate",
+        }
+        for i, blob in enumerate(aggregates)
+    ]
+    lambda_shaped = [
+        {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "sequenceNumber": r["SequenceNumber"],
+                "partitionKey": r["PartitionKey"],
+                "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"],
+                "data": base64.b64encode(r["Data"]).decode(),
+            }
+        }
+        for r in boto3_shaped
+    ]
+    encoded = [r["kinesis"]["data"] for r in lambda_shaped]
+
+    def aws_iterator() -> list[Any]:
+        return list(iter_deaggregate_records(boto3_shaped, data_format="Boto3"))
+
+    def aws_lambda() -> list[Any]:
+        return deaggregate_records(lambda_shaped)
+
+    def ours(blobs: list[bytes]) -> list[pa.Array]:
+        data: list[bytes] = []
+        keys: list[str] = []
+        hash_keys: list[str | None] = []
+        for blob in blobs:
+            deaggregate_into(blob, data, keys, hash_keys)
+        return [pa.array(data, pa.binary()), pa.array(keys), pa.array(hash_keys, pa.string())]
+
+    def ours_bytes() -> list[pa.Array]:
+        return ours(aggregates)
+
+    def ours_base64() -> list[pa.Array]:
+        return ours([a2b_base64(text) for text in encoded])
+
+    assert len(aws_iterator()) == len(ours_bytes()[0]) == KPL_USER_RECORDS
+    n = KPL_USER_RECORDS
+    it_rate = report(
+        "aws_kinesis_agg iter_deaggregate_records (bytes)", n, *timed(aws_iterator, repeat)
+    )
+    lam_rate = report("aws_kinesis_agg deaggregate_records (base64)", n, *timed(aws_lambda, repeat))
+    our_rate = report("ours: deaggregate_into -> Arrow (bytes)", n, *timed(ours_bytes, repeat))
+    our_b64 = report("ours: base64 + deaggregate_into -> Arrow", n, *timed(ours_base64, repeat))
+    print(f"  ratio ours / aws iterator (bytes in):  {our_rate / it_rate:.1f}x (target >= 2x)")
+    print(f"  ratio ours / aws deaggregate_records (base64 in): {our_b64 / lam_rate:.1f}x")
+    figure(
+        "b",
+        "KPL user records per core, ours vs aws_kinesis_agg's iterator",
+        f"{our_rate:,.0f} vs {it_rate:,.0f} user records/s: {our_rate / it_rate:.1f}x",
+        ">= 2x",
+        our_rate / it_rate >= 2,
+    )
