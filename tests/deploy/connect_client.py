@@ -1,8 +1,9 @@
-"""A Spark Connect client for test_spark_connect.py: it starts a local Connect server
-(``SparkSession.builder.remote("local[2]")``), registers the source through the client and
-runs the same query twice to a Parquet sink with Trigger.AvailableNow.
+"""A Spark Connect client for test_spark_connect.py: it connects to the server of
+connect_server.py, registers the source through the client and runs the same query twice
+to a Parquet sink with Trigger.AvailableNow.
 
-Argument: JSON ``{"options": {...}, "out": DIR, "checkpoint": DIR}``. Prints "RUN 1" when
+Argument: JSON ``{"remote": "sc://127.0.0.1:PORT", "options": {...}, "out": DIR,
+"checkpoint": DIR}``. Prints "RUN 1" when
 the first run has stopped, waits for a line on stdin (more records have arrived), runs
 again from the same checkpoint and prints "RUN 2".
 """
@@ -33,13 +34,7 @@ def run(spark: Any, job: dict[str, Any]) -> None:
 
 
 def main(job: dict[str, Any]) -> None:
-    # The local server listens on Spark Connect's fixed port 15002; on loopback only.
-    spark = (
-        SparkSession.builder.remote("local[2]")
-        .config("spark.connect.grpc.binding.address", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
+    spark = SparkSession.builder.remote(job["remote"]).getOrCreate()
     assert not hasattr(spark, "sparkContext")  # a Connect client, not a classic session
     register(spark)
     run(spark, job)

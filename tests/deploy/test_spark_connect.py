@@ -1,8 +1,10 @@
 """Over Spark Connect: a client session registers the source and reads a stream to files.
 
-The client runs in its own process (tests/deploy/connect_client.py): a Connect session
-cannot share a JVM with the suite's classic session. The Connect server it starts runs
-this interpreter, where the package is importable (DESIGN.md section 6).
+The server (tests/deploy/connect_server.py) and the client (tests/deploy/connect_client.py)
+run in processes of their own: a Connect session cannot share a JVM with the suite's
+classic session, and a client with no JVM of its own is what a notebook on Spark Connect
+is. The server runs this interpreter, where the package is importable (DESIGN.md
+section 6); the client registers the source through Connect.
 """
 
 from __future__ import annotations
@@ -18,20 +20,44 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import _free_port
 from tests.deploy.cluster import committed_rows
 from tests.helpers import create_stream, expected_keys, put, record_keys, source_options
 
 pytestmark = pytest.mark.deploy
 
 CLIENT = Path(__file__).resolve().parent / "connect_client.py"
+SERVER = Path(__file__).resolve().parent / "connect_server.py"
 
 
-def next_line(client: subprocess.Popen[bytes], log: Path, timeout_s: float = 240) -> bytes:
-    """The client's next line on stdout; fail with its log if none comes in time."""
-    assert client.stdout is not None
-    ready, _, _ = select.select([client.stdout], [], [], timeout_s)
-    assert ready, f"the client said nothing for {timeout_s}s: {log.read_text()[-3000:]}"
-    return client.stdout.readline()
+def next_line(proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 240) -> bytes:
+    """The process's next line on stdout; fail with its log if none comes in time."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+    assert ready, f"{log.name}: nothing for {timeout_s}s: {log.read_text()[-3000:]}"
+    return proc.stdout.readline()
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as err:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},  # the server's driver too
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes], grace_s: float) -> None:
+    """Close its stdin (the server then stops its session); kill it if it lingers."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def test_connect_client_reads_new_records_only_on_the_second_run(
@@ -46,27 +72,27 @@ def test_connect_client_reads_new_records_only_on_the_second_run(
         "out": str(out),
         "checkpoint": str(tmp_path / "checkpoint"),
     }
-    with open(tmp_path / "client.log", "wb") as log:
-        client = subprocess.Popen(
-            [sys.executable, str(CLIENT), json.dumps(job)],
-            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},  # the server's web UI too
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
-    assert client.stdin is not None
+    port = _free_port()
+    job["remote"] = f"sc://127.0.0.1:{port}"
+    server = start([str(SERVER), str(port)], tmp_path / "server.log")
     try:
-        assert next_line(client, tmp_path / "client.log") == b"RUN 1\n"
-        assert record_keys(committed_rows(out)) == expected_keys(first)
+        assert next_line(server, tmp_path / "server.log") == b"READY\n"
+        client = start([str(CLIENT), json.dumps(job)], tmp_path / "client.log")
+        assert client.stdin is not None
+        try:
+            assert next_line(client, tmp_path / "client.log") == b"RUN 1\n"
+            assert record_keys(committed_rows(out)) == expected_keys(first)
 
-        more = put(kinesis, stream, [(f"key-{i % 13}", f"more-{i}".encode()) for i in range(80)])
-        client.stdin.write(b"go\n")
-        client.stdin.flush()
-        assert next_line(client, tmp_path / "client.log") == b"RUN 2\n"
-        assert client.wait(timeout=120) == 0
+            more = put(
+                kinesis, stream, [(f"key-{i % 13}", f"more-{i}".encode()) for i in range(80)]
+            )
+            client.stdin.write(b"go\n")
+            client.stdin.flush()
+            assert next_line(client, tmp_path / "client.log") == b"RUN 2\n"
+            assert client.wait(timeout=120) == 0
+        finally:
+            stop(client, grace_s=0)
     finally:
-        if client.poll() is None:
-            client.kill()
-            client.wait()
+        stop(server, grace_s=60)
     # Every record once: the second run added exactly the records that arrived after the first.
     assert record_keys(committed_rows(out)) == expected_keys(first + more)
