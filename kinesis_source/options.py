@@ -253,7 +253,7 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
     env = os.environ if env is None else env
     streams, arn_region = _parse_streams(opts, env)
     connection = _parse_connection(opts, env, streams[0].name, arn_region)
-    check_region(connection["region"], streams)
+    check_region(connection["region"], streams, connection["endpoint_url"])
 
     checkpoint_store = opts.get("checkpointStore", "").strip()
     if not checkpoint_store:
@@ -337,7 +337,7 @@ def parse_sink_options(raw: Mapping[str, str], env: Mapping[str, str] | None = N
         raise OptionError("streamName", "is required: the name of the Kinesis stream to write")
     (stream,) = _one_stream(parse_stream_names(name, opts.get("region")))
     connection = _parse_connection(opts, env, stream.name, None)
-    check_region(connection["region"], (stream,))
+    check_region(connection["region"], (stream,), connection["endpoint_url"])
     return SinkOptions(
         **connection,
         max_record_bytes=_parse_int(

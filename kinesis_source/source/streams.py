@@ -17,6 +17,9 @@ STREAM_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]{1,128}")
 _ARN_RE = re.compile(r"arn:(aws[a-z-]*):kinesis:([a-z0-9-]+):(\d{12}):stream/(.+)")
 # us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-isob-east-1, ...
 REGION_RE = re.compile(r"[a-z]{2,}(-[a-z]+)+-\d+")
+# What botocore itself accepts as a region name (its host-label rule): an emulator named by
+# endpointUrl may use a made-up region such as "local".
+ANY_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,20 @@ def parse_stream_arns(value: str) -> tuple[tuple[StreamRef, ...], str]:
     return _no_duplicates("streamARN", refs), regions.pop()
 
 
-def check_region(region: str, streams: tuple[StreamRef, ...]) -> str:
-    """``region`` if it has the shape of an AWS region; the error names the streams too."""
+def check_region(region: str, streams: tuple[StreamRef, ...], endpoint_url: str | None) -> str:
+    """``region`` if it has the shape of an AWS region; the error names the streams too.
+
+    With ``endpoint_url`` (an emulator, a VPC endpoint) the shape of AWS' regions is not
+    required, only a name botocore can sign with.
+    """
+    if endpoint_url is not None and ANY_REGION_RE.fullmatch(region):
+        return region
     if not REGION_RE.fullmatch(region):
         names = ", ".join(ref.describe() for ref in streams)
         raise OptionError(
             "region",
             f"got {region!r} for the stream {names}; expected an AWS region name such as "
-            "us-east-1 or eu-west-2",
+            "us-east-1 or eu-west-2 (with endpointUrl, any name of letters, digits and "
+            "hyphens)",
         )
     return region

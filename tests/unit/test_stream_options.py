@@ -84,6 +84,15 @@ def test_a_region_that_is_no_region_names_the_region_and_the_stream() -> None:
         parse(streamName="orders", region="mars-1")
 
 
+def test_an_emulator_endpoint_takes_any_region_name_botocore_can_sign_with() -> None:
+    emulator = {"streamName": "orders", "endpointUrl": "http://127.0.0.1:4566"}
+    assert parse(**emulator, region="local").region == "local"
+    with pytest.raises(OptionError, match="region.*'local'.*'orders'"):
+        parse(streamName="orders", region="local")
+    with pytest.raises(OptionError, match="region.*'local_1'.*endpointUrl"):
+        parse(**emulator, region="local_1")
+
+
 def test_json_start_positions_are_parsed_per_stream_and_shard() -> None:
     start = {
         "orders": {
