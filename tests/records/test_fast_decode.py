@@ -28,9 +28,10 @@ from helpers import REGION, create_stream
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.errors import KinesisReadError, OptionError
 from kinesis_source.options import Decoder, KinesisOptions, parse_options
+from kinesis_source.records import deaggregation
 from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
-    _deaggregate_message_into,
+    _deaggregate_columns_into,
     _deaggregate_wire_into,
     deaggregate,
     deaggregate_into,
@@ -46,7 +47,7 @@ pytestmark = pytest.mark.lowest
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
 INTO_PARSERS: dict[str, IntoParser] = {
     "dispatch": deaggregate_into,
-    "message": _deaggregate_message_into,
+    "columns": _deaggregate_columns_into,
     "wire": _deaggregate_wire_into,
 }
 
@@ -100,15 +101,38 @@ ODD_AGGREGATES = {
         + b"z" * 128
     ),
     "plain data": b"just a record",
+    # The columns parser reads every record's fields as three lists; these would misalign
+    # them if it took the lists without checking the records hold one of each.
+    "a packed key index": framed(b"\x0a\x01k\x0a\x01j" + b"\x1a\x08\x08\x00\x0a\x01\x01\x1a\x01a"),
+    "a data field twice, none in the next record": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x07\x08\x00\x1a\x01x\x1a\x00" + b"\x1a\x02\x08\x01"
+    ),
+    "a hash key index twice, none in the next record": framed(
+        b"\x0a\x01k\x12\x01h\x12\x01i"
+        + b"\x1a\x09\x08\x00\x10\x00\x10\x01\x1a\x01a"
+        + b"\x1a\x05\x08\x00\x1a\x01b"
+    ),
+    "a non-minimal varint": framed(_KEY_K + b"\x1a\x06\x08\x80\x00\x1a\x01a"),
 }
 
 
+# Well-formed aggregates: hash keys on some records, on every record, on none; many
+# records sharing keys.
+USER_SETS = {
+    "some hash keys": USERS,
+    "every record a hash key": [(k, d, h or str(i)) for i, (k, d, h) in enumerate(USERS)],
+    "no hash keys": [(k, d, None) for k, d, _ in USERS],
+    "500 records, 7 keys": [(f"key-{i % 7}", b"%d" % i, None) for i in range(500)],
+}
+
+
+@pytest.mark.parametrize("users", USER_SETS)
 @pytest.mark.parametrize("parser", INTO_PARSERS)
-def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str) -> None:
-    data = aggregate(USERS)
+def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str, users: str) -> None:
+    data = aggregate(USER_SETS[users])
     added, got = columns(INTO_PARSERS[parser], data)
     assert (added, got) == reference_columns(data)
-    assert got == [(d, k, h) for k, d, h in USERS]
+    assert got == [(d, k, h) for k, d, h in USER_SETS[users]]
     theirs = list(
         iter_deaggregate_records(
             [
@@ -129,6 +153,16 @@ def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str) -> None:
     for theirs_one, (_, _, hash_key) in zip(theirs, got, strict=True):
         if hash_key is not None:
             assert theirs_one["kinesis"]["explicitHashKey"] == hash_key
+
+
+@pytest.mark.parametrize("users", USER_SETS)
+def test_columns_parser_where_protobuf_cannot_build_its_message(
+    monkeypatch: pytest.MonkeyPatch, users: str
+) -> None:
+    # An old or unusual protobuf: every aggregate is read record by record.
+    monkeypatch.setattr(deaggregation, "_COLUMNS", None)
+    data = aggregate(USER_SETS[users])
+    assert columns(_deaggregate_columns_into, data) == reference_columns(data)
 
 
 @pytest.mark.parametrize("parser", INTO_PARSERS)
