@@ -28,6 +28,7 @@ from kinesis_source.schema import ARROW_SCHEMA
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROS_PER_SECOND = 1_000_000
 _ARRIVAL_TYPE = pa.timestamp("us", tz="UTC")
+_ZERO = pa.scalar(0, pa.int64())
 
 
 @dataclass
@@ -38,8 +39,9 @@ class RecordsPage:
     sequence_numbers: list[str]
     arrival_us: pa.Array  # int64 microseconds since the epoch, UTC
     unit_starts: list[int]  # len(sequence_numbers) + 1 entries, last = unit_count
-    # Per user record (unit).
-    data: list[bytes]
+    # Per user record (unit). The fast decoder hands plain records' data over as the Arrow
+    # array it already built to look for KPL aggregates.
+    data: list[bytes] | pa.BinaryArray
     partition_keys: list[str]
     explicit_hash_keys: list[str | None]
     # Kinesis record of each unit, and the unit's sub-sequence number; both None when
@@ -74,18 +76,21 @@ class RecordsPage:
         if self.unit_records is None:
             sequence = pa.array(self.sequence_numbers[lo:hi], pa.string())
             arrival = self.arrival_us.slice(lo, n)
-            sub = pa.array([0] * n, pa.int64())
+            sub = pa.repeat(_ZERO, n)
         else:
             take = pa.array(self.unit_records[lo:hi], pa.int64())
             sequence = pa.array(self.sequence_numbers, pa.string()).take(take)
             arrival = self.arrival_us.take(take)
             assert self.unit_subs is not None
             sub = pa.array(self.unit_subs[lo:hi], pa.int64())
+        data = self.data
         return pa.RecordBatch.from_arrays(
             [
-                pa.array(self.data[lo:hi], pa.binary()),
-                pa.array([stream] * n, pa.string()),
-                pa.array([shard_id] * n, pa.string()),
+                data.slice(lo, n)
+                if isinstance(data, pa.Array)
+                else pa.array(data[lo:hi], pa.binary()),
+                pa.repeat(pa.scalar(stream, pa.string()), n),
+                pa.repeat(pa.scalar(shard_id, pa.string()), n),
                 pa.array(self.partition_keys[lo:hi], pa.string()),
                 sequence,
                 sub,

@@ -10,14 +10,19 @@ import botocore.session
 import pyarrow as pa
 from botocore.parsers import create_parser
 
+from kinesis_source.records import fast_decode
 from kinesis_source.records.fast_decode import decode_records
 from kinesis_source.records.records_page import page_from_response
 
 from .common import PAGE_RECORDS, RECORD_BYTES, figure, get_records_body, report, timed
 
+TARGET = 20  # x botocore's parser
+
 
 def run(repeat: int) -> None:
     print(f"(a) GetRecords decode, {PAGE_RECORDS:,} plain {RECORD_BYTES}-byte records, per core")
+    # Without msgspec the fast decoder runs its pure-Python path (json + a2b_base64).
+    json_path = "msgspec" if fast_decode.msgspec is not None else "json module (no msgspec!)"
     rng = random.Random(1)
     body = get_records_body(rng, [rng.randbytes(RECORD_BYTES) for _ in range(PAGE_RECORDS)])
     model = botocore.session.get_session().get_service_model("kinesis")
@@ -43,16 +48,16 @@ def run(repeat: int) -> None:
         *timed(reference_to_arrow, repeat),
     )
     ours = report(
-        "fast path: orjson + base64 -> Arrow batch (decoder=fast)",
+        f"fast path: {json_path} -> Arrow batch (decoder=fast)",
         PAGE_RECORDS,
         *timed(fast_to_arrow, repeat),
     )
-    print(f"  ratio fast / botocore parser: {ours / theirs:.1f}x (target >= 6x)")
+    print(f"  ratio fast / botocore parser: {ours / theirs:.1f}x (target >= {TARGET}x)")
     print(f"  ratio fast / reference path:  {ours / reference:.1f}x")
     figure(
         "a",
         "decode per core, fast decoder vs botocore's parser",
-        f"{ours:,.0f} vs {theirs:,.0f} records/s: {ours / theirs:.1f}x",
-        ">= 6x",
-        ours / theirs >= 6,
+        f"{ours:,.0f} vs {theirs:,.0f} records/s: {ours / theirs:.1f}x ({json_path})",
+        f">= {TARGET}x",
+        ours / theirs >= TARGET,
     )

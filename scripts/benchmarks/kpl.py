@@ -25,6 +25,8 @@ from .common import (
     timed,
 )
 
+TARGET = 4  # x aws_kinesis_agg's iterator
+
 
 def run(repeat: int) -> None:
     print(
@@ -83,12 +85,14 @@ def run(repeat: int) -> None:
     lam_rate = report("aws_kinesis_agg deaggregate_records (base64)", n, *timed(aws_lambda, repeat))
     our_rate = report("ours: deaggregate_into -> Arrow (bytes)", n, *timed(ours_bytes, repeat))
     our_b64 = report("ours: base64 + deaggregate_into -> Arrow", n, *timed(ours_base64, repeat))
-    print(f"  ratio ours / aws iterator (bytes in):  {our_rate / it_rate:.1f}x (target >= 2x)")
+    print(
+        f"  ratio ours / aws iterator (bytes in):  {our_rate / it_rate:.1f}x (target >= {TARGET}x)"
+    )
     print(f"  ratio ours / aws deaggregate_records (base64 in): {our_b64 / lam_rate:.1f}x")
     figure(
         "b",
         "KPL user records per core, ours vs aws_kinesis_agg's iterator",
         f"{our_rate:,.0f} vs {it_rate:,.0f} user records/s: {our_rate / it_rate:.1f}x",
-        ">= 2x",
-        our_rate / it_rate >= 2,
+        f">= {TARGET}x",
+        our_rate / it_rate >= TARGET,
     )

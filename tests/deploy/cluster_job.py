@@ -4,7 +4,7 @@ Argument: JSON ``{"queries": [...]}``; each query has ``options`` (the source's 
 ``out`` (a Parquet directory), ``checkpoint``, and optionally ``after`` (a file to wait for
 before starting) and ``done`` (a file written when the query has stopped). Each query runs
 with Trigger.AvailableNow, one after the other. Prints one line ``REPORT {json}``: where
-the connector was imported from on the driver and on an executor, and whether orjson was.
+the connector was imported from on the driver and on an executor, and whether msgspec was.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def origins(_: Any = None) -> dict[str, Any]:
 
     return {
         "kinesis_source": kinesis_source.__file__,
-        "orjson": importlib.util.find_spec("orjson") is not None,
+        "msgspec": importlib.util.find_spec("msgspec") is not None,
     }
 
 

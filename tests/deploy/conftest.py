@@ -40,7 +40,7 @@ def kinesis_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def minimal_python(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A virtual environment with only the documented minimum (no orjson, no package)."""
+    """A virtual environment with only the documented minimum (no msgspec, no package)."""
     home = tmp_path_factory.mktemp("minimal-venv")
     venv.create(home, with_pip=True)
     python = str(home / "bin" / "python")

@@ -95,7 +95,7 @@ def finish(job: subprocess.Popen[bytes], work: Path) -> tuple[dict[str, Any], st
     report = json.loads(line.removeprefix("REPORT "))
     for side in ("driver", "executor"):
         assert "kinesis_source.zip/kinesis_source/" in report[side]["kinesis_source"], report
-        assert report[side]["orjson"] is False, report  # the documented minimum only
+        assert report[side]["msgspec"] is False, report  # the documented minimum only
     return report, log
 
 

@@ -1,8 +1,9 @@
 """The fast decoder gives exactly the reference decoder's rows.
 
 Reference: boto3's parsed GetRecords response and ``deaggregation.deaggregate``.
-Fast: the raw body, orjson, base64 and ``deaggregation.deaggregate_into``.
-Pure tests of the KPL parsers first, then the same records through a moto server.
+Fast: the raw body, msgspec (or, where msgspec is not installed, the json module and
+``a2b_base64``) and ``deaggregation.deaggregate_into``. Pure tests of the KPL parsers first,
+then whole bodies on both JSON paths, then the same records through a moto server.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from helpers import REGION, create_stream
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.errors import KinesisReadError, OptionError
 from kinesis_source.options import Decoder, KinesisOptions, parse_options
+from kinesis_source.records import deaggregation
 from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
-    _deaggregate_message_into,
+    _deaggregate_columns_into,
     _deaggregate_wire_into,
     deaggregate,
     deaggregate_into,
@@ -45,7 +47,7 @@ pytestmark = pytest.mark.lowest
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
 INTO_PARSERS: dict[str, IntoParser] = {
     "dispatch": deaggregate_into,
-    "message": _deaggregate_message_into,
+    "columns": _deaggregate_columns_into,
     "wire": _deaggregate_wire_into,
 }
 
@@ -99,15 +101,38 @@ ODD_AGGREGATES = {
         + b"z" * 128
     ),
     "plain data": b"just a record",
+    # The columns parser reads every record's fields as three lists; these would misalign
+    # them if it took the lists without checking the records hold one of each.
+    "a packed key index": framed(b"\x0a\x01k\x0a\x01j" + b"\x1a\x08\x08\x00\x0a\x01\x01\x1a\x01a"),
+    "a data field twice, none in the next record": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x07\x08\x00\x1a\x01x\x1a\x00" + b"\x1a\x02\x08\x01"
+    ),
+    "a hash key index twice, none in the next record": framed(
+        b"\x0a\x01k\x12\x01h\x12\x01i"
+        + b"\x1a\x09\x08\x00\x10\x00\x10\x01\x1a\x01a"
+        + b"\x1a\x05\x08\x00\x1a\x01b"
+    ),
+    "a non-minimal varint": framed(_KEY_K + b"\x1a\x06\x08\x80\x00\x1a\x01a"),
 }
 
 
+# Well-formed aggregates: hash keys on some records, on every record, on none; many
+# records sharing keys.
+USER_SETS = {
+    "some hash keys": USERS,
+    "every record a hash key": [(k, d, h or str(i)) for i, (k, d, h) in enumerate(USERS)],
+    "no hash keys": [(k, d, None) for k, d, _ in USERS],
+    "500 records, 7 keys": [(f"key-{i % 7}", b"%d" % i, None) for i in range(500)],
+}
+
+
+@pytest.mark.parametrize("users", USER_SETS)
 @pytest.mark.parametrize("parser", INTO_PARSERS)
-def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str) -> None:
-    data = aggregate(USERS)
+def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str, users: str) -> None:
+    data = aggregate(USER_SETS[users])
     added, got = columns(INTO_PARSERS[parser], data)
     assert (added, got) == reference_columns(data)
-    assert got == [(d, k, h) for k, d, h in USERS]
+    assert got == [(d, k, h) for k, d, h in USER_SETS[users]]
     theirs = list(
         iter_deaggregate_records(
             [
@@ -128,6 +153,16 @@ def test_kpl_columns_match_reference_and_aws_kinesis_agg(parser: str) -> None:
     for theirs_one, (_, _, hash_key) in zip(theirs, got, strict=True):
         if hash_key is not None:
             assert theirs_one["kinesis"]["explicitHashKey"] == hash_key
+
+
+@pytest.mark.parametrize("users", USER_SETS)
+def test_columns_parser_where_protobuf_cannot_build_its_message(
+    monkeypatch: pytest.MonkeyPatch, users: str
+) -> None:
+    # An old or unusual protobuf: every aggregate is read record by record.
+    monkeypatch.setattr(deaggregation, "_COLUMNS", None)
+    data = aggregate(USER_SETS[users])
+    assert columns(_deaggregate_columns_into, data) == reference_columns(data)
 
 
 @pytest.mark.parametrize("parser", INTO_PARSERS)
@@ -204,26 +239,135 @@ def assert_same_pages(fast: RecordsPage, ref: RecordsPage) -> None:
     assert fast.child_shards == ref.child_shards
 
 
+# Each JSON path of the fast decoder: msgspec's (where installed) and the json module's, the
+# one a cluster with only the documented minimum runs (the zip, no msgspec).
+JSON_PATHS = ["msgspec", "json module"]
+
+
+def _without_msgspec(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A fresh copy of fast_decode loaded while ``import msgspec`` fails."""
+    import kinesis_source.records.fast_decode as installed
+
+    monkeypatch.setitem(sys.modules, "msgspec", None)  # makes `import msgspec` raise ImportError
+    spec = importlib.util.spec_from_file_location("fast_decode_no_msgspec", installed.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.msgspec is None
+    return module
+
+
+@pytest.fixture(params=JSON_PATHS)
+def fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """fast_decode on one JSON path."""
+    if request.param == "json module":
+        return _without_msgspec(monkeypatch)
+    pytest.importorskip("msgspec")
+    import kinesis_source.records.fast_decode as installed
+
+    return installed
+
+
 @pytest.mark.parametrize("deaggregate_kpl", [True, False])
-def test_fast_page_equals_botocore_page(deaggregate_kpl: bool) -> None:
+def test_fast_page_equals_botocore_page(fast: ModuleType, deaggregate_kpl: bool) -> None:
     records = [
-        *ODD_PLAIN,
+        *ODD_PLAIN,  # empty data, 1 MiB, bytes that are not UTF-8, a non-ASCII key
         ("agg", aggregate(USERS)),
-        *[("agg-bad", data) for data in ODD_AGGREGATES.values()],
+        *[("agg-bad", data) for data in ODD_AGGREGATES.values()],  # incl. a non-UTF-8 KPL key
     ]
     # ms-precision stamps as Kinesis sends them, an integer, and floats whose
     # microseconds round differently under round(x * 1e6).
     stamps = [1.700000000123e9, 1700000000, 1216699143.7378726, 1528098915.8638375]
     stamps = (stamps * len(records))[: len(records)]
     body = response_body(records, stamps)
-    fast = decode_records(body, deaggregate_kpl=deaggregate_kpl)
-    ref = botocore_page(body, deaggregate_kpl)
-    assert_same_pages(fast, ref)
+    got = fast.decode_records(body, deaggregate_kpl=deaggregate_kpl)
+    assert_same_pages(got, botocore_page(body, deaggregate_kpl))
 
 
-def test_empty_page() -> None:
+def test_pages_of_plain_records_only(fast: ModuleType) -> None:
+    records = [(f"k{i}", bytes([i]) * i) for i in range(50)]
+    body = response_body(records, [1.7e9 + i / 1000 for i in range(50)])
+    for deaggregate_kpl in (True, False):
+        got = fast.decode_records(body, deaggregate_kpl=deaggregate_kpl)
+        assert_same_pages(got, botocore_page(body, deaggregate_kpl))
+
+
+def _plain_record(seq: int, data: str, key: str, stamp: str = "1.7e9", extra: str = "") -> str:
+    return (
+        f'{{"SequenceNumber":"{seq}","ApproximateArrivalTimestamp":{stamp},'
+        f'"Data":{data},"PartitionKey":{key}{extra}}}'
+    )
+
+
+def _body(*records: str, rest: str = ',"NextShardIterator":"it","MillisBehindLatest":7') -> bytes:
+    return f'{{"Records":[{",".join(records)}]{rest}}}'.encode()
+
+
+_B64_AGGREGATE = base64.b64encode(aggregate(USERS)).decode()
+
+# Bodies written by hand: JSON that Kinesis may send (or that botocore reads anyway) in ways
+# json.dumps above does not produce. msgspec rejects some of them (it is stricter than the
+# json module): those must come out as botocore reads them, through the json module.
+ODD_BODIES = {
+    "escaped characters in a key": _body(_plain_record(1, '"QQ=="', r'"a\"b\\c\/d\u00e9\n"')),
+    "escaped base64": _body(_plain_record(1, r'"\u0051\u0051=="', '"k"')),
+    "an aggregate whose base64 starts escaped": _body(
+        _plain_record(1, '"\\u0038' + _B64_AGGREGATE[1:] + '"', '"k"')
+    ),
+    "base64 with a line break (msgspec rejects it)": _body(
+        _plain_record(1, r'"QUFB\nQUFB"', '"k"')
+    ),
+    "base64 with trailing bits": _body(_plain_record(1, '"QR=="', '"k"')),
+    "a key with a lone surrogate (msgspec rejects it)": _body(
+        _plain_record(1, '"QQ=="', r'"\ud800 alone"'), _plain_record(2, '"Qg=="', '"ok"')
+    ),
+    "fields Kinesis adds": _body(
+        _plain_record(1, '"QQ=="', '"k"', extra=',"EncryptionType":"KMS","Other":[1,{}]')
+    ),
+    "fields in another order": _body(
+        '{"PartitionKey":"k","Data":"QQ==","ApproximateArrivalTimestamp":1700000000.5,'
+        '"SequenceNumber":"9"}'
+    ),
+    "integer and exponent stamps": _body(
+        _plain_record(1, '"QQ=="', '"k"', stamp="1700000000"),
+        _plain_record(2, '"QQ=="', '"k"', stamp="1.7000000001234e9"),
+    ),
+    "a closed shard (null iterator)": _body(
+        _plain_record(1, '""', '"k"'), rest=',"NextShardIterator":null,"MillisBehindLatest":0'
+    ),
+    "no Records field": b'{"NextShardIterator":"it","MillisBehindLatest":0}',
+    "null Records (msgspec rejects it)": b'{"Records":null,"NextShardIterator":"it"}',
+    "no records, whitespace": b' {\n "Records" : [ ] ,\n "NextShardIterator" : "it" } ',
+}
+
+
+def _page_columns(page: RecordsPage) -> tuple[Any, ...]:
+    # Lone surrogates cannot become Arrow strings (to_batch raises on either decoder), so
+    # these are compared column by column.
+    return (
+        page.sequence_numbers,
+        page.arrival_us.to_pylist(),
+        page.unit_starts,
+        [bytes(d) for d in page.data] if isinstance(page.data, list) else page.data.to_pylist(),
+        page.partition_keys,
+        page.explicit_hash_keys,
+        page.millis_behind_latest,
+        page.next_shard_iterator,
+        page.child_shards,
+    )
+
+
+@pytest.mark.parametrize("case", ODD_BODIES)
+def test_odd_bodies_decode_like_botocore(fast: ModuleType, case: str) -> None:
+    body = ODD_BODIES[case]
+    ref = botocore_page(body)
+    assert _page_columns(fast.decode_records(body, deaggregate_kpl=True)) == _page_columns(ref)
+    assert ref.unit_count == (len(USERS) if "aggregate" in case else len(ref))
+
+
+def test_empty_page(fast: ModuleType) -> None:
     body = json.dumps({"Records": [], "NextShardIterator": "it", "MillisBehindLatest": 0}).encode()
-    assert_same_pages(decode_records(body, deaggregate_kpl=True), botocore_page(body))
+    assert_same_pages(fast.decode_records(body, deaggregate_kpl=True), botocore_page(body))
 
 
 # --- through a real moto server over HTTP ---
@@ -345,49 +489,48 @@ def test_decoder_option_defaults_to_fast_and_names_valid_values() -> None:
         parse_options({**base, "decoder": "simd"})
 
 
-# --- the same decoder where orjson is not installed (the zip on a bare cluster) ---
+# --- the fallbacks log once, and bad bodies get a clear error on both paths ---
 
 
-@pytest.fixture
-def without_orjson(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """A fresh copy of fast_decode loaded while ``import orjson`` fails."""
-    import kinesis_source.records.fast_decode as installed
-
-    monkeypatch.setitem(sys.modules, "orjson", None)  # makes `import orjson` raise ImportError
-    spec = importlib.util.spec_from_file_location("fast_decode_no_orjson", installed.__file__)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert module.orjson is None
-    return module
-
-
-@pytest.mark.parametrize("deaggregate_kpl", [True, False])
-def test_decoder_without_orjson_equals_botocore_and_orjson(
-    without_orjson: ModuleType, deaggregate_kpl: bool
-) -> None:
-    records = [
-        *ODD_PLAIN,  # empty data, 1 MiB, bytes that are not UTF-8, a non-ASCII key
-        ("agg", aggregate(USERS)),
-        *[("agg-bad", data) for data in ODD_AGGREGATES.values()],  # incl. a non-UTF-8 KPL key
-    ]
-    stamps = [1.700000000123e9, 1216699143.7378726] * len(records)
-    body = response_body(records, stamps[: len(records)])
-    fallback = without_orjson.decode_records(body, deaggregate_kpl=deaggregate_kpl)
-    assert_same_pages(fallback, botocore_page(body, deaggregate_kpl))
-    assert_same_pages(fallback, decode_records(body, deaggregate_kpl=deaggregate_kpl))
-
-
-def test_decoder_without_orjson_logs_the_fallback_once(
-    without_orjson: ModuleType, caplog: pytest.LogCaptureFixture
-) -> None:
-    empty = json.dumps({"Records": [], "NextShardIterator": "it"}).encode()
+def _msgspec_warnings(module: ModuleType, body: bytes, caplog: pytest.LogCaptureFixture) -> Any:
     with caplog.at_level(logging.WARNING, logger="kinesis_source.records.fast_decode"):
         for _ in range(3):
-            without_orjson.decode_records(empty, deaggregate_kpl=True)
-    assert [r.getMessage() for r in caplog.records if "orjson" in r.getMessage()] == [
-        "orjson is not installed: GetRecords bodies are parsed with the json module "
-        "(same records, slower); pip install orjson on the workers for speed"
+            module.decode_records(body, deaggregate_kpl=True)
+    return [r.getMessage() for r in caplog.records if "msgspec" in r.getMessage()]
+
+
+def test_decoder_without_msgspec_logs_the_fallback_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    empty = json.dumps({"Records": [], "NextShardIterator": "it"}).encode()
+    assert _msgspec_warnings(_without_msgspec(monkeypatch), empty, caplog) == [
+        "msgspec is not installed: GetRecords bodies are parsed with the json module "
+        "(same records, slower); pip install msgspec on the workers for speed"
     ]
-    with pytest.raises(KinesisReadError, match="not JSON"):
-        without_orjson.decode_records(b"{not json", deaggregate_kpl=True)
+
+
+def test_bodies_msgspec_rejects_log_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("msgspec")
+    import kinesis_source.records.fast_decode as installed
+
+    monkeypatch.setattr(installed, "_warned", set())  # as in a fresh Python worker
+    rejected = ODD_BODIES["null Records (msgspec rejects it)"]
+    assert _msgspec_warnings(installed, rejected, caplog) == [
+        "msgspec rejected a GetRecords body; decoding it with the json module as "
+        "botocore would (logged once per process)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not an object"),
+        (b'{"Records": "x\xff"}', "not JSON"),
+    ],
+)
+def test_bad_bodies_raise_a_clear_error(fast: ModuleType, body: bytes, error: str) -> None:
+    with pytest.raises(KinesisReadError, match=error):
+        fast.decode_records(body, deaggregate_kpl=True)
