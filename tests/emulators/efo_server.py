@@ -401,6 +401,12 @@ class EfoServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        # Let the open subscriptions send their last event: they read from the upstream,
+        # which the caller may stop next.
+        with self._lock:
+            active = list(self._active.values())
+        for sub in active:
+            sub.ended.wait(5.0)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
