@@ -25,8 +25,9 @@ Sections:
       loop aggregates with aws_kinesis_agg's RecordAggregator), and the cost of
       ``preserveOrder=true`` against the default, with 1,000 and with 10 distinct keys.
   (g) put-to-row latency as (e), enhanced fan-out (``consumerMode=efo``) next to polling,
-      each on a stream of kinesis-local behind the SubscribeToShard test double; the
-      EFO/polling ratio of the p50s. No target: a comparison.
+      each on a stream of kinesis-local behind the SubscribeToShard test double, one task
+      a batch; then EFO with a task per shard (subscriptions refused by the 5-second rule
+      when a shard changes Python worker). The EFO/polling ratio of the p50s; no target.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
 sink, efo_latency); the run ends with one table of every figure next to its target.

@@ -45,6 +45,7 @@ import binascii
 import http.client
 import json
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -393,7 +394,13 @@ class EfoServer:
                 status, ctype, body = Upstream(server.upstream).raw(self.path, headers, raw)
                 _answer(self, status, body, ctype)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if isinstance(sys.exc_info()[1], ConnectionError):
+                    return  # the client went away (a read timed out, a worker ended)
+                super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         host, port = self._server.server_address[:2]
