@@ -238,7 +238,13 @@ class EventStreamTransport:
         """SubscribeToShard's ResourceNotFoundException also means a deregistered consumer:
         that is no data loss, and no reason to skip the shard."""
         try:
-            self.client.describe_stream_consumer(ConsumerARN=self.consumer_arn)
+            call_with_retry(
+                lambda: self.client.describe_stream_consumer(ConsumerARN=self.consumer_arn),
+                self.policy,
+                what="DescribeStreamConsumer",
+                stream=self.stream,
+                shard_id=self.shard_id,
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
