@@ -24,14 +24,19 @@ Sections:
       wall-clock seconds: aggregation off (the loop puts 500 records a call) and on (the
       loop aggregates with aws_kinesis_agg's RecordAggregator), and the cost of
       ``preserveOrder=true`` against the default, with 1,000 and with 10 distinct keys.
+  (g) put-to-row latency as (e), enhanced fan-out (``consumerMode=efo``) next to polling,
+      each on a stream of kinesis-local behind the SubscribeToShard test double, one task
+      a batch; then EFO with a task per shard (subscriptions refused by the 5-second rule
+      when a shard changes Python worker). The EFO/polling ratio of the p50s; no target.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
-sink); the run ends with one table of every figure next to its target.
+sink, efo_latency); the run ends with one table of every figure next to its target.
 
 (a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after
 one warm-up run. (c), (d), (e) and (f) start moto's Kinesis server in a subprocess on
-127.0.0.1 and a local[2] SparkSession, and stop both when done.
+127.0.0.1 and a local[2] SparkSession, and stop both when done; (g) starts kinesis-local
+(node, installed by scripts/test.sh) and the SubscribeToShard double instead of moto.
 """
 
 from __future__ import annotations
@@ -43,7 +48,16 @@ from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts.benchmarks import common, decode, end_to_end, kpl, latency, planning, sink
+from scripts.benchmarks import (
+    common,
+    decode,
+    efo_latency,
+    end_to_end,
+    kpl,
+    latency,
+    planning,
+    sink,
+)
 
 # Sections by letter, in print order; ``--only`` picks them up.
 SECTIONS: dict[str, Callable[[int], None]] = {
@@ -53,6 +67,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "d": planning.run,
     "e": latency.run,
     "f": sink.run,
+    "g": efo_latency.run,
 }
 
 

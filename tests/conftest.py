@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+
+from tests.emulators import kinesis_local as local_emulator
 
 REGION = "us-east-1"
 
@@ -44,72 +42,13 @@ def moto_endpoint() -> Iterator[str]:
         server.stop()
 
 
-ROOT = Path(__file__).resolve().parent.parent
-KINESIS_LOCAL_MAIN = ROOT / ".emulators" / "node_modules" / "kinesis-local" / "main.js"
-LOOPBACK_PRELOAD = Path(__file__).resolve().parent / "emulators" / "loopback.js"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def kinesis_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """kinesis-mock (npm kinesis-local), bound to 127.0.0.1 by a preload script."""
-    node = shutil.which("node")
-    if node is None or not KINESIS_LOCAL_MAIN.exists():
-        pytest.fail(
-            "kinesis-local is not installed: run `bash scripts/test.sh` (it runs "
-            "`npm install --prefix .emulators kinesis-local@0.6.2`)"
-        )
-    plain, tls = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "KINESIS_MOCK_PLAIN_PORT": str(plain),
-        "KINESIS_MOCK_TLS_PORT": str(tls),
-        "KINESIS_MOCK_CERT_PATH": str(KINESIS_LOCAL_MAIN.parent / "server.json"),
-        "SHARD_LIMIT": "200",
-        "CREATE_STREAM_DURATION": "10ms",
-        "DELETE_STREAM_DURATION": "10ms",
-        "UPDATE_SHARD_COUNT_DURATION": "10ms",
-        "SPLIT_SHARD_DURATION": "10ms",
-        "MERGE_SHARDS_DURATION": "10ms",
-        "LOG_LEVEL": "WARN",
-    }
-    log_path = tmp_path_factory.mktemp("kinesis-local") / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [node, "--require", str(LOOPBACK_PRELOAD), str(KINESIS_LOCAL_MAIN)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    endpoint = f"http://127.0.0.1:{plain}"
-    try:
-        client = boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint)
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"kinesis-local exited: {log_path.read_text()[-2000:]}")
-            try:
-                client.list_streams()
-            except Exception:
-                return False
-            return True
-
-        from tests.helpers import wait_for
-
-        wait_for(ready, timeout_s=60, what="kinesis-local to answer")
+    """kinesis-mock (npm kinesis-local), bound to 127.0.0.1 (tests/emulators/kinesis_local.py)."""
+    if not local_emulator.installed():
+        pytest.fail(local_emulator.INSTALL_HINT)
+    with local_emulator.running(tmp_path_factory.mktemp("kinesis-local")) as endpoint:
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")

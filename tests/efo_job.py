@@ -1,8 +1,9 @@
 """A streaming job in its own JVM for tests/source/test_efo_read.py: Kinesis into a parquet
-file sink at a 1 s processingTime trigger, until it has run a number of batches (at most a given
-time). It prints a line when the query has started and one with the batches it ran.
+file sink at a 1 s processingTime trigger for a given time after its first batch (which starts
+the Python workers and registers the consumer). It prints a line when the query has started and
+one with the batches it ran in that time and how long the longest of them took.
 
-Run as ``python -m tests.efo_job OPTIONS_JSON OUTPUT_DIR CHECKPOINT_DIR BATCHES SECONDS``. Its own
+Run as ``python -m tests.efo_job OPTIONS_JSON OUTPUT_DIR CHECKPOINT_DIR SECONDS``. Its own
 SparkSession has a fresh pool of Python workers, as a newly started application does.
 """
 
@@ -11,16 +12,40 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
+import threading
+from typing import Any
 
 from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQueryListener
 
 from kinesis_source import register
 
 
+class FirstBatch(StreamingQueryListener):
+    """Knows when the query's first trigger has ended (or the query has)."""
+
+    def __init__(self) -> None:
+        self.ended = threading.Event()
+        self.batch_id = -1
+
+    def onQueryStarted(self, event: Any) -> None:
+        pass
+
+    def onQueryProgress(self, event: Any) -> None:
+        if not self.ended.is_set():
+            self.batch_id = event.progress.batchId
+            self.ended.set()
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        self.ended.set()
+
+
 def main(argv: list[str]) -> int:
     options, out, checkpoint = json.loads(argv[1]), argv[2], argv[3]
-    batches, seconds = int(argv[4]), float(argv[5])
+    seconds = float(argv[4])
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (
         SparkSession.builder.master("local[2]")
@@ -31,6 +56,8 @@ def main(argv: list[str]) -> int:
     )
     spark.sparkContext.setLogLevel("ERROR")
     register(spark)
+    first = FirstBatch()
+    spark.streams.addListener(first)
     reader = spark.readStream.format("kinesis")
     for key, value in options.items():
         reader = reader.option(key, value)
@@ -44,15 +71,16 @@ def main(argv: list[str]) -> int:
     )
     print(json.dumps({"started": True}), flush=True)
     try:
-        # Until the query has run ``batches`` batches (or ``seconds`` passed), then stop.
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            progress = query.lastProgress
-            if progress is not None and progress["batchId"] + 1 >= batches:
-                break
-            time.sleep(0.2)
-        done = query.lastProgress
-        print(json.dumps({"batches": 0 if done is None else done["batchId"] + 1}), flush=True)
+        # After the first batch, run for ``seconds`` (raising at once if the query fails).
+        if not first.ended.wait(300):
+            raise TimeoutError("the query ran no batch in 300 s")
+        query.awaitTermination(seconds)
+        timed = [p for p in query.recentProgress if p["batchId"] > first.batch_id]
+        report = {
+            "batches": len({p["batchId"] for p in timed}),
+            "longestMs": max((p["durationMs"]["triggerExecution"] for p in timed), default=0),
+        }
+        print(json.dumps(report), flush=True)
     finally:
         query.stop()
         spark.stop()

@@ -15,7 +15,12 @@ Service rules handled here:
   ``ResourceInUseException``: retried until the takeover succeeds. With a 1 s trigger a
   subscription per batch would stall, so a read that stopped between events leaves its
   subscription open in this Python worker (``_OPEN``); the next batch of the shard that
-  starts exactly there continues from it instead of subscribing again.
+  starts exactly there continues from it instead of subscribing again;
+- SubscribeToShard answers ``ResourceNotFoundException`` for a shard that is gone (or a
+  consumer that is deregistered: checked, an error) and ``InvalidArgumentException`` for
+  a sequence number that is no longer in the shard: lost data, decided as for polling
+  (``data_loss.go_on_after``): an error, or with ``failOnDataLoss=false`` a warning and
+  the shard treated as ended or read from its oldest record.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from botocore.exceptions import ClientError
 from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
-from kinesis_source.errors import KinesisReadError
+from kinesis_source.errors import ConsumerError, KinesisReadError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
 from kinesis_source.source.efo_subscription import Ended, Subscription
 from kinesis_source.source.positions import Position
 from kinesis_source.source.stop_rules import after_continuation
@@ -86,6 +92,10 @@ def rest_of_event(event: dict[str, Any], position: Position) -> dict[str, Any] |
     return {**event, "Records": rest}
 
 
+class _ShardGone(Exception):
+    """SubscribeToShard found the shard gone and failOnDataLoss=false: the read ends."""
+
+
 @dataclass
 class _Open:
     """A subscription left open between batches, where its reader stopped, and the rest
@@ -124,8 +134,10 @@ class EventStreamTransport:
         self.policy = policy_of(opts)
         self.deaggregate_kpl = opts.deaggregate
         self.sleep = sleep
+        self.fail_on_data_loss = opts.fail_on_data_loss
         self._subscription: Subscription | None = None
-        # A lost shard is an error here (as for a stream that is gone), never skipped.
+        # Set when the shard is gone and failOnDataLoss=false says to go on: the read then
+        # treats the shard as ended, as the GetRecords transport does.
         self.shard_gone = False
 
     @property
@@ -140,10 +152,10 @@ class EventStreamTransport:
         ``reached`` tells where the read stands: a resubscription starts there, and a
         read that stops keeps the subscription open there for the next batch.
         """
-        pending = self.open(start)
         boundary = start
         event: dict[str, Any] | None = None
         try:
+            pending = self.open(start)
             while True:
                 event = pending if pending is not None else self.next_event(reached())
                 pending = None
@@ -154,6 +166,8 @@ class EventStreamTransport:
                 yield page
                 if page.next_shard_iterator is None:
                     return
+        except _ShardGone:
+            return
         finally:
             at = reached()
             if at == boundary:
@@ -167,20 +181,22 @@ class EventStreamTransport:
         waited_since = time.monotonic()
         while True:
             try:
-                resp = call_with_retry(
-                    lambda: self.client.subscribe_to_shard(
-                        ConsumerARN=self.consumer_arn, ShardId=self.shard_id, StartingPosition=start
-                    ),
-                    self.policy,
-                    what="SubscribeToShard",
-                    stream=self.stream,
-                    shard_id=self.shard_id,
-                )
+                resp = self._subscribe_at(start)
                 break
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 waited = time.monotonic() - waited_since
-                if code != "ResourceInUseException" or waited >= TAKEOVER_WAIT_SECONDS:
+                if code == "ResourceInUseException" and waited < TAKEOVER_WAIT_SECONDS:
+                    # Another subscription of this consumer and shard started under 5 s ago.
+                    log.info(
+                        "shard %s: subscription in use; retrying in %.1f s",
+                        self.shard_id,
+                        TAKEOVER_RETRY_SECONDS,
+                    )
+                    self.sleep(TAKEOVER_RETRY_SECONDS)
+                    continue
+                loss = read_loss(code, position)
+                if loss is None:
                     raise KinesisReadError(
                         f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id} "
                         f"with consumer {self.consumer_arn} at {position.text()} failed: "
@@ -189,15 +205,57 @@ class EventStreamTransport:
                         shard_id=self.shard_id,
                         sequence_number=position.sequence,
                     ) from exc
-                # Another subscription of this consumer and shard started under 5 s ago.
-                log.info(
-                    "shard %s: subscription in use; retrying in %.1f s",
-                    self.shard_id,
-                    TAKEOVER_RETRY_SECONDS,
+                if loss is ReadLoss.SHARD_GONE:
+                    self._check_consumer(exc)
+                position = go_on_after(
+                    loss,
+                    stream=self.stream,
+                    shard_id=self.shard_id,
+                    position=position,
+                    refusal=f"SubscribeToShard: {code}",
+                    fail_on_data_loss=self.fail_on_data_loss,
+                    cause=exc,
                 )
-                self.sleep(TAKEOVER_RETRY_SECONDS)
+                if position.is_shard_end:
+                    self.shard_gone = True
+                    raise _ShardGone from exc
+                start = starting_position(position)
         self._subscription = Subscription(resp["EventStream"], self.shard_id)
         log.debug("shard %s: subscribed at %s", self.shard_id, position.text())
+
+    def _subscribe_at(self, start: dict[str, Any]) -> Any:
+        return call_with_retry(
+            lambda: self.client.subscribe_to_shard(
+                ConsumerARN=self.consumer_arn, ShardId=self.shard_id, StartingPosition=start
+            ),
+            self.policy,
+            what="SubscribeToShard",
+            stream=self.stream,
+            shard_id=self.shard_id,
+        )
+
+    def _check_consumer(self, refusal: ClientError) -> None:
+        """SubscribeToShard's ResourceNotFoundException also means a deregistered consumer:
+        that is no data loss, and no reason to skip the shard."""
+        try:
+            call_with_retry(
+                lambda: self.client.describe_stream_consumer(ConsumerARN=self.consumer_arn),
+                self.policy,
+                what="DescribeStreamConsumer",
+                stream=self.stream,
+                shard_id=self.shard_id,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            raise ConsumerError(
+                f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id}: the "
+                f"enhanced fan-out consumer {self.consumer_arn} is no longer registered; "
+                "restart the query to register it again (or set consumerARN to a registered "
+                "consumer)",
+                stream=self.stream,
+                shard_id=self.shard_id,
+            ) from refusal
 
     def open(self, start: Position) -> dict[str, Any] | None:
         """Continue the subscription kept at ``start`` (returning the rest of the event it

@@ -3,8 +3,9 @@
 It hands the read one decoded page after the other and knows nothing of when to stop
 (``stop_rules``) or what was read (``shard_reader``). An expired iterator is re-acquired
 at the position the read has reached; a shard that is gone, or a position no longer in
-it, is lost data: an error, or with ``failOnDataLoss=false`` a warning and the shard
-treated as ended (``shard_gone``) or read from its oldest record.
+it, is lost data, decided as for enhanced fan-out (``data_loss.go_on_after``): an error,
+or with ``failOnDataLoss=false`` a warning and the shard treated as ended
+(``shard_gone``) or read from its oldest record.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.options import Decoder, KinesisOptions
 from kinesis_source.records.fast_decode import get_records_page
 from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.data_loss import go_on_after, read_loss
 from kinesis_source.source.positions import Position
 
 log = logging.getLogger(__name__)
@@ -91,26 +93,21 @@ class GetRecordsTransport:
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if not self.opts.fail_on_data_loss:
-                if code == "ResourceNotFoundException":
-                    log.warning(
-                        "shard %s of stream %r is gone; its records after %s are lost "
-                        "(failOnDataLoss=false: treating it as ended)",
-                        self.shard_id,
-                        self.stream,
-                        position.text(),
-                    )
+            loss = read_loss(code, position)
+            if loss is not None:
+                resume = go_on_after(
+                    loss,
+                    stream=self.stream,
+                    shard_id=self.shard_id,
+                    position=position,
+                    refusal=f"GetShardIterator: {code}",
+                    fail_on_data_loss=self.opts.fail_on_data_loss,
+                    cause=exc,
+                )
+                if resume.is_shard_end:
                     self.shard_gone = True
                     return None
-                if code == "InvalidArgumentException" and position.sequence is not None:
-                    log.warning(
-                        "shard %s: position %s is no longer valid (%s); going on from the "
-                        "oldest record (failOnDataLoss=false)",
-                        self.shard_id,
-                        position.text(),
-                        exc,
-                    )
-                    return self._iterator_at(Position.trim_horizon(), reached)
+                return self._iterator_at(resume, reached)
             self._raise_for(exc, "GetShardIterator", reached())
         return str(resp["ShardIterator"])
 

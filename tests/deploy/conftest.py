@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _free_port
 from tests.deploy.cluster import ROOT, SPARK_HOME, Cluster, spark_env, stop
+from tests.emulators.kinesis_local import free_port as _free_port
 from tests.helpers import wait_for
 
 # What README "Deploying" says a cluster needs besides PySpark. boto3 and botocore are pinned

@@ -22,7 +22,19 @@ The AWS rules it enforces (Kinesis API reference, SubscribeToShard):
   when it holds no records: resubscribing AFTER it loses nothing and repeats nothing);
   while caught up, an empty event is sent every ``idle_event_seconds``;
 - at a closed shard's end the last event carries ``ChildShards`` and no continuation, and
-  the stream closes.
+  the stream closes;
+- a shard that is gone (``remove_shard``: closed and aged out of the retention) gets
+  ``ResourceNotFoundException``, the answer the KCL's FanOutRecordsPublisher and the AWS
+  Spark connector's EfoRecordBatchPublisher handle as "the shard does not exist" (they
+  cannot tell it from a deregistered consumer, which gets the same code);
+- records older than a trim horizon (``trim``: the retention passed them) are gone:
+  TRIM_HORIZON starts at the oldest record kept, and an AT/AFTER_SEQUENCE_NUMBER position
+  older than it gets ``InvalidArgumentException``. The API reference documents this case
+  only for AT_TIMESTAMP (older than the trim horizon: streams from TRIM_HORIZON); for a
+  sequence number the double answers as Kinesis does to a sequence number it cannot
+  serve (``Invalid StartingSequenceNumber``), and as the GetRecords reader expects from
+  GetShardIterator. Either call ends the shard's open subscription, as the passing time
+  would, so the reader has to subscribe again.
 
 It counts subscriptions and rejections per (consumer, shard) so tests can check them.
 """
@@ -33,6 +45,7 @@ import binascii
 import http.client
 import json
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -121,6 +134,8 @@ class _Subscription:
     subscribed_at: float
     taken_over: threading.Event = field(default_factory=threading.Event)
     ended: threading.Event = field(default_factory=threading.Event)
+    # Set to end the subscription now (its shard was removed or trimmed).
+    cut: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -138,6 +153,9 @@ class EfoServer:
     subscriptions: Counter[tuple[str, str]] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
+    # Shards gone from the stream, and shard id -> its oldest record still kept.
+    gone_shards: set[str] = field(default_factory=set)
+    trim_horizons: dict[str, str] = field(default_factory=dict)
     _active: dict[tuple[str, str], _Subscription] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -168,6 +186,48 @@ class EfoServer:
         state = body["ConsumerDescription"]["ConsumerStatus"]
         if state != "ACTIVE":
             return "ResourceInUseException", f"Consumer {consumer_arn} is {state}, not ACTIVE"
+        return None
+
+    def remove_shard(self, shard: str) -> None:
+        """The shard closed and aged out of the retention: SubscribeToShard no longer finds it."""
+        with self._lock:
+            self.gone_shards.add(shard)
+        self.end_subscriptions(shard)
+
+    def trim(self, shard: str, oldest_kept: str) -> None:
+        """The retention passed every record of ``shard`` before sequence ``oldest_kept``."""
+        with self._lock:
+            self.trim_horizons[shard] = oldest_kept
+        self.end_subscriptions(shard)
+
+    def end_subscriptions(self, shard: str, timeout_s: float = 30.0) -> None:
+        """End the open subscriptions of ``shard`` now, as their 5-minute lifetime would, and
+        wait until they have sent their last event."""
+        with self._lock:
+            subs = [sub for (_, sid), sub in self._active.items() if sid == shard]
+        for sub in subs:
+            sub.cut.set()
+        for sub in subs:
+            if not sub.ended.wait(timeout_s):
+                raise AssertionError(f"subscription of {shard} still open after {timeout_s}s")
+
+    def _lost_data_error(
+        self, stream: str, shard: str, start: dict[str, Any]
+    ) -> tuple[str, str] | None:
+        """The error SubscribeToShard answers for a shard or a position that is gone."""
+        if shard in self.gone_shards:
+            return "ResourceNotFoundException", f"Shard {shard} in stream {stream} does not exist"
+        horizon = self.trim_horizons.get(shard)
+        if (
+            horizon is not None
+            and "SequenceNumber" in start
+            and int(start["SequenceNumber"]) < int(horizon)
+        ):
+            return (
+                "InvalidArgumentException",
+                f"Invalid StartingSequenceNumber {start['SequenceNumber']} for shard {shard}: "
+                "it is older than the shard's trim horizon",
+            )
         return None
 
     # -- positions --------------------------------------------------------------------------
@@ -222,9 +282,14 @@ class EfoServer:
         start = request["StartingPosition"]
         stream = consumer_arn.split(":stream/", 1)[1].split("/consumer/", 1)[0]
         error = self._consumer_error(consumer_arn)
+        if error is None:
+            error = self._lost_data_error(stream, shard, start)
         if error is not None:
             _answer(handler, 400, json.dumps({"__type": error[0], "message": error[1]}).encode())
             return
+        horizon = self.trim_horizons.get(shard)
+        if horizon is not None and start["Type"] == "TRIM_HORIZON":
+            start = {"Type": "AT_SEQUENCE_NUMBER", "SequenceNumber": horizon}
         status, resp = self._iterator(stream, shard, start)
         if status != 200:
             _answer(handler, status, json.dumps(resp).encode())
@@ -273,7 +338,7 @@ class EfoServer:
             if sub.taken_over.is_set():
                 _chunk(handler, exception_frame("ResourceInUseException", "taken over"))
                 return
-            if time.monotonic() >= expires:
+            if time.monotonic() >= expires or sub.cut.is_set():
                 return
             status, page = upstream.call(
                 "GetRecords", {"ShardIterator": iterator, "Limit": self.records_per_event}
@@ -329,7 +394,13 @@ class EfoServer:
                 status, ctype, body = Upstream(server.upstream).raw(self.path, headers, raw)
                 _answer(self, status, body, ctype)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if isinstance(sys.exc_info()[1], ConnectionError):
+                    return  # the client went away (a read timed out, a worker ended)
+                super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         host, port = self._server.server_address[:2]
@@ -337,6 +408,12 @@ class EfoServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        # Let the open subscriptions send their last event: they read from the upstream,
+        # which the caller may stop next.
+        with self._lock:
+            active = list(self._active.values())
+        for sub in active:
+            sub.ended.wait(5.0)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.consumers import ConsumerRegistry
+from kinesis_source.errors import ConsumerError
 from kinesis_source.options import parse_options
 from kinesis_source.records.records_page import RecordsPage
 from kinesis_source.source.efo import EventStreamTransport
@@ -14,7 +17,7 @@ from kinesis_source.source.positions import Position
 from tests.helpers import REGION, create_stream, put
 
 
-def _setup(server: Any, stream: str, shards: int = 1) -> tuple[Any, list[str], str]:
+def _setup(server: Any, stream: str, shards: int = 1, **extra: str) -> tuple[Any, list[str], str]:
     opts = parse_options(
         {
             "streamName": stream,
@@ -22,6 +25,7 @@ def _setup(server: Any, stream: str, shards: int = 1) -> tuple[Any, list[str], s
             "endpointUrl": server.endpoint,
             "checkpointStore": "unused",
             "consumerMode": "efo",
+            **extra,
         }
     )
     client = kinesis_client(opts)
@@ -113,6 +117,22 @@ def test_expired_subscription_resubscribes_where_the_read_stands(
     pages.close(None)
     assert got == [b"r0", b"r1", b"r2"]
     assert server.subscriptions[(consumer, shard)] >= 3
+
+
+def test_a_deregistered_consumer_is_an_error_not_a_gone_shard(
+    efo_server: Any, stream_name: str
+) -> None:
+    # SubscribeToShard answers ResourceNotFoundException for both; skipping the shard as
+    # lost (failOnDataLoss=false) would drop records that are still there.
+    server = efo_server()
+    opts, (shard,), consumer = _setup(server, stream_name, failOnDataLoss="false")
+    put(kinesis_client(opts), stream_name, [("k", b"a")])
+    # A consumer of this stream that is not registered (any more).
+    consumer = consumer.rsplit("/consumer/", 1)[0] + "/consumer/deregistered:1"
+    pages = _pages(opts, consumer, shard)
+    with pytest.raises(ConsumerError, match=f"consumer {consumer} is no longer registered"):
+        next(pages.pages(Position.trim_horizon(), Position.trim_horizon))
+    assert not pages.shard_gone
 
 
 def test_reader_registers_its_consumer_once_and_deregisters_it_on_stop_if_asked(
