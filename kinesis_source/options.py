@@ -140,6 +140,7 @@ OPTION_NAMES = (
     "consumerARN",
     "deregisterConsumerOnStop",
     "consumerRegistrationTimeoutMs",
+    "efoFallbackToPolling",
 )
 SINK_OPTION_NAMES = (*CONNECTION_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
 # Options of one direction only, by lower-cased name: named as such when given to the other.
@@ -218,6 +219,9 @@ class KinesisOptions(ConnectionOptions):
     consumer_arn: str | None = None
     deregister_consumer_on_stop: bool = False
     consumer_registration_timeout_ms: int = limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS
+    # A batch whose SubscribeToShard is refused because another Python worker subscribed
+    # the shard under 5 s ago reads by GetRecords instead of waiting (source/efo.py).
+    efo_fallback_to_polling: bool = True
 
     def __post_init__(self) -> None:
         if not self.streams:
@@ -519,6 +523,7 @@ _EFO_ONLY = (
     "consumerARN",
     "deregisterConsumerOnStop",
     "consumerRegistrationTimeoutMs",
+    "efoFallbackToPolling",
 )
 
 
@@ -581,6 +586,7 @@ def _parse_efo(opts: Mapping[str, str], streams: tuple[StreamRef, ...]) -> dict[
             limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS,
             minimum=1,
         ),
+        "efo_fallback_to_polling": _parse_bool(opts, "efoFallbackToPolling", True),
     }
 
 

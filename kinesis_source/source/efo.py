@@ -12,10 +12,17 @@ Service rules handled here:
 - a subscription ends after 5 minutes: the event stream closes and the read resubscribes
   where it stands;
 - SubscribeToShard for the same consumer and shard within 5 s of a successful call gets
-  ``ResourceInUseException``: retried until the takeover succeeds. With a 1 s trigger a
-  subscription per batch would stall, so a read that stopped between events leaves its
-  subscription open in this Python worker (``_OPEN``); the next batch of the shard that
-  starts exactly there continues from it instead of subscribing again;
+  ``ResourceInUseException``. With a 1 s trigger a subscription per batch would stall, so
+  a read that stopped between events leaves its subscription open in this Python worker
+  (``_OPEN``); the next batch of the shard that starts exactly there continues from it
+  instead of subscribing again. Spark gives a Python source no say in which worker runs a
+  task, so a shard's next batch often runs in another worker, whose SubscribeToShard
+  comes within 5 s of the first worker's. That read does not wait out the rule: it reads
+  the batch by GetRecords from where it stands (the polling transport, paced by
+  ``fetchIntervalMs``; the stop rules, replay bound and put-if-absent are the read's, so
+  the rows are those the events would have carried) and a later batch subscribes again,
+  taking the subscription over once it is 5 s old. With ``efoFallbackToPolling=false``
+  the refused call is retried until the takeover succeeds, as the AWS connectors do;
 - SubscribeToShard answers ``ResourceNotFoundException`` for a shard that is gone (or a
   consumer that is deregistered: checked, an error) and ``InvalidArgumentException`` for
   a sequence number that is no longer in the shard: lost data, decided as for polling
@@ -42,6 +49,7 @@ from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
 from kinesis_source.source.efo_subscription import Ended, Subscription
+from kinesis_source.source.get_records import GetRecordsTransport
 from kinesis_source.source.positions import Position
 from kinesis_source.source.stop_rules import after_continuation
 
@@ -96,6 +104,15 @@ class _ShardGone(Exception):
     """SubscribeToShard found the shard gone and failOnDataLoss=false: the read ends."""
 
 
+class _SubscriptionInUse(Exception):
+    """SubscribeToShard refused under the 5-second rule, and efoFallbackToPolling says to
+    read by GetRecords rather than wait."""
+
+
+# (consumer ARN, shard id) whose first GetRecords fallback this Python worker logged at INFO.
+_FALLBACK_LOGGED: set[tuple[str, str]] = set()
+
+
 @dataclass
 class _Open:
     """A subscription left open between batches, where its reader stopped, and the rest
@@ -127,6 +144,7 @@ class EventStreamTransport:
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.opts = opts
         self.client = kinesis_client(opts)
         self.consumer_arn = consumer_arn
         self.stream = stream
@@ -139,6 +157,9 @@ class EventStreamTransport:
         # Set when the shard is gone and failOnDataLoss=false says to go on: the read then
         # treats the shard as ended, as the GetRecords transport does.
         self.shard_gone = False
+        self.fallback_to_polling = opts.efo_fallback_to_polling
+        # Set when this read took its records by GetRecords (SubscribeToShard refused).
+        self.fell_back = False
 
     @property
     def _key(self) -> tuple[str, str]:
@@ -150,8 +171,44 @@ class EventStreamTransport:
         """Pages from ``start`` until the shard ends or the caller stops asking.
 
         ``reached`` tells where the read stands: a resubscription starts there, and a
-        read that stops keeps the subscription open there for the next batch.
+        read that stops keeps the subscription open there for the next batch. A
+        subscription refused under the 5-second rule hands the rest of the read to
+        GetRecords from there (``efoFallbackToPolling``).
         """
+        try:
+            yield from self._event_pages(start, reached)
+        except _SubscriptionInUse:
+            yield from self._polled_pages(reached)
+
+    def _polled_pages(self, reached: Callable[[], Position]) -> Generator[RecordsPage, None, None]:
+        """The rest of the read by GetRecords, from where it stands."""
+        self.fell_back = True
+        at = reached()
+        first = self._key not in _FALLBACK_LOGGED
+        _FALLBACK_LOGGED.add(self._key)
+        log.log(
+            logging.INFO if first else logging.DEBUG,
+            "stream %r shard %s: SubscribeToShard refused (ResourceInUseException: consumer "
+            "%s subscribed this shard under %d s ago, most likely from the Python worker that "
+            "read its last batch); reading this batch by GetRecords from %s instead of "
+            "waiting, and subscribing again at a later batch (efoFallbackToPolling=false "
+            "waits instead)%s",
+            self.stream,
+            self.shard_id,
+            self.consumer_arn,
+            limits.EFO_TAKEOVER_SECONDS,
+            at.text(),
+            "; logged once per shard in this Python worker" if first else "",
+        )
+        polling = GetRecordsTransport(self.opts, self.stream, self.shard_id)
+        try:
+            yield from polling.pages(at, reached)
+        finally:
+            self.shard_gone = polling.shard_gone
+
+    def _event_pages(
+        self, start: Position, reached: Callable[[], Position]
+    ) -> Generator[RecordsPage, None, None]:
         boundary = start
         event: dict[str, Any] | None = None
         try:
@@ -188,6 +245,8 @@ class EventStreamTransport:
                 waited = time.monotonic() - waited_since
                 if code == "ResourceInUseException" and waited < TAKEOVER_WAIT_SECONDS:
                     # Another subscription of this consumer and shard started under 5 s ago.
+                    if self.fallback_to_polling:
+                        raise _SubscriptionInUse from exc
                     log.info(
                         "shard %s: subscription in use; retrying in %.1f s",
                         self.shard_id,

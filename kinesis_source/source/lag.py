@@ -14,6 +14,11 @@ def _figures(ends: Iterable[ShardEnd]) -> dict[str, Any]:
     report: dict[str, Any] = {"recordsRead": sum(e.records for e in ends)}
     if behind:
         report["maxMillisBehindLatest"] = max(behind)
+    fallbacks = sum(e.efo_fallback for e in ends)
+    if fallbacks:
+        # consumerMode=efo: shards this batch read by GetRecords instead of waiting out
+        # the 5-second SubscribeToShard rule.
+        report["efoFallbackReads"] = fallbacks
     return report
 
 
@@ -29,6 +34,8 @@ def lag_report(batch: int, ends: Mapping[str, Mapping[str, ShardEnd]]) -> dict[s
             entry: dict[str, Any] = {"recordsRead": end.records}
             if end.millis_behind_latest is not None:
                 entry["millisBehindLatest"] = end.millis_behind_latest
+            if end.efo_fallback:
+                entry["efoFallback"] = True
             shards[sid] = entry
         streams[name] = {**_figures(ends[name].values()), "shards": shards}
     return {"batch": batch, **_figures(every), "streams": streams}

@@ -130,6 +130,9 @@ class ShardEnd:
     # Trigger.AvailableNow: the arrival-time bound (epoch ms) the read stopped at, if it
     # stopped because the next record arrived after it.
     reached_bound_ms: int | None = None
+    # consumerMode=efo: the read took its records by GetRecords, its SubscribeToShard
+    # having been refused (another Python worker subscribed the shard under 5 s ago).
+    efo_fallback: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -140,6 +143,8 @@ class ShardEnd:
         }
         if self.reached_bound_ms is not None:
             data["reachedBoundMs"] = self.reached_bound_ms
+        if self.efo_fallback:
+            data["efoFallback"] = True
         return data
 
     @staticmethod
@@ -152,6 +157,7 @@ class ShardEnd:
             caught_up=bool(data.get("caughtUp", False)),
             written_at_ms=None if data.get("writtenAtMs") is None else int(data["writtenAtMs"]),
             reached_bound_ms=None if bound is None else int(bound),
+            efo_fallback=bool(data.get("efoFallback", False)),
         )
 
 

@@ -67,8 +67,8 @@ class _ShardRead:
             max_records_per_shard=opts.max_records_per_shard,
             until_ms=task.until_ms,
             max_fetch_ms=opts.max_fetch_time_ms,
-            # An event has no record limit: only MillisBehindLatest says it is the tip.
-            page_limit=opts.get_records_limit if task.consumer_arn is None else None,
+            # Applies to GetRecords pages only (an EFO read may fall back to them).
+            page_limit=opts.get_records_limit,
         )
         self.transport: GetRecordsTransport | EventStreamTransport
         if task.consumer_arn is None:
@@ -78,6 +78,11 @@ class _ShardRead:
                 opts, task.stream, task.shard_id, task.consumer_arn
             )
         self.progress = Progress(position=task.start)
+
+    @property
+    def efo_fallback(self) -> bool:
+        """The read took its records by GetRecords instead of its refused subscription."""
+        return isinstance(self.transport, EventStreamTransport) and self.transport.fell_back
 
     def _consume(self, page: RecordsPage) -> tuple[int, int]:
         return self.rules.consume(page, self.progress)
@@ -119,7 +124,9 @@ class _ShardRead:
             progress.shard_ended()
 
 
-def record_end(store: CheckpointStore, task: ShardTask, progress: Progress) -> None:
+def record_end(
+    store: CheckpointStore, task: ShardTask, progress: Progress, *, efo_fallback: bool = False
+) -> None:
     """Put-if-absent of where the read of ``task`` ended; losing the race fails the task."""
     end = ShardEnd(
         position=progress.position,
@@ -127,6 +134,7 @@ def record_end(store: CheckpointStore, task: ShardTask, progress: Progress) -> N
         millis_behind_latest=progress.millis_behind_latest,
         caught_up=progress.caught_up,
         reached_bound_ms=task.until_ms if progress.reached_bound else None,
+        efo_fallback=efo_fallback,
     )
     if not store.put_if_absent(task.stream, task.query, task.batch, task.shard_id, end):
         raise CheckpointConflictError(
@@ -156,7 +164,7 @@ def read_shard(
     read = _ShardRead(opts, task, stop=None)
     yield from read.run()
     progress = read.progress
-    record_end(store, task, progress)
+    record_end(store, task, progress, efo_fallback=read.efo_fallback)
     log.info(
         "batch %d shard %s: read %d records to %s (%s ms behind)",
         task.batch,

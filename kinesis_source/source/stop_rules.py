@@ -103,8 +103,8 @@ class StopRules:
     max_records: int | None
     until_ms: int | None
     max_fetch_seconds: float
-    # The most records one page can hold (GetRecords' Limit); a full page is not the tip.
-    # None where the transport has no such limit.
+    # The most records one GetRecords page can hold (its Limit); a full page is not the
+    # tip. An event (a page with a continuation) has no such limit.
     page_limit: int | None
 
     @classmethod
@@ -150,7 +150,11 @@ class StopRules:
         return (
             page.millis_behind_latest == 0
             and page.next_shard_iterator is not None
-            and (self.page_limit is None or len(page) < self.page_limit)
+            and (
+                self.page_limit is None
+                or page.continuation is not None
+                or len(page) < self.page_limit
+            )
         )
 
     def consume(self, page: RecordsPage, progress: Progress) -> tuple[int, int]:

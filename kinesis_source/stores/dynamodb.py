@@ -71,6 +71,8 @@ def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> 
         item["lastSequenceNumber"] = {"S": end.position.sequence}
     if end.millis_behind_latest is not None:
         item["millisBehindLatest"] = {"N": str(end.millis_behind_latest)}
+    if end.efo_fallback:
+        item["efoFallback"] = {"BOOL": True}
     return item
 
 
@@ -82,6 +84,7 @@ def _end(item: dict[str, Any]) -> ShardEnd:
         millis_behind_latest=None if behind is None else int(behind),
         caught_up=bool(item.get("caughtUp", {}).get("BOOL", False)),
         written_at_ms=_written_at_ms(item),
+        efo_fallback=bool(item.get("efoFallback", {}).get("BOOL", False)),
     )
 
 

@@ -36,7 +36,10 @@ The AWS rules it enforces (Kinesis API reference, SubscribeToShard):
   GetShardIterator. Either call ends the shard's open subscription, as the passing time
   would, so the reader has to subscribe again.
 
-It counts subscriptions and rejections per (consumer, shard) so tests can check them.
+It counts subscriptions and rejections per (consumer, shard) so tests can check them, and
+``retried_refusals``: SubscribeToShard calls that repeat a refused one (same consumer,
+shard and StartingPosition) before its 5 s are over, the trace of a reader that waits
+out the rule instead of reading otherwise.
 """
 
 from __future__ import annotations
@@ -152,24 +155,33 @@ class EfoServer:
     # (consumer ARN, shard id) -> successful subscriptions / ResourceInUse rejections.
     subscriptions: Counter[tuple[str, str]] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retried_refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
     # Shards gone from the stream, and shard id -> its oldest record still kept.
     gone_shards: set[str] = field(default_factory=set)
     trim_horizons: dict[str, str] = field(default_factory=dict)
     _active: dict[tuple[str, str], _Subscription] = field(default_factory=dict)
+    # (consumer ARN, shard id) -> (StartingPosition, when) of its last refused call.
+    _refused: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
 
     # -- subscription rules ---------------------------------------------------------------
 
-    def _admit(self, key: tuple[str, str]) -> _Subscription | None:
+    def _admit(self, key: tuple[str, str], start: dict[str, Any]) -> _Subscription | None:
         """The new subscription for ``key``, or None if the 5-second rule rejects it."""
         now = time.monotonic()
+        where = json.dumps(start, sort_keys=True)
         with self._lock:
+            refused = self._refused.get(key)
+            if refused is not None and refused[0] == where:
+                if now - refused[1] < self.takeover_seconds:
+                    self.retried_refusals[key] += 1
             previous = self._active.get(key)
             if previous is not None and now - previous.subscribed_at < self.takeover_seconds:
                 self.rejections[key] += 1
+                self._refused[key] = (where, now)
                 return None
             if previous is not None:
                 previous.taken_over.set()
@@ -295,7 +307,7 @@ class EfoServer:
             _answer(handler, status, json.dumps(resp).encode())
             return
         key = (consumer_arn, shard)
-        sub = self._admit(key)
+        sub = self._admit(key, request["StartingPosition"])
         if sub is None:
             message = (
                 f"Another active subscription exists for consumer {consumer_arn} and shard {shard}"

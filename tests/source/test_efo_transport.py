@@ -1,5 +1,6 @@
 """The EFO transport (kinesis_source/source/efo.py) against the SubscribeToShard test
-double: subscriptions kept between batches, the 5-second rule, expiry."""
+double: subscriptions kept between batches, the 5-second rule (waited out, or the batch
+read by GetRecords), expiry."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from kinesis_source.errors import ConsumerError
 from kinesis_source.options import parse_options
 from kinesis_source.records.records_page import RecordsPage
 from kinesis_source.source.efo import EventStreamTransport
-from kinesis_source.source.positions import Position
+from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.stores import open_store
 from tests.helpers import REGION, create_stream, put
 
 
@@ -80,7 +83,7 @@ def test_a_new_start_subscribes_again_waiting_out_the_takeover_rule(
     efo_server: Any, stream_name: str
 ) -> None:
     server = efo_server(takeover_seconds=1.0)
-    opts, (shard,), consumer = _setup(server, stream_name)
+    opts, (shard,), consumer = _setup(server, stream_name, efoFallbackToPolling="false")
     puts = put(kinesis_client(opts), stream_name, [("k", b"a"), ("k", b"b")])
     first = _pages(opts, consumer, shard)
     first.open(Position.trim_horizon())
@@ -95,6 +98,59 @@ def test_a_new_start_subscribes_again_waiting_out_the_takeover_rule(
     again.close(None)
     assert server.subscriptions[(consumer, shard)] == 2
     assert server.rejections[(consumer, shard)] >= 1
+    assert server.retried_refusals[(consumer, shard)] >= 1
+
+
+def _rows(batches: Any) -> list[bytes]:
+    return [d for b in batches for d in b.column("data").to_pylist()]
+
+
+def test_a_refused_subscription_reads_the_batch_by_get_records_without_waiting(
+    efo_server: Any, stream_name: str, tmp_path: Any
+) -> None:
+    """The shard's last batch ran in another Python worker, which subscribed under 5 s ago:
+    this batch reads by GetRecords, to the same end an event stream would have given, and
+    its replay reads exactly to that recorded end."""
+    # A long takeover window, so that both reads surely fall within it on a busy machine.
+    server = efo_server(takeover_seconds=60.0)
+    opts, (shard,), consumer = _setup(
+        server, stream_name, checkpointStore=str(tmp_path / "store"), maxRecordsPerShard="4"
+    )
+    client = kinesis_client(opts)
+    puts = put(client, stream_name, [(f"k{i % 2}", f"r{i}".encode()) for i in range(6)])
+    # The other worker's subscription, taken just now.
+    other = client.subscribe_to_shard(
+        ConsumerARN=consumer, ShardId=shard, StartingPosition={"Type": "TRIM_HORIZON"}
+    )
+    store = open_store(opts)
+    first = ShardTask(0, stream_name, "q", shard, Position.trim_horizon(), consumer_arn=consumer)
+    try:
+        read = _rows(read_shard(opts, store, first))
+        end = store.get(stream_name, "q", 0, shard)
+        assert end is not None
+        put(client, stream_name, [("k0", b"late")])
+        replayed = _rows(read_shard(opts, store, first))
+        second = ShardTask(1, stream_name, "q", shard, end.position, consumer_arn=consumer)
+        rest = _rows(read_shard(opts, store, second))
+    finally:
+        other["EventStream"].close()
+    # The cap of 4 stops the first batch mid-shard; the second reads to the tip.
+    assert read == [b"r0", b"r1", b"r2", b"r3"]
+    assert end == ShardEnd(
+        Position.after(puts[3]["sequenceNumber"]),
+        4,
+        millis_behind_latest=end.millis_behind_latest,
+        caught_up=False,
+        efo_fallback=True,
+    )
+    assert replayed == read
+    assert rest == [b"r4", b"r5", b"late"]
+    last = store.get(stream_name, "q", 1, shard)
+    assert last is not None and last.caught_up and last.efo_fallback
+    # One refusal per read, none retried: no read waited for the takeover (a waiting read
+    # retries every 0.5 s).
+    assert server.rejections[(consumer, shard)] == 3
+    assert server.subscriptions[(consumer, shard)] == 1
 
 
 def test_expired_subscription_resubscribes_where_the_read_stands(
