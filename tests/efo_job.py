@@ -1,7 +1,10 @@
 """A streaming job in its own JVM for tests/source/test_efo_read.py: Kinesis into a parquet
 file sink at a 1 s processingTime trigger for a given time after its first batch (which starts
 the Python workers and registers the consumer). It prints a line when the query has started and
-one with the batches it ran in that time and how long the longest of them took.
+one with the batches it ran in that time, how long the longest of them took, and how many shard
+reads progress reported as read by GetRecords after a refused SubscribeToShard
+(``efoFallbackReads``, over the whole run; the last batch's figure is reported only when the
+next batch is planned, so it may be missing).
 
 Run as ``python -m tests.efo_job OPTIONS_JSON OUTPUT_DIR CHECKPOINT_DIR SECONDS``. Its own
 SparkSession has a fresh pool of Python workers, as a newly started application does.
@@ -76,9 +79,15 @@ def main(argv: list[str]) -> int:
             raise TimeoutError("the query ran no batch in 300 s")
         query.awaitTermination(seconds)
         timed = [p for p in query.recentProgress if p["batchId"] > first.batch_id]
+        fallbacks: dict[int, int] = {}
+        for progress in query.recentProgress:
+            lag = json.loads(progress["sources"][0]["latestOffset"] or "null")
+            if lag:
+                fallbacks[lag["batch"]] = lag.get("efoFallbackReads", 0)
         report = {
             "batches": len({p["batchId"] for p in timed}),
             "longestMs": max((p["durationMs"]["triggerExecution"] for p in timed), default=0),
+            "fallbackReads": sum(fallbacks.values()),
         }
         print(json.dumps(report), flush=True)
     finally:

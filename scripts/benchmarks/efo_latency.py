@@ -6,9 +6,10 @@ SubscribeToShard test double (tests/emulators/efo_server.py), as the EFO tests r
 Both modes read the two shards in one task a batch (``shardsPerTask=2``), as the README
 advises for short triggers with enhanced fan-out: a shard then stays in its Python worker,
 whose open subscription the next batch continues. A third run shows EFO with one task per
-shard (the default): a shard that moves to the other worker subscribes anew and may wait
-out Kinesis' 5-second rule. Each run prints how many subscriptions the double refused by
-that rule.
+shard (the default): a shard that moves to the other worker finds its SubscribeToShard
+refused by Kinesis' 5-second rule and reads that batch by GetRecords instead of waiting
+(``efoFallbackToPolling``). Each run prints how many subscriptions the double refused by
+that rule, and how many of those were retries of a refused call (a read waiting it out).
 
 The double pushes what it reads from kinesis-local's GetRecords every 50 ms; AWS pushes a
 record within about 70 ms. Polling's calls pass through the double too (forwarded unchanged).
@@ -47,15 +48,18 @@ def run(repeat: int) -> None:
             for label, options in RUNS.items():
                 stream = new_stream(kinesis(endpoint), E2E_SHARDS)
                 refused_before = sum(server.rejections.values())
+                retried_before = sum(server.retried_refusals.values())
                 latencies = put_to_row_latencies(
                     spark, endpoint, stream, str(Path(tmp) / str(len(p50s))), **options
                 )
                 refused = sum(server.rejections.values()) - refused_before
+                retried = sum(server.retried_refusals.values()) - retried_before
                 p50, p95, top = percentiles(latencies)
                 p50s[label] = p50
                 print(
                     f"  {label:<22} {len(latencies):,} rows: p50 {p50:.2f} s, p95 {p95:.2f} s, "
-                    f"max {top:.2f} s; SubscribeToShard refused by the 5 s rule {refused} times"
+                    f"max {top:.2f} s; SubscribeToShard refused by the 5 s rule {refused} times, "
+                    f"{retried} of them retries"
                 )
                 figure(
                     "g",

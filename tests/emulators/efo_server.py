@@ -169,20 +169,30 @@ class EfoServer:
 
     # -- subscription rules ---------------------------------------------------------------
 
+    def _refuse(self, key: tuple[str, str], start: dict[str, Any], *, call: bool = True) -> bool:
+        """True if the 5-second rule refuses a subscription for ``key`` now (counted).
+        ``call``: this is the call's first look (count a retry once). Hold the lock."""
+        now = time.monotonic()
+        where = json.dumps(start, sort_keys=True)
+        refused = self._refused.get(key)
+        if call and refused is not None and refused[0] == where:
+            if now - refused[1] < self.takeover_seconds:
+                self.retried_refusals[key] += 1
+        previous = self._active.get(key)
+        if previous is None or now - previous.subscribed_at >= self.takeover_seconds:
+            return False
+        self.rejections[key] += 1
+        self._refused[key] = (where, now)
+        return True
+
     def _admit(self, key: tuple[str, str], start: dict[str, Any]) -> _Subscription | None:
         """The new subscription for ``key``, or None if the 5-second rule rejects it."""
         now = time.monotonic()
-        where = json.dumps(start, sort_keys=True)
         with self._lock:
-            refused = self._refused.get(key)
-            if refused is not None and refused[0] == where:
-                if now - refused[1] < self.takeover_seconds:
-                    self.retried_refusals[key] += 1
-            previous = self._active.get(key)
-            if previous is not None and now - previous.subscribed_at < self.takeover_seconds:
-                self.rejections[key] += 1
-                self._refused[key] = (where, now)
+            # Looked again after the upstream calls: another call may have come in between.
+            if self._refuse(key, start, call=False):
                 return None
+            previous = self._active.get(key)
             if previous is not None:
                 previous.taken_over.set()
             sub = self._active[key] = _Subscription(subscribed_at=now)
@@ -293,6 +303,13 @@ class EfoServer:
         consumer_arn, shard = request["ConsumerARN"], request["ShardId"]
         start = request["StartingPosition"]
         stream = consumer_arn.split(":stream/", 1)[1].split("/consumer/", 1)[0]
+        key = (consumer_arn, shard)
+        with self._lock:
+            # Refused at once, as AWS answers it: no upstream call first.
+            in_use = self._refuse(key, start)
+        if in_use:
+            self._answer_in_use(handler, consumer_arn, shard)
+            return
         error = self._consumer_error(consumer_arn)
         if error is None:
             error = self._lost_data_error(stream, shard, start)
@@ -306,14 +323,9 @@ class EfoServer:
         if status != 200:
             _answer(handler, status, json.dumps(resp).encode())
             return
-        key = (consumer_arn, shard)
         sub = self._admit(key, request["StartingPosition"])
         if sub is None:
-            message = (
-                f"Another active subscription exists for consumer {consumer_arn} and shard {shard}"
-            )
-            body = {"__type": "ResourceInUseException", "message": message}
-            _answer(handler, 400, json.dumps(body).encode())
+            self._answer_in_use(handler, consumer_arn, shard)
             return
         continuation = self._sequence_before(stream, shard, start)
         handler.send_response(200)
@@ -333,6 +345,14 @@ class EfoServer:
             pass  # the consumer went away; its subscription simply lapses
         finally:
             sub.ended.set()
+
+    @staticmethod
+    def _answer_in_use(handler: BaseHTTPRequestHandler, consumer_arn: str, shard: str) -> None:
+        message = (
+            f"Another active subscription exists for consumer {consumer_arn} and shard {shard}"
+        )
+        body = {"__type": "ResourceInUseException", "message": message}
+        _answer(handler, 400, json.dumps(body).encode())
 
     def _push(
         self,

@@ -16,6 +16,8 @@ def test_polling_is_the_default_and_efo_options_need_efo() -> None:
     assert parse_options(BASE).consumer_mode is ConsumerMode.POLLING
     with pytest.raises(OptionError, match="consumerName.*only allowed with consumerMode=efo"):
         parse_options({**BASE, "consumerName": "mine"})
+    with pytest.raises(OptionError, match="efoFallbackToPolling.*only allowed with consumerMode"):
+        parse_options({**BASE, "efoFallbackToPolling": "false"})
 
 
 def test_efo_defaults() -> None:
@@ -24,6 +26,9 @@ def test_efo_defaults() -> None:
     assert opts.consumer_name is None and opts.consumer_arn is None
     assert opts.deregister_consumer_on_stop is False
     assert opts.consumer_registration_timeout_ms == 120_000
+    assert opts.efo_fallback_to_polling is True
+    off = parse_options({**BASE, "consumerMode": "efo", "efoFallbackToPolling": "FALSE"})
+    assert off.efo_fallback_to_polling is False
 
 
 def test_bad_mode_lists_the_valid_values() -> None:
@@ -47,6 +52,7 @@ def test_bad_mode_lists_the_valid_values() -> None:
         ({"consumerARN": ARN, "consumerName": "mine"}, "either consumerName or consumerARN"),
         ({"consumerARN": ARN, "deregisterConsumerOnStop": "true"}, "never deregistered"),
         ({"consumerRegistrationTimeoutMs": "0"}, "consumerRegistrationTimeoutMs.*>= 1"),
+        ({"efoFallbackToPolling": "maybe"}, "efoFallbackToPolling.*'maybe'"),
     ],
 )
 def test_bad_efo_options_name_the_option(extra: dict[str, str], message: str) -> None:

@@ -54,3 +54,13 @@ def test_new_shards_of_a_timestamp_query_start_at_its_start_time() -> None:
 def test_shard_end_round_trips() -> None:
     end = ShardEnd(Position.after(SEQ, 1), records=9, millis_behind_latest=0, caught_up=False)
     assert ShardEnd.from_json(json.loads(json.dumps(end.to_json()))) == end
+
+
+def test_shard_end_round_trips_an_efo_fallback() -> None:
+    end = ShardEnd(Position.after(SEQ), 2, millis_behind_latest=0, caught_up=True)
+    fell_back = ShardEnd(
+        Position.after(SEQ), 2, millis_behind_latest=0, caught_up=True, efo_fallback=True
+    )
+    assert "efoFallback" not in end.to_json()
+    assert ShardEnd.from_json(json.loads(json.dumps(fell_back.to_json()))) == fell_back
+    assert fell_back != end

@@ -59,6 +59,14 @@ def test_a_full_page_at_the_tip_may_hide_more_records() -> None:
     assert not stops and not progress.caught_up
 
 
+def test_an_event_has_no_page_limit_at_the_tip() -> None:
+    # An EFO read that may fall back to GetRecords gets the GetRecords limit; an event (a
+    # page with a continuation) holding that many records is still the tip.
+    last = str(BASE_SEQUENCE + 14)
+    progress, stops = consumed(fresh(page_limit=3), 3, continuation=last)
+    assert stops and progress.caught_up and progress.position == Position.after(last)
+
+
 def test_a_page_behind_the_tip_reads_on() -> None:
     progress, stops = consumed(fresh(), 3, millis_behind_latest=5_000)
     assert not stops and not progress.caught_up
