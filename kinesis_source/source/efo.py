@@ -21,7 +21,10 @@ Service rules handled here:
   the batch by GetRecords from where it stands (the polling transport, paced by
   ``fetchIntervalMs``; the stop rules, replay bound and put-if-absent are the read's, so
   the rows are those the events would have carried) and a later batch subscribes again,
-  taking the subscription over once it is 5 s old. With ``efoFallbackToPolling=false``
+  taking the subscription over once it is 5 s old. Meanwhile the first worker still
+  holds its subscription, now behind the shard's next start: its next batch of the shard
+  continues it, dropping the records the GetRecords read took (``behind``), rather than
+  subscribe again and be refused by its own subscription. With ``efoFallbackToPolling=false``
   the refused call is retried until the takeover succeeds, as the AWS connectors do;
 - SubscribeToShard answers ``ResourceNotFoundException`` for a shard that is gone (or a
   consumer that is deregistered: checked, an error) and ``InvalidArgumentException`` for
@@ -50,7 +53,7 @@ from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
 from kinesis_source.source.efo_subscription import Ended, Subscription
 from kinesis_source.source.get_records import GetRecordsTransport
-from kinesis_source.source.positions import Position
+from kinesis_source.source.positions import AFTER_SEQUENCE_NUMBER, Position
 from kinesis_source.source.stop_rules import after_continuation
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,30 @@ def rest_of_event(event: dict[str, Any], position: Position) -> dict[str, Any] |
     else:
         rest = [r for r in records if int(r["SequenceNumber"]) >= at]
     return {**event, "Records": rest}
+
+
+def behind(kept: Position, start: Position) -> bool:
+    """True if a subscription kept at ``kept`` can serve a read from ``start`` by dropping
+    the records up to it: both stand after a whole record, ``kept`` the earlier one (a
+    read in another worker took the records in between by GetRecords)."""
+    return (
+        kept.kind == start.kind == AFTER_SEQUENCE_NUMBER
+        and kept.sub is None
+        and start.sub is None
+        and kept.sequence is not None
+        and start.sequence is not None
+        and int(kept.sequence) < int(start.sequence)
+    )
+
+
+def records_after(event: dict[str, Any], position: Position) -> dict[str, Any]:
+    """``event`` without the records at or before ``position`` (after a whole record)."""
+    assert position.sequence is not None
+    at = int(position.sequence)
+    return {
+        **event,
+        "Records": [r for r in event.get("Records") or [] if int(r["SequenceNumber"]) > at],
+    }
 
 
 class _ShardGone(Exception):
@@ -154,6 +181,8 @@ class EventStreamTransport:
         self.sleep = sleep
         self.fail_on_data_loss = opts.fail_on_data_loss
         self._subscription: Subscription | None = None
+        # Set while a continued subscription still holds records up to the read's start.
+        self._skip_to: Position | None = None
         # Set when the shard is gone and failOnDataLoss=false says to go on: the read then
         # treats the shard as ended, as the GetRecords transport does.
         self.shard_gone = False
@@ -232,6 +261,20 @@ class EventStreamTransport:
             else:
                 rest = None if event is None else rest_of_event(event, at)
                 self.close(None if rest is None else at, rest)
+
+    def _skipped(self, event: dict[str, Any]) -> dict[str, Any]:
+        """``event`` of a continued subscription that stood behind the read's start, without
+        the records up to the start; skipping ends once the event's continuation is there."""
+        assert self._skip_to is not None and self._skip_to.sequence is not None
+        rest = records_after(event, self._skip_to)
+        continuation = event.get("ContinuationSequenceNumber")
+        if (
+            rest.get("Records")
+            or continuation is None
+            or int(continuation) >= int(self._skip_to.sequence)
+        ):
+            self._skip_to = None
+        return rest
 
     def _subscribe(self, position: Position) -> None:
         start = starting_position(position)
@@ -325,6 +368,19 @@ class EventStreamTransport:
             log.debug("shard %s: continuing the open subscription at %s", self.shard_id, start)
             self._subscription = kept.subscription
             return kept.pending
+        if kept is not None and behind(kept.position, start):
+            # Another worker read on from here by GetRecords while this one kept the
+            # subscription: continue it, dropping what that read took, rather than
+            # subscribe again (which its own subscription, under 5 s old, would refuse).
+            log.debug(
+                "shard %s: continuing the open subscription at %s from %s",
+                self.shard_id,
+                kept.position.text(),
+                start.text(),
+            )
+            self._subscription = kept.subscription
+            self._skip_to = start
+            return None if kept.pending is None else self._skipped(kept.pending)
         if kept is not None:
             kept.subscription.close()
         self._subscribe(start)
@@ -339,7 +395,7 @@ class EventStreamTransport:
             assert self._subscription is not None
             item = self._subscription.take()
             if isinstance(item, dict):
-                return item
+                return item if self._skip_to is None else self._skipped(item)
             if isinstance(item, Ended):
                 # The 5-minute lifetime ended; the shard's end would have come as an event.
                 log.info("shard %s: subscription ended; resubscribing", self.shard_id)

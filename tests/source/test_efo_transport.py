@@ -79,6 +79,39 @@ def test_next_batch_continues_the_kept_subscription(efo_server: Any, stream_name
     assert server.rejections[(consumer, shard)] == 0
 
 
+def test_a_kept_subscription_behind_the_start_is_continued_past_what_another_read_took(
+    efo_server: Any, stream_name: str
+) -> None:
+    """This worker kept the shard's subscription; the last batch ran in another worker and
+    read on by GetRecords. The next batch here continues the kept subscription, dropping
+    the records that read took, instead of subscribing again (its own subscription, under
+    5 s old, would refuse that)."""
+    server = efo_server(takeover_seconds=60.0)
+    opts, (shard,), consumer = _setup(server, stream_name)
+    client = kinesis_client(opts)
+    put(client, stream_name, [("k", b"a"), ("k", b"b")])
+    first = _pages(opts, consumer, shard)
+    first.open(Position.trim_horizon())
+    data, kept_at = _read_until_caught_up(first, Position.trim_horizon())
+    assert data == [b"a", b"b"]
+    first.close(kept_at)
+    taken = put(client, stream_name, [("k", b"c"), ("k", b"d")])
+    # The other worker's batch read c and d; this batch starts after them.
+    start = Position.after(taken[-1]["sequenceNumber"])
+    put(client, stream_name, [("k", b"e")])
+    second = _pages(opts, consumer, shard)
+    assert second.open(start) is None
+    got: list[bytes] = []
+    position = start
+    while not got:
+        data, position = _read_until_caught_up(second, position)
+        got.extend(data)
+    second.close(None)
+    assert got == [b"e"]
+    assert server.subscriptions[(consumer, shard)] == 1
+    assert server.rejections[(consumer, shard)] == 0
+
+
 def test_a_new_start_subscribes_again_waiting_out_the_takeover_rule(
     efo_server: Any, stream_name: str
 ) -> None:
