@@ -206,6 +206,14 @@ def best(runs: int, fn: Callable[[], tuple[float, int, int]], rows: int, server:
     return Timing(min(walls), min(cpus) if cpus else None, batches)
 
 
+def batches(timing: Timing) -> str:
+    return f"{timing.batches} micro-batch{'' if timing.batches == 1 else 'es'}"
+
+
+def cpu_of(timing: Timing) -> str:
+    return "?" if timing.cpu_s is None else f"{timing.cpu_s:.2f} s"
+
+
 def write_arrow(path: str, batch: pa.RecordBatch) -> None:
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
         writer.write_batch(batch)
@@ -279,24 +287,27 @@ def measure(spark: Any, server: KinesisServer, stream: str, runs: int, tmp: str)
         print(f"    {what:<24} {timing.wall_s:6.2f} s {rate:>10,.0f} rows/s {cpu}  {note}")
 
     line("Spark's ceiling", ceiling, f"{batch.num_rows:,}-row Arrow batches")
-    line("connector", ours, f"{ours.batches} micro-batches, max {ours_calls} GetRecords/s/shard")
+    line("connector", ours, f"{batches(ours)}, max {ours_calls} GetRecords/s/shard")
     if whole is not None:
-        line(f"maxRecordsPerShard={UNCAPPED:,}", whole, f"{whole.batches} micro-batch")
+        line(f"maxRecordsPerShard={UNCAPPED:,}", whole, batches(whole))
     sampled = f"timed over {got:,} rows, " if got < rows else ""
     line("boto3 loop, one process", loop, f"{sampled}max {loop_calls} GetRecords/s/shard")
     share, multiple = ceiling.wall_s / ours.wall_s, loop.wall_s / ours.wall_s
+    ours_cpu = cpu_of(ours)
     if not aggregated:
         figure(
             "c",
             f"end to end, {label}: connector vs Spark's ceiling",
-            f"{rows / ours.wall_s:,.0f} vs {rows / ceiling.wall_s:,.0f} rows/s: {share:.0%}",
+            f"{rows / ours.wall_s:,.0f} vs {rows / ceiling.wall_s:,.0f} rows/s: {share:.0%} "
+            f"(CPU {ours_cpu} vs {cpu_of(ceiling)})",
             f">= {CEILING_SHARE:.0%}",
             share >= CEILING_SHARE,
         )
         figure(
             "c",
             f"end to end, {label}: connector vs a boto3 loop",
-            f"{ours.wall_s:.2f} s vs {loop.wall_s:.2f} s: {multiple:.2f}x",
+            f"{ours.wall_s:.2f} s vs {loop.wall_s:.2f} s: {multiple:.2f}x "
+            f"(CPU {ours_cpu} vs {cpu_of(loop)})",
             f">= {LOOP_MULTIPLE:.0f}x",
             multiple >= LOOP_MULTIPLE,
         )
@@ -305,16 +316,16 @@ def measure(spark: Any, server: KinesisServer, stream: str, runs: int, tmp: str)
         "c",
         f"end to end, {label}: connector vs a boto3 + aws_kinesis_agg loop "
         f"(Spark's ceiling {rows / ceiling.wall_s:,.0f} rows/s, the connector {share:.0%} of it)",
-        f"{ours.wall_s:.2f} s vs {loop.wall_s:.2f} s: {multiple:.2f}x",
+        f"{ours.wall_s:.2f} s vs {loop.wall_s:.2f} s: {multiple:.2f}x "
+        f"(CPU {ours_cpu} vs {cpu_of(loop)})",
         f">= {KPL_LOOP_MULTIPLE:.1f}x",
         multiple >= KPL_LOOP_MULTIPLE,
     )
     if whole is not None:
         figure(
             "c",
-            f"the same with maxRecordsPerShard={UNCAPPED:,} ({whole.batches} micro-batch, "
-            f"not {ours.batches})",
-            f"{whole.wall_s:.2f} s: {loop.wall_s / whole.wall_s:.2f}x",
+            f"the same with maxRecordsPerShard={UNCAPPED:,} ({batches(whole)}, not {ours.batches})",
+            f"{whole.wall_s:.2f} s: {loop.wall_s / whole.wall_s:.2f}x (CPU {cpu_of(whole)})",
         )
 
 
