@@ -79,8 +79,22 @@ class _ShardRead:
             )
         self.progress = Progress(position=task.start)
 
+    def _pages(self) -> Generator[RecordsPage, None, None]:
+        task, progress = self.task, self.progress
+        if isinstance(self.transport, GetRecordsTransport):
+            # The last call of a capped read asks for no more than the cap leaves.
+            return self.transport.pages(
+                task.start, lambda: progress.position, lambda: self.rules.units_left(progress)
+            )
+        return self.transport.pages(task.start, lambda: progress.position)
+
+    def _rules_for_page(self) -> StopRules:
+        if isinstance(self.transport, GetRecordsTransport):
+            return self.rules.with_page_limit(self.transport.last_limit)
+        return self.rules
+
     def _consume(self, page: RecordsPage) -> tuple[int, int]:
-        return self.rules.consume(page, self.progress)
+        return self._rules_for_page().consume(page, self.progress)
 
     def run(self) -> Iterator[pa.RecordBatch]:
         task, progress = self.task, self.progress
@@ -88,7 +102,7 @@ class _ShardRead:
             progress.done = True
             return
         started = time.monotonic()
-        pages = self.transport.pages(task.start, lambda: progress.position)
+        pages = self._pages()
         try:
             for page in pages:
                 progress.millis_behind_latest = page.millis_behind_latest
@@ -104,7 +118,7 @@ class _ShardRead:
                 if hi > lo:
                     yield page.to_batch(lo, hi, task.stream, task.shard_id)
                 elapsed = time.monotonic() - started
-                if self.rules.stops_after(
+                if self._rules_for_page().stops_after(
                     page,
                     progress,
                     elapsed,
