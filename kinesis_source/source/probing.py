@@ -1,10 +1,9 @@
 """Probing on the driver: does an idle shard have new records? One GetRecords Limit=1.
 
 A shard whose last read stopped at its tip is probed before a batch is planned for it, so
-that an idle stream runs no batch. Two rules keep probes cheap: an empty page's next
-iterator is reused (one call per probe, not two), and a shard found idle at the same
-position is probed again only after ``fetchIntervalMs``, which keeps a tight trigger loop
-within Kinesis' 5 GetRecords calls/s per shard.
+that an idle stream runs no batch. An empty page's next iterator is reused, so a probe of
+an idle shard is one call, not two. Which shards are probed, and how often, is decided by
+``pacing`` (a budget per trigger, at most one call per ``fetchIntervalMs`` per shard).
 """
 
 from __future__ import annotations
@@ -44,27 +43,11 @@ class ShardProber:
         self._confirm = confirm
         # Probe iterators to reuse: shard -> (position text, iterator, monotonic expiry).
         self._iterators: dict[str, tuple[str, str, float]] = {}
-        # Shard -> (position text, monotonic time) of its last probe that found nothing.
-        self._idle_at: dict[str, tuple[str, float]] = {}
 
     def shards_with_new_data(
         self, shards: Mapping[str, Position], todo: Sequence[str], until_ms: int | None
     ) -> set[str]:
-        """The shards of ``todo`` a probe finds data on, probed in bounded parallel.
-
-        A shard found idle at the same position less than fetchIntervalMs ago is not probed
-        again yet: it counts as still idle.
-        """
-        now, gap = time.monotonic(), self.opts.fetch_interval_ms / 1000.0
-        todo = [
-            sid
-            for sid in todo
-            if not (
-                sid in self._idle_at
-                and self._idle_at[sid][0] == shards[sid].text()
-                and now - self._idle_at[sid][1] < gap
-            )
-        ]
+        """The shards of ``todo`` a probe finds data on, probed in bounded parallel."""
         if not todo:
             return set()
         with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(todo))) as pool:
@@ -98,11 +81,8 @@ class ShardProber:
         has_work = bool(
             (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
         )
-        if has_work:
-            self._idle_at.pop(shard_id, None)
-        else:
+        if not has_work:
             self._confirm(shard_id, probed_at_ms)
-            self._idle_at[shard_id] = (position.text(), time.monotonic())
         return has_work
 
     def _first_record(self, client: Any, position: Position, shard_id: str) -> Any:
