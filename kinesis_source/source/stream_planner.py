@@ -77,17 +77,22 @@ class StreamPlanner:
         now_ms, interval = int(time.time() * 1000), self.opts.fetch_interval_ms
         # Under AvailableNow every batch must be one the run needs: no read on a guess.
         flowing = set() if until_ms is not None else self.pacing.flowing(rest)
+        with_data = known | self.pacing.due(flowing, now_ms, interval)
+        in_flight = self.prober.in_flight
         todo = pacing.probe_order(
-            [sid for sid in rest if sid not in flowing],
+            [sid for sid in rest if sid not in flowing and sid not in in_flight],
             self.pacing.last_call_ms,
             now_ms,
             interval,
-            self.opts.max_probes_per_trigger,
+            max(0, self.opts.max_probes_per_trigger - len(in_flight)),
         )
-        found = self.prober.shards_with_new_data(positions, todo, until_ms)
-        self.pacing.saw_probes(todo, found, int(time.time() * 1000))
-        with_data = known | found | self.pacing.due(flowing, now_ms, interval)
-        return planning.StreamStep(current, positions, readable, with_data)
+        self.prober.start(positions, todo, until_ms)
+        # With a batch to plan anyway, its planning does not wait for the idle shards'
+        # probes: they finish while it runs and count at the next trigger. With none, the
+        # probes decide whether there is a batch at all, so they are waited for.
+        probes = self.prober.collect(positions, until_ms, wait=not with_data)
+        self.pacing.saw_probes(probes.probed, probes.found, int(time.time() * 1000))
+        return planning.StreamStep(current, positions, readable, with_data | probes.found)
 
     def not_before_ms(self, shard_id: str) -> int | None:
         """When the read of ``shard_id`` planned now may send its first GetRecords."""
