@@ -13,12 +13,14 @@ Sections:
       single-process boto3 GetRecords loop over the same records on the same local
       emulator, in wall-clock seconds: plain 100-byte records, and KPL aggregates (the
       loop then deaggregates with aws_kinesis_agg). Target >= 1.0x.
-  (d) planning time of one trigger (``latestOffset`` on the driver: store look-up and the
-      parallel GetRecords Limit=1 probes) on a 200-shard stream with no new data.
-      Target < 1 s.
-  (e) put-to-row latency with a 1 s processingTime trigger: a producer puts a record
+  (d) planning time of one trigger (``latestOffset`` + ``partitions`` on the driver), every
+      call answered after 20 ms by the bench's Kinesis server: 2,000 idle shards, and
+      10,000 shards of which one has a backlog. Target < 1 s; the most GetRecords calls of
+      one shard in any second is printed next to each figure (Kinesis allows 5).
+  (e) put-to-row latency with a 100 ms processingTime trigger: a producer puts a record
       every 50 ms holding its put time, the foreachBatch sink notes when each row
-      arrives. Target p50 < 2 s.
+      arrives (the bench's Kinesis server, 20 ms per call). Target p50 < 300 ms within
+      5 GetRecords calls/s per shard, printed next to it.
   (f) the sink: user records/s written by ``df.write.format("kinesis")`` (local[2], a
       cached DataFrame) vs a single-process boto3 PutRecords loop on the same emulator, in
       wall-clock seconds: aggregation off (the loop puts 500 records a call) and on (the
@@ -30,8 +32,9 @@ sink); the run ends with one table of every figure next to its target.
 
 (a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after
-one warm-up run. (c), (d), (e) and (f) start moto's Kinesis server in a subprocess on
-127.0.0.1 and a local[2] SparkSession, and stop both when done.
+one warm-up run. (c) and (f) start moto's Kinesis server in a subprocess on 127.0.0.1, (d)
+and (e) the bench's own (``benchmarks/kinesis_server.py``), and (c), (e) and (f) a local[2]
+SparkSession; each stops what it started.
 """
 
 from __future__ import annotations
