@@ -18,11 +18,11 @@ Three rules keep a trigger's cost flat in the number of shards while data flows:
   a backlog and is planned without a probe (``planning.with_backlog``).
 - **Flowing shards are read without a probe.** A shard whose last ``FLOWING_READS`` reads in
   a row each caught up with the shard's tip and found records on the way (with no probe
-  finding it idle in between) most likely has new
-  records again: it is planned directly, once due, and the read is its probe. A probe then
-  read would cost two calls per batch where one does; at a 100 ms trigger that is the
-  difference between fitting in 5 calls/s and not. The price: when such a stream stops,
-  one last batch reads nothing; after it the shards are idle again and probed.
+  finding it idle in between) most likely has new records again: it is planned directly,
+  once due, and the read is its probe. A probe then a read would cost two calls per batch
+  where one does; at a 100 ms trigger that is the difference between fitting in 5 calls/s
+  and not. The price: when such a stream stops, one last batch reads nothing; after it the
+  shards are idle again and probed.
 """
 
 from __future__ import annotations
