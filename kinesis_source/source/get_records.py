@@ -33,10 +33,17 @@ T = TypeVar("T")
 
 
 class GetRecordsTransport:
-    """Pages of one shard by GetRecords, at most one call per ``fetchIntervalMs``."""
+    """Pages of one shard by GetRecords, at most one call per ``fetchIntervalMs``.
 
-    def __init__(self, opts: KinesisOptions, stream: str, shard_id: str) -> None:
+    ``not_before_ms`` (epoch ms) holds the first call back until then: the driver's last
+    call on the shard (a probe, or the last batch's read) counts against the same interval.
+    """
+
+    def __init__(
+        self, opts: KinesisOptions, stream: str, shard_id: str, not_before_ms: int | None = None
+    ) -> None:
         self.opts = opts
+        self.not_before_ms = not_before_ms
         self.stream = stream
         self.shard_id = shard_id
         # StreamName, or StreamARN when the user named the stream by ARN.
@@ -66,6 +73,10 @@ class GetRecordsTransport:
         interval = self.opts.fetch_interval_ms / 1000.0
         iterator = self._iterator_at(start, reached)
         last_call = 0.0
+        if self.not_before_ms is not None:
+            # At most one interval: a driver clock ahead of this one must not stall the read.
+            hold = min(interval, self.not_before_ms / 1000.0 - time.time())
+            last_call = time.monotonic() + hold - interval
         while iterator is not None:
             wait = last_call + interval - time.monotonic()
             if wait > 0:

@@ -49,6 +49,10 @@ class ShardTask:
     until_ms: int | None = None
     # consumerMode=efo: the enhanced fan-out consumer to subscribe with; None: GetRecords.
     consumer_arn: str | None = None
+    # The earliest time (epoch ms) of the read's first GetRecords: fetchIntervalMs after the
+    # driver's last call on the shard, a probe or the last batch's read (source/pacing.py).
+    # Pacing only, not part of what is read: a replay may ignore it.
+    not_before_ms: int | None = None
 
 
 class _ShardRead:
@@ -72,7 +76,9 @@ class _ShardRead:
         )
         self.transport: GetRecordsTransport | EventStreamTransport
         if task.consumer_arn is None:
-            self.transport = GetRecordsTransport(opts, task.stream, task.shard_id)
+            self.transport = GetRecordsTransport(
+                opts, task.stream, task.shard_id, not_before_ms=task.not_before_ms
+            )
         else:
             self.transport = EventStreamTransport(
                 opts, task.stream, task.shard_id, task.consumer_arn
