@@ -127,6 +127,7 @@ OPTION_NAMES = (
     "maxFetchTimeMs",
     "getRecordsLimit",
     "fetchIntervalMs",
+    "maxProbesPerTrigger",
     "shardDiscoveryIntervalMs",
     *_CALL_OPTION_NAMES,
     "shardsPerTask",
@@ -195,6 +196,8 @@ class KinesisOptions(ConnectionOptions):
     max_fetch_time_ms: int = limits.DEFAULT_MAX_FETCH_TIME_MS
     get_records_limit: int = limits.GET_RECORDS_MAX_RECORDS
     fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
+    # Idle shards one trigger probes, at most, per stream (source/pacing.py).
+    max_probes_per_trigger: int = limits.DEFAULT_MAX_PROBES_PER_TRIGGER
     shard_discovery_interval_ms: int = limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS
     shards_per_task: int = 1
     deaggregate: bool = True
@@ -314,6 +317,9 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         ),
         fetch_interval_ms=_parse_int(
             opts, "fetchIntervalMs", limits.DEFAULT_FETCH_INTERVAL_MS, minimum=0
+        ),
+        max_probes_per_trigger=_parse_int(
+            opts, "maxProbesPerTrigger", limits.DEFAULT_MAX_PROBES_PER_TRIGGER, minimum=1
         ),
         shard_discovery_interval_ms=_parse_int(
             opts,

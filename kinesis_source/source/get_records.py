@@ -11,6 +11,7 @@ or with ``failOnDataLoss=false`` a warning and the shard treated as ended
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Generator
 from typing import Any, NoReturn, TypeVar
@@ -32,10 +33,17 @@ T = TypeVar("T")
 
 
 class GetRecordsTransport:
-    """Pages of one shard by GetRecords, at most one call per ``fetchIntervalMs``."""
+    """Pages of one shard by GetRecords, at most one call per ``fetchIntervalMs``.
 
-    def __init__(self, opts: KinesisOptions, stream: str, shard_id: str) -> None:
+    ``not_before_ms`` (epoch ms) holds the first call back until then: the driver's last
+    call on the shard (a probe, or the last batch's read) counts against the same interval.
+    """
+
+    def __init__(
+        self, opts: KinesisOptions, stream: str, shard_id: str, not_before_ms: int | None = None
+    ) -> None:
         self.opts = opts
+        self.not_before_ms = not_before_ms
         self.stream = stream
         self.shard_id = shard_id
         # StreamName, or StreamARN when the user named the stream by ARN.
@@ -45,24 +53,37 @@ class GetRecordsTransport:
         # Set when the shard (or the position) is gone and failOnDataLoss=false says to go
         # on: the read then treats the shard as ended.
         self.shard_gone = False
+        # The Limit of the last GetRecords call, and the user records per Kinesis record of
+        # the last page that had records (KPL aggregates hold hundreds).
+        self.last_limit = opts.get_records_limit
+        self._units_per_record = 1.0
 
     def pages(
-        self, start: Position, reached: Callable[[], Position]
+        self,
+        start: Position,
+        reached: Callable[[], Position],
+        wanted: Callable[[], int | None] = lambda: None,
     ) -> Generator[RecordsPage, None, None]:
         """Pages from ``start`` until the shard ends or the caller stops asking.
 
         ``reached`` tells where the read stands, to re-acquire an expired iterator there.
+        ``wanted`` tells how many more user records the read may take (None: no cap), so
+        that the last call of a capped read asks for about that many (see ``_limit``).
         """
         interval = self.opts.fetch_interval_ms / 1000.0
         iterator = self._iterator_at(start, reached)
         last_call = 0.0
+        if self.not_before_ms is not None:
+            # At most one interval: a driver clock ahead of this one must not stall the read.
+            hold = min(interval, self.not_before_ms / 1000.0 - time.time())
+            last_call = time.monotonic() + hold - interval
         while iterator is not None:
             wait = last_call + interval - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             last_call = time.monotonic()
             try:
-                page = self._get_page(iterator)
+                page = self._get_page(iterator, self._limit(wanted()))
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
                     self._raise_for(exc, "GetRecords", reached())
@@ -73,8 +94,30 @@ class GetRecordsTransport:
                 )
                 iterator = self._iterator_at(reached(), reached)
                 continue
+            if len(page):
+                self._units_per_record = page.unit_count / len(page)
             yield page
             iterator = page.next_shard_iterator
+
+    def _limit(self, units: int | None) -> int:
+        """GetRecords' Limit for the next call, noted in ``last_limit``.
+
+        The configured limit, or fewer records when the read may take only ``units`` more
+        user records: what a page holds past the cap is decoded for nothing, and the next
+        batch fetches and decodes it again. A KPL page of 80,000 user records cut at 20,000
+        is most of the cost of its batch. The count comes from the last page's user records
+        per record, plus one record: for aggregates of uneven size, and so that a page
+        holding fewer records than asked shows the shard's tip (a full page does not, and
+        an emulator's MillisBehindLatest alone may not). A guess too small costs one more
+        call.
+        """
+        limit = self.opts.get_records_limit
+        if units is not None:
+            per = self._units_per_record
+            records = (units if per <= 1 else math.ceil(units / per)) + 1
+            limit = min(limit, records)
+        self.last_limit = limit
+        return limit
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
         return call_with_retry(
@@ -128,9 +171,8 @@ class GetRecordsTransport:
             sequence_number=at.sequence,
         ) from exc
 
-    def _get_page(self, iterator: str) -> RecordsPage:
+    def _get_page(self, iterator: str, limit: int) -> RecordsPage:
         """One GetRecords call, decoded by the configured decoder."""
-        limit = self.opts.get_records_limit
         if self.opts.decoder is Decoder.FAST:
             return self._retrying(
                 "GetRecords",

@@ -1,10 +1,9 @@
 """Probing on the driver: does an idle shard have new records? One GetRecords Limit=1.
 
 A shard whose last read stopped at its tip is probed before a batch is planned for it, so
-that an idle stream runs no batch. Two rules keep probes cheap: an empty page's next
-iterator is reused (one call per probe, not two), and a shard found idle at the same
-position is probed again only after ``fetchIntervalMs``, which keeps a tight trigger loop
-within Kinesis' 5 GetRecords calls/s per shard.
+that an idle stream runs no batch. An empty page's next iterator is reused, so a probe of
+an idle shard is one call, not two. Which shards are probed, and how often, is decided by
+``pacing`` (a budget per trigger, at most one call per ``fetchIntervalMs`` per shard).
 """
 
 from __future__ import annotations
@@ -13,7 +12,9 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -33,8 +34,22 @@ def _arrival_ms(record: Mapping[str, Any]) -> int:
     return int(stamp.timestamp() * 1000) if hasattr(stamp, "timestamp") else int(stamp * 1000)
 
 
+@dataclass(frozen=True)
+class ProbeResults:
+    """What the probes finished by now found: shards with data, and every shard probed."""
+
+    found: set[str]
+    probed: list[str]
+
+
 class ShardProber:
-    """Probes the shards of one stream; ``confirm(shard, epoch ms)`` hears of idle ones."""
+    """Probes the shards of one stream; ``confirm(shard, epoch ms)`` hears of idle ones.
+
+    Probes run on a pool kept across triggers, so a trigger need not wait for them: when a
+    batch is planned anyway (a backlog, data flowing), the probes it started finish while
+    that batch runs and count at the next trigger. A result counts only if the shard is
+    still at the position probed; the pool and the probes in flight are not pickled.
+    """
 
     def __init__(
         self, opts: KinesisOptions, stream: str, confirm: Callable[[str, int], None]
@@ -44,35 +59,68 @@ class ShardProber:
         self._confirm = confirm
         # Probe iterators to reuse: shard -> (position text, iterator, monotonic expiry).
         self._iterators: dict[str, tuple[str, str, float]] = {}
-        # Shard -> (position text, monotonic time) of its last probe that found nothing.
-        self._idle_at: dict[str, tuple[str, float]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        # Probes in flight: shard -> (position text, bound, future of the probe's answer).
+        self._pending: dict[str, tuple[str, int | None, Future[tuple[bool, int | None]]]] = {}
 
-    def shards_with_new_data(
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"], state["_pending"] = None, {}
+        return state
+
+    @property
+    def in_flight(self) -> set[str]:
+        return set(self._pending)
+
+    def start(
         self, shards: Mapping[str, Position], todo: Sequence[str], until_ms: int | None
-    ) -> set[str]:
-        """The shards of ``todo`` a probe finds data on, probed in bounded parallel.
-
-        A shard found idle at the same position less than fetchIntervalMs ago is not probed
-        again yet: it counts as still idle.
-        """
-        now, gap = time.monotonic(), self.opts.fetch_interval_ms / 1000.0
-        todo = [
-            sid
-            for sid in todo
-            if not (
-                sid in self._idle_at
-                and self._idle_at[sid][0] == shards[sid].text()
-                and now - self._idle_at[sid][1] < gap
-            )
-        ]
+    ) -> None:
+        """Start probes of ``todo`` (none of them in flight) in bounded parallel."""
         if not todo:
-            return set()
-        with ThreadPoolExecutor(max_workers=min(limits.PROBE_THREADS, len(todo))) as pool:
-            found = pool.map(lambda sid: self.probe(shards[sid], sid, until_ms), todo)
-            return {sid for sid, has in zip(todo, found, strict=True) if has}
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=limits.PROBE_THREADS, thread_name_prefix=f"probe-{self.stream}"
+            )
+        for sid in todo:
+            position = shards[sid]
+            future = self._pool.submit(self.probe, position, sid, until_ms)
+            self._pending[sid] = (position.text(), until_ms, future)
 
-    def probe(self, position: Position, shard_id: str, until_ms: int | None) -> bool:
-        """True if the shard has records at ``position``, or has ended there.
+    def collect(
+        self, shards: Mapping[str, Position], until_ms: int | None, wait: bool
+    ) -> ProbeResults:
+        """The probes finished by now (with ``wait``, all of them): which found data.
+
+        A probe of a position the shard has left, or under another AvailableNow bound, is
+        dropped: it says nothing of where the shard is now.
+        """
+        if wait:
+            futures_wait([future for _, _, future in self._pending.values()])
+        found: set[str] = set()
+        probed: list[str] = []
+        for sid, (text, bound, future) in list(self._pending.items()):
+            if not future.done():
+                continue
+            del self._pending[sid]
+            has_data, idle_at_ms = future.result()
+            position = shards.get(sid)
+            if position is None or position.text() != text or bound != until_ms:
+                continue
+            probed.append(sid)
+            if has_data:
+                found.add(sid)
+            if idle_at_ms is not None:
+                # Here, not in the probe's thread: the data-loss check iterates what this
+                # updates.
+                self._confirm(sid, idle_at_ms)
+        return ProbeResults(found, probed)
+
+    def probe(
+        self, position: Position, shard_id: str, until_ms: int | None
+    ) -> tuple[bool, int | None]:
+        """(True if the shard has records at ``position`` or has ended there; when the probe
+        was sent, in epoch ms, if it found the shard idle there: its position is up to date).
 
         With an AvailableNow bound, a first record that arrived after it is no data.
         """
@@ -83,7 +131,7 @@ class ShardProber:
         except (ClientError, KinesisReadError) as exc:
             # Planning a batch is the safe answer: the read itself will retry or fail loudly.
             log.warning("probe of shard %s failed (%s); planning a batch", shard_id, exc)
-            return True
+            return True, None
         records = resp.get("Records") or []
         following = resp.get("NextShardIterator")
         if not records and following:
@@ -94,16 +142,11 @@ class ShardProber:
         else:
             self._iterators.pop(shard_id, None)
         if records:
-            return until_ms is None or _arrival_ms(records[0]) <= until_ms
+            return until_ms is None or _arrival_ms(records[0]) <= until_ms, None
         has_work = bool(
             (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
         )
-        if has_work:
-            self._idle_at.pop(shard_id, None)
-        else:
-            self._confirm(shard_id, probed_at_ms)
-            self._idle_at[shard_id] = (position.text(), time.monotonic())
-        return has_work
+        return has_work, None if has_work else probed_at_ms
 
     def _first_record(self, client: Any, position: Position, shard_id: str) -> Any:
         """GetRecords Limit=1 at ``position``, reusing the last probe's iterator if valid."""

@@ -49,6 +49,10 @@ class ShardTask:
     until_ms: int | None = None
     # consumerMode=efo: the enhanced fan-out consumer to subscribe with; None: GetRecords.
     consumer_arn: str | None = None
+    # The earliest time (epoch ms) of the read's first GetRecords: fetchIntervalMs after the
+    # driver's last call on the shard, a probe or the last batch's read (source/pacing.py).
+    # Pacing only, not part of what is read: a replay may ignore it.
+    not_before_ms: int | None = None
 
 
 class _ShardRead:
@@ -72,7 +76,9 @@ class _ShardRead:
         )
         self.transport: GetRecordsTransport | EventStreamTransport
         if task.consumer_arn is None:
-            self.transport = GetRecordsTransport(opts, task.stream, task.shard_id)
+            self.transport = GetRecordsTransport(
+                opts, task.stream, task.shard_id, not_before_ms=task.not_before_ms
+            )
         else:
             self.transport = EventStreamTransport(
                 opts, task.stream, task.shard_id, task.consumer_arn
@@ -84,8 +90,22 @@ class _ShardRead:
         """The read took its records by GetRecords instead of its refused subscription."""
         return isinstance(self.transport, EventStreamTransport) and self.transport.fell_back
 
+    def _pages(self) -> Generator[RecordsPage, None, None]:
+        task, progress = self.task, self.progress
+        if isinstance(self.transport, GetRecordsTransport):
+            # The last call of a capped read asks for no more than the cap leaves.
+            return self.transport.pages(
+                task.start, lambda: progress.position, lambda: self.rules.units_left(progress)
+            )
+        return self.transport.pages(task.start, lambda: progress.position)
+
+    def _rules_for_page(self) -> StopRules:
+        if isinstance(self.transport, GetRecordsTransport):
+            return self.rules.with_page_limit(self.transport.last_limit)
+        return self.rules
+
     def _consume(self, page: RecordsPage) -> tuple[int, int]:
-        return self.rules.consume(page, self.progress)
+        return self._rules_for_page().consume(page, self.progress)
 
     def run(self) -> Iterator[pa.RecordBatch]:
         task, progress = self.task, self.progress
@@ -93,7 +113,7 @@ class _ShardRead:
             progress.done = True
             return
         started = time.monotonic()
-        pages = self.transport.pages(task.start, lambda: progress.position)
+        pages = self._pages()
         try:
             for page in pages:
                 progress.millis_behind_latest = page.millis_behind_latest
@@ -109,7 +129,7 @@ class _ShardRead:
                 if hi > lo:
                     yield page.to_batch(lo, hi, task.stream, task.shard_id)
                 elapsed = time.monotonic() - started
-                if self.rules.stops_after(
+                if self._rules_for_page().stops_after(
                     page,
                     progress,
                     elapsed,

@@ -17,7 +17,7 @@ loop on hand-made pages.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
@@ -140,6 +140,19 @@ class StopRules:
         if self.stop is None or self.stop.sequence is None:
             return None
         return (int(self.stop.sequence), self.stop.sub)
+
+    def units_left(self, progress: Progress) -> int | None:
+        """User records a fresh read may still take under its cap; None: no cap (a replay)."""
+        if self.max_records is None:
+            return None
+        return max(0, self.max_records - progress.records)
+
+    def with_page_limit(self, limit: int | None) -> StopRules:
+        """These rules for a page asked with GetRecords' ``limit`` (a full page of that
+        many records is not the tip)."""
+        if limit is None or limit == self.page_limit:
+            return self
+        return replace(self, page_limit=limit)
 
     def nothing_to_read(self) -> bool:
         """A replay of a batch that read nothing from this shard."""

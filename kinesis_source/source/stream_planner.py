@@ -4,6 +4,11 @@ One planner per stream: it lists the stream's shards when due (``discovery``), c
 lost records (``data_loss``), probes idle shards (``probing``) and hands the facts to the
 pure ``planning`` functions. It holds plain values only, so the reader that holds it stays
 picklable.
+
+Which shards a trigger probes and when a shard may be called again is ``pacing``'s: the
+cost of a trigger stays flat in the number of shards (a probe budget in rotation, no probe
+of a shard with a backlog or with data flowing), and no shard gets GetRecords calls,
+probes and reads together, more often than every ``fetchIntervalMs``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from collections.abc import Mapping
 
 from kinesis_source.options import KinesisOptions
-from kinesis_source.source import planning
+from kinesis_source.source import pacing, planning
 from kinesis_source.source.data_loss import DataLossCheck
 from kinesis_source.source.discovery import ShardDiscovery
 from kinesis_source.source.lineage import advance_shards, readable_shards
@@ -33,6 +38,7 @@ class StreamPlanner:
             stream, self.discovery.retention_ms(), opts.fail_on_data_loss
         )
         self.prober = ShardProber(opts, stream, self.data_loss.confirm)
+        self.pacing = pacing.ShardPacing()
 
     def initial(self, now_ms: int, leases: Mapping[str, Position] | None) -> StreamOffset:
         """The stream's positions at its first batch (``stream_start``)."""
@@ -40,12 +46,18 @@ class StreamPlanner:
         return initial_stream_offset(self.opts, self.stream, listing, now_ms, leases)
 
     def step(
-        self, current: StreamOffset, ends: Mapping[str, ShardEnd], until_ms: int | None
+        self,
+        batch: int,
+        current: StreamOffset,
+        ends: Mapping[str, ShardEnd],
+        until_ms: int | None,
     ) -> planning.StreamStep:
-        """The stream's facts for the batch after ``current``, whose read ended at ``ends``.
+        """The stream's facts for the batch after ``current`` (batch ``batch``), whose read
+        ended at ``ends``.
 
         ``until_ms`` is the AvailableNow bound of the run, if any.
         """
+        self.pacing.saw_batch(batch, ends)
         positions = planning.positions_after(current, ends)
         # List when a shard was read to its end in this batch, not for every finished
         # shard still tracked: a merge parent waits there for its co-parent, and an idle
@@ -55,10 +67,34 @@ class StreamPlanner:
         listed = None if listing is None else [s.shard_id for s in listing]
         positions = self.data_loss.check(positions, listed, int(time.time() * 1000))
         positions = advance_shards(positions, listing, current.start_position_for_new_shard())
+        if listing is not None:
+            self.pacing.forget_except(positions)
 
         readable = readable_shards(positions)
         known = planning.with_backlog(readable, ends, current)
         exhausted = planning.done_for_the_run(readable, ends, until_ms)
-        todo = [sid for sid in readable if sid not in known and sid not in exhausted]
-        with_data = known | self.prober.shards_with_new_data(positions, todo, until_ms)
-        return planning.StreamStep(current, positions, readable, with_data)
+        rest = [sid for sid in readable if sid not in known and sid not in exhausted]
+        now_ms, interval = int(time.time() * 1000), self.opts.fetch_interval_ms
+        # Under AvailableNow every batch must be one the run needs: no read on a guess.
+        flowing = set() if until_ms is not None else self.pacing.flowing(rest)
+        with_data = known | self.pacing.due(flowing, now_ms, interval)
+        in_flight = self.prober.in_flight
+        todo = pacing.probe_order(
+            [sid for sid in rest if sid not in flowing and sid not in in_flight],
+            self.pacing.last_call_ms,
+            now_ms,
+            interval,
+            max(0, self.opts.max_probes_per_trigger - len(in_flight)),
+        )
+        self.prober.start(positions, todo, until_ms)
+        # With a batch to plan anyway, its planning does not wait for the idle shards'
+        # probes: they finish while it runs and count at the next trigger. With none, the
+        # probes decide whether there is a batch at all, so they are waited for.
+        probes = self.prober.collect(positions, until_ms, wait=not with_data)
+        self.pacing.saw_probes(probes.probed, probes.found, int(time.time() * 1000))
+        return planning.StreamStep(current, positions, readable, with_data | probes.found)
+
+    def not_before_ms(self, shard_id: str) -> int | None:
+        """When the read of ``shard_id`` planned now may send its first GetRecords."""
+        now_ms = int(time.time() * 1000)
+        return self.pacing.not_before_ms(shard_id, now_ms, self.opts.fetch_interval_ms)

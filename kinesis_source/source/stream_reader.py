@@ -123,6 +123,12 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             )
         return self._consumer_arns[stream]
 
+    def _not_before_ms(self, stream: str, shard_id: str) -> int | None:
+        """When a read of the shard may start (pacing); None for a stream no longer read,
+        whose replay after a restart has no calls of this run to keep apart from."""
+        planner = self._planners.get(stream)
+        return None if planner is None else planner.not_before_ms(shard_id)
+
     # -- DataSourceStreamReader ----------------------------------------------------------
 
     def initialOffset(self) -> dict[str, Any]:
@@ -182,7 +188,9 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             return start
         until_ms = self._until_ms
         steps = {
-            name: self._planners[name].step(current.streams[name], ends[name], until_ms)
+            name: self._planners[name].step(
+                current.batch, current.streams[name], ends[name], until_ms
+            )
             for name in kept
         }
         for name, first in self._start(added, int(time.time() * 1000)).items():
@@ -220,6 +228,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 max_records=stream.limits.get(sid),
                 until_ms=offset.until_ms,
                 consumer_arn=self._consumer_for(offset.query, name),
+                not_before_ms=self._not_before_ms(name, sid),
             )
             for name, stream in sorted(offset.streams.items())
             for sid in stream.planned_shards()

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,6 +193,34 @@ def put_all(client: Any, stream: str, blobs: list[bytes], rng: random.Random) ->
         flush()
 
 
+def descendants_cpu_seconds(exclude: Collection[int] = ()) -> float | None:
+    """CPU seconds (user and system, with their reaped children's) of every process below
+    this one, except the subtrees of ``exclude``: Spark's JVM and Python workers. None where
+    there is no /proc. On a shared machine this moves less than wall time does."""
+    if not os.path.isdir("/proc"):
+        return None
+    children: dict[int, list[tuple[int, int]]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # After "pid (comm) ": state ppid ... utime(11) stime cutime cstime(14), in ticks.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks = sum(int(x) for x in fields[11:15])
+        children.setdefault(int(fields[1]), []).append((int(entry), ticks))
+    total, todo = 0, [os.getpid()]
+    while todo:
+        for pid, ticks in children.get(todo.pop(), []):
+            if pid not in exclude:
+                total += ticks
+                todo.append(pid)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def spark_session() -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Spark's Python workers import the package too: the same tree as this process.
@@ -233,10 +261,11 @@ def source(spark: Any, endpoint: str, stream: str, store: str, **extra: str) -> 
     return reader.load()
 
 
-def spark_available_now(spark: Any, endpoint: str, stream: str) -> tuple[float, int]:
-    """Wall seconds from start() to termination of an AvailableNow query, and its rows."""
+def available_now(spark: Any, df_of: Callable[[str], Any]) -> tuple[float, int, int]:
+    """Wall seconds from start() to termination of an AvailableNow query of ``df_of(tmp)``
+    to the noop sink, its rows, and its micro-batches that read rows."""
     with tempfile.TemporaryDirectory() as tmp:
-        df = source(spark, endpoint, stream, os.path.join(tmp, "store"))
+        df = df_of(tmp)
         start = time.perf_counter()
         query = (
             df.writeStream.format("noop")
@@ -246,5 +275,13 @@ def spark_available_now(spark: Any, endpoint: str, stream: str) -> tuple[float, 
         )
         query.awaitTermination()
         elapsed = time.perf_counter() - start
-        rows = sum(p["numInputRows"] for p in query.recentProgress)
+        progress = [p for p in query.recentProgress if p["numInputRows"]]
+    return elapsed, sum(p["numInputRows"] for p in progress), len(progress)
+
+
+def spark_available_now(spark: Any, endpoint: str, stream: str) -> tuple[float, int]:
+    """Wall seconds from start() to termination of an AvailableNow query, and its rows."""
+    elapsed, rows, _ = available_now(
+        spark, lambda tmp: source(spark, endpoint, stream, os.path.join(tmp, "store"))
+    )
     return elapsed, rows

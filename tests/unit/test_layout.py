@@ -1,7 +1,8 @@
 """The package layout's rules, read from the source with ``ast`` (no Spark, no server).
 
-- The pure decisions (lineage, admission, positions, planning, stop rules, data loss)
-  import neither boto3/botocore nor pyspark, not even through the modules they import.
+- The pure decisions (lineage, admission, positions, planning, stop rules, data loss,
+  pacing) import neither boto3/botocore nor pyspark, not even through the modules they
+  import.
 - Decoding (``records/``) knows no Spark.
 - Stores import from ``source/`` only its pure decisions (the offset's positions), never
   the reader modules.
@@ -33,6 +34,7 @@ PURE = (
     "kinesis_source.source.planning",
     "kinesis_source.source.stop_rules",
     "kinesis_source.source.data_loss",
+    "kinesis_source.source.pacing",
 )
 SDKS = ("boto3", "botocore", "pyspark")
 
