@@ -56,6 +56,16 @@ def test_exactly_one_of_racing_writers_wins(moto_endpoint: str, store_uri: str) 
     assert store.get_batch("race", "q1", 7) == {"shardId-000": _end(str(100 + winner), winner)}
 
 
+def test_an_efo_fallback_is_recorded_with_the_end(moto_endpoint: str, store_uri: str) -> None:
+    store = _store(_opts(moto_endpoint, "fallback", store_uri))
+    end = ShardEnd(
+        Position.after("42"), 3, millis_behind_latest=0, caught_up=True, efo_fallback=True
+    )
+    assert store.put_if_absent("fallback", "q", 0, "shardId-000", end)
+    assert store.get("fallback", "q", 0, "shardId-000") == end
+    assert store.get_batch("fallback", "q", 0) == {"shardId-000": end}
+
+
 def test_batches_are_kept_apart_and_purged(moto_endpoint: str, store_uri: str) -> None:
     store = _store(_opts(moto_endpoint, "purge", store_uri))
     for batch in range(4):
