@@ -71,6 +71,8 @@ def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> 
         item["lastSequenceNumber"] = {"S": end.position.sequence}
     if end.millis_behind_latest is not None:
         item["millisBehindLatest"] = {"N": str(end.millis_behind_latest)}
+    if end.reached_bound_ms is not None:
+        item["reachedBoundMs"] = {"N": str(end.reached_bound_ms)}
     if end.efo_fallback:
         item["efoFallback"] = {"BOOL": True}
     return item
@@ -78,12 +80,14 @@ def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> 
 
 def _end(item: dict[str, Any]) -> ShardEnd:
     behind = item.get("millisBehindLatest", {}).get("N")
+    bound = item.get("reachedBoundMs", {}).get("N")
     return ShardEnd(
         position=Position.parse(item["checkpoint"]["S"]),
         records=int(item.get("records", {}).get("N", "0")),
         millis_behind_latest=None if behind is None else int(behind),
         caught_up=bool(item.get("caughtUp", {}).get("BOOL", False)),
         written_at_ms=_written_at_ms(item),
+        reached_bound_ms=None if bound is None else int(bound),
         efo_fallback=bool(item.get("efoFallback", {}).get("BOOL", False)),
     )
 

@@ -56,10 +56,17 @@ def test_exactly_one_of_racing_writers_wins(moto_endpoint: str, store_uri: str) 
     assert store.get_batch("race", "q1", 7) == {"shardId-000": _end(str(100 + winner), winner)}
 
 
-def test_an_efo_fallback_is_recorded_with_the_end(moto_endpoint: str, store_uri: str) -> None:
+def test_every_fact_of_an_end_survives_the_store(moto_endpoint: str, store_uri: str) -> None:
+    # The AvailableNow bound and the EFO fallback are read back by the planner and the lag
+    # report: a store that drops one plans differently from the others.
     store = _store(_opts(moto_endpoint, "fallback", store_uri))
     end = ShardEnd(
-        Position.after("42"), 3, millis_behind_latest=0, caught_up=True, efo_fallback=True
+        Position.after("42"),
+        3,
+        millis_behind_latest=0,
+        caught_up=True,
+        reached_bound_ms=1_767_225_600_123,
+        efo_fallback=True,
     )
     assert store.put_if_absent("fallback", "q", 0, "shardId-000", end)
     assert store.get("fallback", "q", 0, "shardId-000") == end
