@@ -43,7 +43,17 @@ from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from scripts.benchmarks import common, decode, end_to_end, kpl, latency, planning, sink
+from scripts.benchmarks import (
+    common,
+    decode,
+    end_to_end,
+    kpl,
+    latency,
+    memory,
+    planning,
+    sink,
+    soak,
+)
 
 # Sections by letter, in print order; ``--only`` picks them up.
 SECTIONS: dict[str, Callable[[int], None]] = {
@@ -53,6 +63,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "d": planning.run,
     "e": latency.run,
     "f": sink.run,
+    "m": memory.run,
 }
 
 
@@ -60,7 +71,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, e.g. a,b")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per figure")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="run only the soak for MINUTES (60 for issue 15) and report what grew",
+    )
     args = parser.parse_args(argv)
+    if args.soak is not None:
+        print(f"python {sys.version.split()[0]}, pid {os.getpid()}")
+        soak.run_soak(args.soak)
+        common.print_table()
+        return
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:
