@@ -73,6 +73,8 @@ class GetRecordsTransport:
                 continue
             yield page
             iterator = page.next_shard_iterator
+            # Not held while the next page is fetched.
+            del page
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:
         return call_with_retry(

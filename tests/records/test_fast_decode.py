@@ -34,7 +34,11 @@ from kinesis_source.records.deaggregation import (
     deaggregate,
     deaggregate_into,
 )
-from kinesis_source.records.fast_decode import decode_records, get_records_body
+from kinesis_source.records.fast_decode import (
+    ORJSON_MAX_BODY_BYTES,
+    decode_records,
+    get_records_body,
+)
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.positions import Position
 from kinesis_source.source.shard_reader import ShardTask, _ShardRead
@@ -219,6 +223,18 @@ def test_fast_page_equals_botocore_page(deaggregate_kpl: bool) -> None:
     fast = decode_records(body, deaggregate_kpl=deaggregate_kpl)
     ref = botocore_page(body, deaggregate_kpl)
     assert_same_pages(fast, ref)
+
+
+@pytest.mark.parametrize("deaggregate_kpl", [True, False])
+def test_large_page_parsed_as_text_equals_botocore_page(deaggregate_kpl: bool) -> None:
+    # Ten records of 1 MiB: a body past ORJSON_MAX_BODY_BYTES, which the json module parses.
+    records = [*ODD_PLAIN, ("agg", aggregate(USERS))]
+    records += [(f"big-{i}", bytes([i]) * (1024 * 1024 - 6)) for i in range(10)]
+    stamps = [1.700000000123e9 + i for i in range(len(records))]
+    body = response_body(records, stamps)
+    assert len(body) > ORJSON_MAX_BODY_BYTES
+    fast = decode_records(body, deaggregate_kpl=deaggregate_kpl)
+    assert_same_pages(fast, botocore_page(body, deaggregate_kpl))
 
 
 def test_empty_page() -> None:
