@@ -3,6 +3,7 @@
     python scripts/bench.py            # every section
     python scripts/bench.py --only a,b # some sections
     python scripts/bench.py --repeat 9
+    python scripts/bench.py --soak 60  # only the soak, for 60 minutes
 
 Sections:
   (a) decode throughput per core, plain 100-byte records: our fast decoder (raw JSON body
@@ -24,9 +25,17 @@ Sections:
       wall-clock seconds: aggregation off (the loop puts 500 records a call) and on (the
       loop aggregates with aws_kinesis_agg's RecordAggregator), and the cost of
       ``preserveOrder=true`` against the default, with 1,000 and with 10 distinct keys.
+  (m) one task's memory: a fresh Python process reads 10 MiB pages of 1 MiB records
+      through the real read path; its peak resident memory over its baseline (after a
+      warm-up read). Target < 3 pages (30 MiB).
+
+Soak (``--soak MINUTES``, ``benchmarks/soak.py``): 50 shards, a steady producer, a 1 s
+trigger, a foreachBatch sink, the file store; the RSS and open files of the driver's
+Python, the JVM and the Python workers, and the store's entries, after warm-up and at the
+end, with a verdict each, and a check that every record put was read exactly once.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
-sink); the run ends with one table of every figure next to its target.
+sink, memory); the run ends with one table of every figure next to its target.
 
 (a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after

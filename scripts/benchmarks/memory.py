@@ -10,16 +10,16 @@ The peak is the kernel's high-water mark of the resident set (VmHWM, reset after
 warm-up; where the kernel refuses the reset, a thread samples VmRSS instead).
 
 Target: peak < baseline + 3 x the page size. A page of 10 MiB of data arrives as about
-13.3 MiB of JSON (base64), so one body, its decoded records and their Arrow batch already
-take about 3.3 pages: the read must hold no more than one of each at a time, and not two
-pages at once.
+13.3 MiB of JSON (base64), so one body, its decoded records and their Arrow batch together
+take about 3.3 pages: the read must never hold all three at once, nor two pages.
 
-The server: moto's, in a subprocess. moto does not stop a GetRecords page at 10 MiB as AWS
-does, so the read asks for ``RECORDS_PER_PAGE`` records a call (``getRecordsLimit``),
-which makes the same 10 MiB pages.
+The server: ``kinesis_server``'s, in a subprocess, serving pre-built pages of 1 MiB
+records (data and key) and stopping a GetRecords page at 10 MiB as AWS does.
 
-``python -m scripts.benchmarks.memory --trace ...`` (as the child, with tracemalloc on)
-prints where the peak's Python allocations come from.
+Where the copies were (found with tracemalloc and VmHWM reset between the read's steps):
+botocore joins the body from 64 KiB chunks (two bodies for a moment), orjson copies its
+input and reserves ~13x its size, the body outlived its parsing, and the previous page and
+its Arrow batch were still referenced while the next page was fetched.
 """
 
 from __future__ import annotations
@@ -33,18 +33,17 @@ import sys
 import tempfile
 import threading
 import time
-import tracemalloc
 from typing import Any
 
+from kinesis_source import limits
+
 from . import procs
-from .common import figure, kinesis, moto_kinesis, new_stream, source_options
+from .common import REPO_ROOT, fake_credentials, figure, kinesis, source_options
+from .kinesis_server import StreamSpec, kinesis_server
 
 MIB = procs.MIB
-PAGE_BYTES = 10 * MIB  # limits.GET_RECORDS_MAX_BYTES
-RECORD_KEY = "k"
-# A record's size counts its partition key (limits.RECORD_MAX_BYTES).
-RECORD_DATA_BYTES = MIB - len(RECORD_KEY)
-RECORDS_PER_PAGE = PAGE_BYTES // MIB
+PAGE_BYTES = limits.GET_RECORDS_MAX_BYTES
+RECORDS_PER_PAGE = PAGE_BYTES // limits.RECORD_MAX_BYTES
 PAGES = 4
 TARGET_PAGES = 3
 SAMPLE_EVERY_S = 0.002
@@ -60,9 +59,7 @@ def _read_all(endpoint: str, stream: str, store: str, batch: int) -> tuple[int, 
     from kinesis_source.source.shard_reader import ShardTask
     from kinesis_source.source.stream_reader import KinesisStreamReader, ShardPartition
 
-    opts = parse_options(
-        source_options(endpoint, stream, store, getRecordsLimit=str(RECORDS_PER_PAGE))
-    )
+    opts = parse_options(source_options(endpoint, stream, store))
     reader = KinesisStreamReader(opts)
     shard = kinesis(endpoint).list_shards(StreamName=stream)["Shards"][0]["ShardId"]
     task = ShardTask(
@@ -95,7 +92,7 @@ class _Sampler:
             self.peak = max(self.peak, procs.rss() or 0)
 
 
-def child(endpoint: str, stream: str, warm_stream: str, trace: bool) -> dict[str, Any]:
+def child(endpoint: str, stream: str, warm_stream: str) -> dict[str, Any]:
     """The measurement, in a fresh process; a dict of figures."""
     import pyspark.sql.datasource  # noqa: F401  (a worker has it loaded)
 
@@ -107,8 +104,6 @@ def child(endpoint: str, stream: str, warm_stream: str, trace: bool) -> dict[str
         sampler = None if reset else _Sampler()
         if sampler is not None:
             sampler.thread.start()
-        if trace:
-            tracemalloc.start(25)
         started = time.perf_counter()
         rows, size = _read_all(endpoint, stream, os.path.join(tmp, "store"), batch=0)
         elapsed = time.perf_counter() - started
@@ -124,32 +119,22 @@ def child(endpoint: str, stream: str, warm_stream: str, trace: bool) -> dict[str
             "bytes": size,
             "seconds": elapsed,
         }
-        if trace:
-            _, traced_peak = tracemalloc.get_traced_memory()
-            out["traced_peak"] = traced_peak
-            tracemalloc.stop()
         return out
-
-
-def _put_pages(client: Any, stream: str, pages: int) -> None:
-    blob = bytes(range(256)) * (RECORD_DATA_BYTES // 256) + b"x" * (RECORD_DATA_BYTES % 256)
-    for _ in range(pages * RECORDS_PER_PAGE):
-        client.put_record(StreamName=stream, PartitionKey=RECORD_KEY, Data=blob)
 
 
 def run(repeat: int) -> None:
     del repeat  # one measurement: a peak is not averaged
     print(
         f"(m) one task's memory: {PAGES} pages of {RECORDS_PER_PAGE} x 1 MiB records "
-        f"({PAGE_BYTES // MIB} MiB a page), a fresh process, moto (subprocess)"
+        f"({PAGE_BYTES // MIB} MiB a page), a fresh process, in-memory server (subprocess)"
     )
-    with moto_kinesis() as endpoint:
-        client = kinesis(endpoint)
-        stream = new_stream(client, 1)
-        warm = new_stream(client, 1)
-        client.put_record(StreamName=warm, PartitionKey=RECORD_KEY, Data=b"warm-up")
-        _put_pages(client, stream, PAGES)
-        result = _run_child(endpoint, stream, warm, trace=False)
+    fake_credentials()
+    streams = {
+        "pages": StreamSpec(records_per_shard=PAGES * RECORDS_PER_PAGE, kind="mib"),
+        "warm-up": StreamSpec(records_per_shard=1),
+    }
+    with kinesis_server(streams) as server:
+        result = _run_child(server.endpoint, "pages", "warm-up")
     baseline, peak = result["baseline"], result["peak"]
     expected = PAGES * RECORDS_PER_PAGE
     if result["rows"] != expected:
@@ -170,16 +155,13 @@ def run(repeat: int) -> None:
     )
 
 
-def _run_child(endpoint: str, stream: str, warm: str, *, trace: bool) -> dict[str, Any]:
+def _run_child(endpoint: str, stream: str, warm: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "scripts.benchmarks.memory", endpoint, stream, warm]
-    if trace:
-        command.append("--trace")
     env = dict(os.environ)
     path = env.get("PYTHONPATH")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root if not path else os.pathsep.join([root, path])
+    env["PYTHONPATH"] = REPO_ROOT if not path else os.pathsep.join([REPO_ROOT, path])
     done = subprocess.run(
-        command, env=env, cwd=root, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S
+        command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S
     )
     if done.returncode != 0:
         raise RuntimeError(f"(m) the measuring process failed:\n{done.stderr[-4000:]}")
@@ -192,9 +174,8 @@ def main() -> None:
     parser.add_argument("endpoint")
     parser.add_argument("stream")
     parser.add_argument("warm_stream")
-    parser.add_argument("--trace", action="store_true")
     args = parser.parse_args()
-    print(json.dumps(child(args.endpoint, args.stream, args.warm_stream, args.trace)))
+    print(json.dumps(child(args.endpoint, args.stream, args.warm_stream)))
 
 
 if __name__ == "__main__":
