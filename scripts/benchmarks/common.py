@@ -193,7 +193,7 @@ def put_all(client: Any, stream: str, blobs: list[bytes], rng: random.Random) ->
         flush()
 
 
-def spark_session(conf: dict[str, str] | None = None) -> Any:
+def spark_session(conf: dict[str, Any] | None = None) -> Any:
     """A local[2] SparkSession for the bench; ``conf`` adds or overrides settings."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Spark's Python workers import the package too: the same tree as this process.
@@ -209,7 +209,7 @@ def spark_session(conf: dict[str, str] | None = None) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.python.worker.reuse", "true")
-        .config(map=conf or {})
+        .config(map=dict(conf or {}))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

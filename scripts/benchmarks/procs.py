@@ -8,10 +8,12 @@ has gone or /proc says nothing, rather than fail a long run on a worker that jus
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 
 KIB = 1024
 MIB = 1024 * 1024
+JSTAT_TIMEOUT_S = 30
 
 
 def _status(pid: int | str) -> dict[str, str]:
@@ -136,3 +138,31 @@ def spark_processes() -> SparkProcesses:
         else:
             workers.append(pid)
     return SparkProcesses(jvm, tuple(daemons), tuple(workers))
+
+
+def jvm_heap(pid: int) -> dict[str, int] | None:
+    """A JVM's heap in bytes (``heap used``, ``heap committed``, ``old gen used``) by the
+    ``jstat`` next to its ``java``; None where there is none or it fails."""
+    try:
+        jstat = os.path.join(os.path.dirname(os.readlink(f"/proc/{pid}/exe")), "jstat")
+        done = subprocess.run(
+            [jstat, "-gc", str(pid)], capture_output=True, text=True, timeout=JSTAT_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = done.stdout.split("\n")
+    if done.returncode != 0 or len(lines) < 2:
+        return None
+    # Sizes in KiB: survivor 0/1, eden and old generation, capacity (C) and used (U).
+    gc = dict(zip(lines[0].split(), lines[1].split(), strict=False))
+    try:
+        used = sum(float(gc[k]) for k in ("S0U", "S1U", "EU", "OU"))
+        committed = sum(float(gc[k]) for k in ("S0C", "S1C", "EC", "OC"))
+        old = float(gc["OU"])
+    except (KeyError, ValueError):
+        return None
+    return {
+        "heap used": int(used * KIB),
+        "heap committed": int(committed * KIB),
+        "old gen used": int(old * KIB),
+    }

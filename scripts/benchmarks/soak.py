@@ -71,6 +71,9 @@ class Sample:
 
     at: float
     values: dict[str, float] = field(default_factory=dict)
+    # The JVM's heap (jstat), once a minute: it tells heap growth from the rest of the
+    # JVM's RSS, and is sawtooth by nature, so it is shown without a verdict.
+    heap: dict[str, float] = field(default_factory=dict)
 
 
 def _store_entries(root: str) -> int:
@@ -94,7 +97,7 @@ def _role(pid: int) -> str:
     return ROLES.get(module, module.rsplit(".", 1)[-1])
 
 
-def _sample(at: float, store_root: str) -> Sample:
+def _sample(at: float, store_root: str, *, heap: bool) -> Sample:
     sample = Sample(at)
     values = sample.values
     values["driver python rss"] = float(procs.rss() or 0)
@@ -111,11 +114,14 @@ def _sample(at: float, store_root: str) -> Sample:
         values[f"{role} rss"] = float(sum(procs.rss(p) or 0 for p in pids))
         values[f"{role} fds"] = float(sum(procs.open_fds(p) or 0 for p in pids))
     values["store entries"] = float(_store_entries(store_root))
+    if heap and spark.jvm is not None:
+        found = procs.jvm_heap(spark.jvm)
+        sample.heap = {f"jvm {k}": float(v) for k, v in (found or {}).items()}
     return sample
 
 
 def _show(name: str, value: float) -> str:
-    if name.endswith("rss"):
+    if name.endswith(("rss", "used", "committed")):
         return f"{value / procs.MIB:,.1f} MiB"
     return f"{value:,.0f}"
 
@@ -159,10 +165,11 @@ def verdicts(samples: Sequence[Sample], warm_up_s: float, end_s: float) -> list[
     for name in names:
         first, end = _median(base, name), _median(last, name)
         if first is None or end is None:
-            # Spark's short-lived workers (data source lookups, read planning) come and go.
-            print(f"  {name:<40} {'gone by the end' if end is None else 'new at the end'}")
-            if end is not None:
-                grew.append(name)
+            # Spark's short-lived workers (data source lookups, read planning) come and go;
+            # the long-lived ones are counted in both windows.
+            print(
+                f"  {name:<40} short-lived ({'gone by the end' if end is None else 'at the end'})"
+            )
             continue
         growth = end - first
         # Growth beyond the noise: the fixed tolerance, or the spread seen right after
@@ -184,6 +191,17 @@ def verdicts(samples: Sequence[Sample], warm_up_s: float, end_s: float) -> list[
             "no growth",
             ok,
         )
+    heaps = [s for s in after if s.heap]
+    if heaps:
+        first_heap, last_heap = heaps[0], heaps[-1]
+        for name, value in sorted(last_heap.heap.items()):
+            before = first_heap.heap.get(name)
+            if before is not None:
+                print(
+                    f"  {name:<40} {_show(name, before):>12} -> {_show(name, value):>12}  "
+                    f"(jstat at {first_heap.at / 60:.0f} and {last_heap.at / 60:.0f} min; "
+                    "sawtooth, no verdict)"
+                )
     return grew
 
 
@@ -300,9 +318,10 @@ def run_soak(minutes: float) -> None:
             while (now := time.monotonic() - started) < total_s:
                 if query.exception() is not None:
                     raise RuntimeError(f"the query failed: {query.exception()}")
-                sample = _sample(now, store_root)
+                printing = now >= next_print
+                sample = _sample(now, store_root, heap=printing)
                 samples.append(sample)
-                if now >= next_print:
+                if printing:
                     next_print += PRINT_EVERY_S
                     _print_sample(sample, producer.put, counter)
                 time.sleep(max(0.0, started + len(samples) * SAMPLE_S - time.monotonic()))
@@ -332,5 +351,6 @@ def run_soak(minutes: float) -> None:
 
 
 def _print_sample(sample: Sample, put: int, counter: Counter) -> None:
-    shown = ", ".join(f"{name} {_show(name, value)}" for name, value in sample.values.items())
+    figures = {**sample.values, **sample.heap}
+    shown = ", ".join(f"{name} {_show(name, value)}" for name, value in figures.items())
     print(f"  [{sample.at / 60:5.1f} min] put {put:,}, read {counter.rows:,}; {shown}", flush=True)
