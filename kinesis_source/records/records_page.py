@@ -73,7 +73,13 @@ class RecordsPage:
     ) -> Iterator[pa.RecordBatch]:
         """Units ``lo`` .. ``hi - 1`` as Arrow batches, in order, of at most ``max_bytes``
         of data each (a unit larger than that in a batch of its own)."""
-        for first, last in byte_slices([len(blob) for blob in self.data[lo:hi]], max_bytes):
+        # Each batch has buffers of its own: a zero-copy slice of one page-wide batch would
+        # keep the whole page's buffer alive as long as Spark holds any slice.
+        units = self.data[lo:hi]
+        if sum(map(len, units)) <= max_bytes:
+            yield self.to_batch(lo, hi, stream, shard_id)
+            return
+        for first, last in byte_slices([len(blob) for blob in units], max_bytes):
             yield self.to_batch(lo + first, lo + last, stream, shard_id)
 
     def to_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:
