@@ -58,6 +58,11 @@ def reset_peak_rss(pid: int | str = "self") -> bool:
     return True
 
 
+def threads(pid: int | str = "self") -> int | None:
+    value = _status(pid).get("Threads")
+    return int(value) if value else None
+
+
 def open_fds(pid: int | str = "self") -> int | None:
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))

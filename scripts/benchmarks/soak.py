@@ -2,14 +2,15 @@
 
 A query reads a 50-shard stream on moto's server (a subprocess on 127.0.0.1) for MINUTES
 with a 1 s processingTime trigger, the file checkpoint store and a foreachBatch sink that
-counts every record it is given. A producer thread puts a steady ``PUT_RATE`` records/s
-spread over ``PUT_KEYS`` partition keys, each record's data its own index.
+counts every record it is given. A producer thread puts a steady ``PUT_RATE`` records/s (less
+when moto answers slower) over ``PUT_KEYS`` partition keys, each record's data its own index.
 
 Every ``SAMPLE_S`` the run samples, from /proc: the resident memory and open file
 descriptors of this process (the driver's Python), of the JVM, and of each kind of
 Python worker under the JVM (the executors' task workers, the streaming source's planner,
 the data source lookups; the ``pyspark.daemon`` processes only fork), and the checkpoint
-store's entry count (its ``.json`` files). It prints a line a minute. At the end it
+store's entry count (its ``.json`` files), with the thread count of the driver's Python and
+of the JVM. It prints a line a minute, with the JVM's heap (jstat). At the end it
 compares the median of the minute after warm-up with the median of the last minute, prints
 each pair with its growth and a verdict, and checks that every record put was read
 exactly once.
@@ -102,10 +103,12 @@ def _sample(at: float, store_root: str, *, heap: bool) -> Sample:
     values = sample.values
     values["driver python rss"] = float(procs.rss() or 0)
     values["driver python fds"] = float(procs.open_fds() or 0)
+    values["driver python threads"] = float(procs.threads() or 0)
     spark = procs.spark_processes()
     if spark.jvm is not None:
         values["jvm rss"] = float(procs.rss(spark.jvm) or 0)
         values["jvm fds"] = float(procs.open_fds(spark.jvm) or 0)
+        values["jvm threads"] = float(procs.threads(spark.jvm) or 0)
     roles: dict[str, list[int]] = {}
     for pid in spark.workers:
         roles.setdefault(_role(pid), []).append(pid)
@@ -129,7 +132,7 @@ def _show(name: str, value: float) -> str:
 def _tolerance(name: str, base: float) -> float:
     if name.endswith("rss"):
         return max(RSS_TOLERANCE_SHARE * base, RSS_TOLERANCE_BYTES)
-    if name.endswith("fds"):
+    if name.endswith(("fds", "threads")):
         return max(FD_TOLERANCE, RSS_TOLERANCE_SHARE * base)
     if name == "store entries":
         return ENTRY_TOLERANCE
