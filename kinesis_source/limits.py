@@ -99,6 +99,12 @@ ASSUME_ROLE_SESSION_SECONDS = 3600
 # 5 minute life, so that a slow trigger never hands Kinesis an expired one.
 PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60
 
+# A read hands Spark a page's rows in Arrow batches of at most this much record data (a
+# larger record alone): the worker keeps the batch it sent last while the read fetches and
+# decodes the next page, so a small batch bounds what a task holds beyond that page.
+# 10,000 records of 100 bytes still make one batch.
+ARROW_BATCH_MAX_BYTES = 1024 * 1024
+
 # --- sink ---
 
 # A stream can be configured for records up to 10 MiB (maxRecordBytes); 1 MiB by default.

@@ -54,7 +54,7 @@ class ConsumerMode(Enum):
 class Decoder(Enum):
     """How GetRecords responses are decoded (see fast_decode.py)."""
 
-    # orjson + base64 on the raw body, KPL straight into columns.
+    # msgspec (or the json module) and base64 on the raw body, KPL straight into columns.
     FAST = "fast"
     # boto3's parsed response and the reference deaggregator: the slower reference.
     BOTO3 = "boto3"

@@ -3,6 +3,7 @@
     python scripts/bench.py            # every section
     python scripts/bench.py --only a,b # some sections
     python scripts/bench.py --repeat 9
+    python scripts/bench.py --soak 60  # only the soak, for 60 minutes
 
 Sections:
   (a) decode throughput per core, plain 100-byte records: our fast decoder (raw JSON body
@@ -35,9 +36,17 @@ Sections:
       SubscribeToShard test double, one task a batch; then EFO with a task per shard
       (subscriptions refused by the 5-second rule when a shard changes Python worker).
       The EFO/polling ratio of the p50s; no target.
+  (m) one task's memory: a fresh Python process reads 10 MiB pages of 1 MiB records
+      through the real read path; its peak resident memory over its baseline (after a
+      warm-up read). Target < 3 pages (30 MiB).
+
+Soak (``--soak MINUTES``, ``benchmarks/soak.py``): 50 shards, a steady producer, a 1 s
+trigger, a foreachBatch sink, the file store; the RSS and open files of the driver's
+Python, the JVM and the Python workers, and the store's entries, after warm-up and at the
+end, with a verdict each, and a check that every record put was read exactly once.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
-sink, efo_latency); the run ends with one table of every figure next to its target.
+sink, efo_latency, memory); the run ends with one table of every figure next to its target.
 
 (a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
 runs over the same data, timed in process CPU seconds (the median is printed too), after
@@ -63,8 +72,10 @@ from scripts.benchmarks import (
     end_to_end,
     kpl,
     latency,
+    memory,
     planning,
     sink,
+    soak,
 )
 
 # Sections by letter, in print order; ``--only`` picks them up.
@@ -76,6 +87,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "e": latency.run,
     "f": sink.run,
     "g": efo_latency.run,
+    "m": memory.run,
 }
 
 
@@ -83,7 +95,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, e.g. a,b")
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per figure")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="run only the soak for MINUTES (60 for issue 15) and report what grew",
+    )
     args = parser.parse_args(argv)
+    if args.soak is not None:
+        print(f"python {sys.version.split()[0]}, pid {os.getpid()}")
+        soak.run_soak(args.soak)
+        common.print_table()
+        return
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:

@@ -14,7 +14,7 @@ aggregate whose protobuf lists no records holds none).
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -70,6 +70,20 @@ class RecordsPage:
         # bisect_right skips records that hold no unit and start at the same index.
         return bisect_right(self.unit_starts, unit, 0, len(self.sequence_numbers)) - 1
 
+    def to_batches(
+        self, lo: int, hi: int, stream: str, shard_id: str, max_bytes: int
+    ) -> Iterator[pa.RecordBatch]:
+        """Units ``lo`` .. ``hi - 1`` as Arrow batches, in order, of at most ``max_bytes``
+        of data each (a unit larger than that in a batch of its own)."""
+        # Each batch has buffers of its own: a zero-copy slice of one page-wide batch would
+        # keep the whole page's buffer alive as long as Spark holds any slice.
+        units = self.data[lo:hi]
+        if sum(map(len, units)) <= max_bytes:
+            yield self.to_batch(lo, hi, stream, shard_id)
+            return
+        for first, last in byte_slices([len(blob) for blob in units], max_bytes):
+            yield self.to_batch(lo + first, lo + last, stream, shard_id)
+
     def to_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:
         """Units ``lo`` .. ``hi - 1`` as one Arrow batch in ``schema.ARROW_SCHEMA``."""
         n = hi - lo
@@ -99,6 +113,21 @@ class RecordsPage:
             ],
             schema=ARROW_SCHEMA,
         )
+
+
+def byte_slices(sizes: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:
+    """Consecutive ``(first, last)`` index ranges covering ``sizes``, each summing to at most
+    ``max_bytes`` or holding a single item; none empty."""
+    out: list[tuple[int, int]] = []
+    first = total = 0
+    for index, size in enumerate(sizes):
+        if index > first and total + size > max_bytes:
+            out.append((first, index))
+            first, total = index, 0
+        total += size
+    if first < len(sizes):
+        out.append((first, len(sizes)))
+    return out
 
 
 def arrival_micros(seconds: Sequence[float | int]) -> pa.Array:

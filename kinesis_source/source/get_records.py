@@ -98,6 +98,8 @@ class GetRecordsTransport:
                 self._units_per_record = page.unit_count / len(page)
             yield page
             iterator = page.next_shard_iterator
+            # Not held while the next page is fetched.
+            del page
 
     def _limit(self, units: int | None) -> int:
         """GetRecords' Limit for the next call, noted in ``last_limit``.

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from kinesis_source import limits
 from kinesis_source.errors import CheckpointConflictError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage
@@ -127,16 +128,21 @@ class _ShardRead:
                     page.millis_behind_latest,
                 )
                 if hi > lo:
-                    yield page.to_batch(lo, hi, task.stream, task.shard_id)
+                    yield from page.to_batches(
+                        lo, hi, task.stream, task.shard_id, limits.ARROW_BATCH_MAX_BYTES
+                    )
                 elapsed = time.monotonic() - started
-                if self._rules_for_page().stops_after(
+                stop = self._rules_for_page().stops_after(
                     page,
                     progress,
                     elapsed,
                     stream=task.stream,
                     shard_id=task.shard_id,
                     batch=task.batch,
-                ):
+                )
+                # Let the page go before the next one is fetched: never two in memory.
+                del page
+                if stop:
                     return
         finally:
             pages.close()

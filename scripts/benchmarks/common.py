@@ -221,7 +221,8 @@ def descendants_cpu_seconds(exclude: Collection[int] = ()) -> float | None:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def spark_session() -> Any:
+def spark_session(conf: dict[str, Any] | None = None) -> Any:
+    """A local[2] SparkSession for the bench; ``conf`` adds or overrides settings."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Spark's Python workers import the package too: the same tree as this process.
     path = os.environ.get("PYTHONPATH")
@@ -236,6 +237,7 @@ def spark_session() -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.python.worker.reuse", "true")
+        .config(map=dict(conf or {}))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -245,9 +247,9 @@ def spark_session() -> Any:
     return spark
 
 
-def source(spark: Any, endpoint: str, stream: str, store: str, **extra: str) -> Any:
-    reader = spark.readStream.format("kinesis")
-    options = {
+def source_options(endpoint: str, stream: str, store: str, **extra: str) -> dict[str, str]:
+    """The bench's source options: from the oldest record, no pause between calls."""
+    return {
         "streamName": stream,
         "region": REGION,
         "endpointUrl": endpoint,
@@ -256,7 +258,11 @@ def source(spark: Any, endpoint: str, stream: str, store: str, **extra: str) -> 
         "fetchIntervalMs": "0",
         **extra,
     }
-    for key, value in options.items():
+
+
+def source(spark: Any, endpoint: str, stream: str, store: str, **extra: str) -> Any:
+    reader = spark.readStream.format("kinesis")
+    for key, value in source_options(endpoint, stream, store, **extra).items():
         reader = reader.option(key, value)
     return reader.load()
 

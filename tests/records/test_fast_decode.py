@@ -365,6 +365,19 @@ def test_odd_bodies_decode_like_botocore(fast: ModuleType, case: str) -> None:
     assert ref.unit_count == (len(USERS) if "aggregate" in case else len(ref))
 
 
+@pytest.mark.parametrize("deaggregate_kpl", [True, False])
+def test_a_page_of_ten_1_mib_records_equals_botocore_page(
+    fast: ModuleType, deaggregate_kpl: bool
+) -> None:
+    # The largest page GetRecords returns (10 MiB), odd records and an aggregate among them.
+    records = [*ODD_PLAIN, ("agg", aggregate(USERS))]
+    records += [(f"big-{i}", bytes([i]) * (1024 * 1024 - 6)) for i in range(10)]
+    stamps = [1.700000000123e9 + i for i in range(len(records))]
+    body = response_body(records, stamps)
+    got = fast.decode_records(body, deaggregate_kpl=deaggregate_kpl)
+    assert_same_pages(got, botocore_page(body, deaggregate_kpl))
+
+
 def test_empty_page(fast: ModuleType) -> None:
     body = json.dumps({"Records": [], "NextShardIterator": "it", "MillisBehindLatest": 0}).encode()
     assert_same_pages(fast.decode_records(body, deaggregate_kpl=True), botocore_page(body))

@@ -1,0 +1,61 @@
+"""A page's rows leave in Arrow batches of bounded size (limits.ARROW_BATCH_MAX_BYTES), so
+that a task holds little beyond the page it reads. Pure: no emulator, no Spark."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pytest
+
+from kinesis_source.records.records_page import RecordsPage, byte_slices
+from tests.pages import BASE_SEQUENCE, make_page
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_byte_slices_cover_every_item_in_order_within_the_cap(seed: int) -> None:
+    rng = random.Random(seed)
+    cap = rng.choice([1, 100, 1000])
+    sizes = [rng.choice([0, 1, rng.randrange(2 * cap + 1)]) for _ in range(rng.randrange(60))]
+    slices = byte_slices(sizes, cap)
+    assert [i for first, last in slices for i in range(first, last)] == list(range(len(sizes)))
+    for index, (first, last) in enumerate(slices):
+        assert last > first
+        total = sum(sizes[first:last])
+        assert total <= cap or last - first == 1
+        if index + 1 < len(slices):
+            # A slice ends only where the next item would not fit.
+            assert total + sizes[last] > cap
+
+
+def _page_with(blobs: list[bytes]) -> RecordsPage:
+    page = make_page([None] * len(blobs), BASE_SEQUENCE)
+    page.data = blobs
+    return page
+
+
+def test_records_of_one_mib_leave_one_batch_each_with_the_same_rows() -> None:
+    blobs = [bytes([i]) * (MIB - 1) for i in range(5)]
+    page = _page_with(blobs)
+    batches = list(page.to_batches(1, 5, "s", "shardId-0", MIB))
+    assert [b.num_rows for b in batches] == [1, 1, 1, 1]
+    whole = page.to_batch(1, 5, "s", "shardId-0")
+    assert pa.Table.from_batches(batches).equals(pa.Table.from_batches([whole]))
+
+
+def test_a_page_of_small_records_leaves_in_one_batch() -> None:
+    page = _page_with([b"x" * 100] * 10_000)
+    batches = list(page.to_batches(0, 10_000, "s", "shardId-0", MIB))
+    assert len(batches) == 1
+    assert batches[0].equals(page.to_batch(0, 10_000, "s", "shardId-0"))
+
+
+def test_aggregated_units_keep_their_records_across_batches() -> None:
+    page = make_page([3, None, 2], BASE_SEQUENCE)
+    page.data = [b"a" * 40, b"b" * 40, b"c" * 40, b"d" * 10, b"e" * 60, b"f" * 60]
+    batches = list(page.to_batches(1, 6, "s", "shardId-0", 100))
+    assert [b.num_rows for b in batches] == [3, 1, 1]
+    whole = page.to_batch(1, 6, "s", "shardId-0")
+    assert pa.Table.from_batches(batches).equals(pa.Table.from_batches([whole]))
