@@ -77,11 +77,19 @@ class RecordsPage:
         of data each (a unit larger than that in a batch of its own)."""
         # Each batch has buffers of its own: a zero-copy slice of one page-wide batch would
         # keep the whole page's buffer alive as long as Spark holds any slice.
-        units = self.data[lo:hi]
-        if sum(map(len, units)) <= max_bytes:
-            yield self.to_batch(lo, hi, stream, shard_id)
-            return
-        for first, last in byte_slices([len(blob) for blob in units], max_bytes):
+        data = self.data
+        if isinstance(data, pa.Array):
+            lengths = pc.binary_length(data.slice(lo, hi - lo))
+            if (pc.sum(lengths).as_py() or 0) <= max_bytes:
+                yield self.to_batch(lo, hi, stream, shard_id)
+                return
+            sizes: list[int] = lengths.to_pylist()
+        else:
+            sizes = [len(blob) for blob in data[lo:hi]]
+            if sum(sizes) <= max_bytes:
+                yield self.to_batch(lo, hi, stream, shard_id)
+                return
+        for first, last in byte_slices(sizes, max_bytes):
             yield self.to_batch(lo + first, lo + last, stream, shard_id)
 
     def to_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:

@@ -30,23 +30,26 @@ def test_byte_slices_cover_every_item_in_order_within_the_cap(seed: int) -> None
             assert total + sizes[last] > cap
 
 
-def _page_with(blobs: list[bytes]) -> RecordsPage:
+def _page_with(blobs: list[bytes], as_arrow: bool = False) -> RecordsPage:
     page = make_page([None] * len(blobs), BASE_SEQUENCE)
-    page.data = blobs
+    # The fast decoder hands a plain page's data over as an Arrow array.
+    page.data = pa.array(blobs, pa.binary()) if as_arrow else blobs
     return page
 
 
-def test_records_of_one_mib_leave_one_batch_each_with_the_same_rows() -> None:
+@pytest.mark.parametrize("as_arrow", [False, True])
+def test_records_of_one_mib_leave_one_batch_each_with_the_same_rows(as_arrow: bool) -> None:
     blobs = [bytes([i]) * (MIB - 1) for i in range(5)]
-    page = _page_with(blobs)
+    page = _page_with(blobs, as_arrow)
     batches = list(page.to_batches(1, 5, "s", "shardId-0", MIB))
     assert [b.num_rows for b in batches] == [1, 1, 1, 1]
     whole = page.to_batch(1, 5, "s", "shardId-0")
     assert pa.Table.from_batches(batches).equals(pa.Table.from_batches([whole]))
 
 
-def test_a_page_of_small_records_leaves_in_one_batch() -> None:
-    page = _page_with([b"x" * 100] * 10_000)
+@pytest.mark.parametrize("as_arrow", [False, True])
+def test_a_page_of_small_records_leaves_in_one_batch(as_arrow: bool) -> None:
+    page = _page_with([b"x" * 100] * 10_000, as_arrow)
     batches = list(page.to_batches(0, 10_000, "s", "shardId-0", MIB))
     assert len(batches) == 1
     assert batches[0].equals(page.to_batch(0, 10_000, "s", "shardId-0"))
