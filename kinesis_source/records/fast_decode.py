@@ -56,6 +56,13 @@ RAW_BODY_KEY = "KinesisSourceRawBody"
 _EVENT = "before-parse.kinesis.GetRecords"
 _HANDLER_ID = "kinesis_source.records.fast_decode.keep_raw_body"
 _HTTP_OK = 200
+# Bodies larger than this (pages of large records: a 10 MiB page is a 13.3 MiB body) are read
+# for memory, not speed: as text by the json module, the body let go before parsing, each
+# record's base64 let go as it is decoded, and the data left as bytes for Arrow to copy one
+# batch (limits.ARROW_BATCH_MAX_BYTES) at a time. A page of 10,000 records of up to ~600
+# bytes stays below and keeps msgspec's speed; for a few large records base64 decoding,
+# done in C either way, is most of the time.
+LARGE_BODY_BYTES = 8 * 1024 * 1024
 # Each fallback (no raw body, no msgspec) is worth one warning per process, not one per page.
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -98,6 +105,10 @@ def get_records_body(client: Any, iterator: str, limit: int) -> bytes:
     return bytes(body)
 
 
+def _as_bytes(body: bytes | bytearray) -> bytes:
+    return body if isinstance(body, bytes) else bytes(body)
+
+
 def get_records_page(
     client: Any, iterator: str, limit: int, *, deaggregate_kpl: bool
 ) -> RecordsPage:
@@ -109,9 +120,13 @@ def get_records_page(
     parsed response instead, with one warning per process: slower, never wrong.
     """
     response = client.get_records(ShardIterator=iterator, Limit=limit)
-    body = response.get(RAW_BODY_KEY)
-    if body is not None:
-        return decode_records(bytes(body), deaggregate_kpl=deaggregate_kpl)
+    if response.get(RAW_BODY_KEY) is not None:
+        # Popped and passed on, not kept: the decoder then holds the body's only reference
+        # and lets it go once parsed, before the records are copied into Arrow (a 10 MiB
+        # page would otherwise be held three times at once).
+        return decode_records(
+            _as_bytes(response.pop(RAW_BODY_KEY)), deaggregate_kpl=deaggregate_kpl
+        )
     if "Records" not in response:
         # A successful GetRecords always has Records: the handler emptied the body and
         # botocore dropped what it kept. Read again without the handler (an iterator may
@@ -228,19 +243,61 @@ def _holds_aggregate(data: pa.BinaryArray) -> bool:
     return bool(pc.any(pc.equal(pc.binary_slice(data, 0, len(KPL_MAGIC)), _MAGIC)).as_py())
 
 
+def _text(body: bytes) -> str:
+    """The body as text, decoded as the json module decodes UTF-8 bytes."""
+    try:
+        return body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise KinesisReadError(f"GetRecords returned a body that is not UTF-8: {exc}") from exc
+
+
+def _large_body_columns(holder: list[bytes]) -> _Columns:
+    """``_json_module_columns`` for a large body (see LARGE_BODY_BYTES), taken out of
+    ``holder`` so that no frame keeps the body alive while its text is parsed."""
+    text = _text(holder.pop())
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise KinesisReadError(f"GetRecords returned a body that is not JSON: {exc}") from exc
+    del text
+    if not isinstance(document, dict):
+        raise KinesisReadError("GetRecords returned JSON that is not an object")
+    records: list[dict[str, Any]] = document.get("Records") or []
+    return _Columns(
+        [r["SequenceNumber"] for r in records],
+        [r["ApproximateArrivalTimestamp"] for r in records],
+        [a2b_base64(r.pop("Data")) for r in records],
+        [r["PartitionKey"] for r in records],
+        document.get("MillisBehindLatest"),
+        document.get("NextShardIterator"),
+        document.get("ChildShards"),
+    )
+
+
 def decode_records(body: bytes, *, deaggregate_kpl: bool) -> RecordsPage:
     """A GetRecords response body as a ``RecordsPage``; same content as the reference."""
-    columns = _columns(body)
+    large = len(body) > LARGE_BODY_BYTES
+    if large:
+        holder = [body]
+        del body  # get_records_page passed its only reference: the holder has the last
+        columns = _large_body_columns(holder)
+    else:
+        columns = _columns(body)
     sequence_numbers, blobs, keys = columns.sequence_numbers, columns.data, columns.partition_keys
     arrival = arrival_micros(columns.arrival_seconds)
     count = len(blobs)
-    data_array = pa.array(blobs, pa.binary())
-    if not (deaggregate_kpl and _holds_aggregate(data_array)):
+    if large:
+        page_data: list[bytes] | pa.BinaryArray = blobs
+        aggregated = deaggregate_kpl and any(blob[:4] == KPL_MAGIC for blob in blobs)
+    else:
+        page_data = pa.array(blobs, pa.binary())
+        aggregated = deaggregate_kpl and _holds_aggregate(page_data)
+    if not aggregated:
         return RecordsPage(
             sequence_numbers=sequence_numbers,
             arrival_us=arrival,
             unit_starts=list(range(count + 1)),
-            data=data_array,
+            data=page_data,
             partition_keys=keys,
             explicit_hash_keys=[None] * count,
             unit_records=None,
