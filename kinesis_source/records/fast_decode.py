@@ -201,60 +201,16 @@ def _msgspec_columns(body: bytes) -> _Columns | None:
     )
 
 
-def _json_module_columns(body: bytes) -> _Columns:
-    """The pure-Python path: the json module and ``a2b_base64``, as botocore reads it."""
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise KinesisReadError(f"GetRecords returned a body that is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise KinesisReadError("GetRecords returned JSON that is not an object")
-    records: list[dict[str, Any]] = document.get("Records") or []
-    return _Columns(
-        [r["SequenceNumber"] for r in records],
-        [r["ApproximateArrivalTimestamp"] for r in records],
-        [a2b_base64(r["Data"]) for r in records],
-        [r["PartitionKey"] for r in records],
-        document.get("MillisBehindLatest"),
-        document.get("NextShardIterator"),
-        document.get("ChildShards"),
-    )
+def _json_module_columns(holder: list[bytes], *, as_text: bool = False) -> _Columns:
+    """The pure-Python path: the json module and ``a2b_base64``, as botocore reads it.
 
-
-def _columns(body: bytes) -> _Columns:
-    if msgspec is None:
-        _warn_once(
-            "msgspec",
-            "msgspec is not installed: GetRecords bodies are parsed with the json module "
-            "(same records, slower); pip install msgspec on the workers for speed",
-        )
-    else:
-        columns = _msgspec_columns(body)
-        if columns is not None:
-            return columns
-    return _json_module_columns(body)
-
-
-_MAGIC = pa.scalar(KPL_MAGIC, pa.binary())
-
-
-def _holds_aggregate(data: pa.BinaryArray) -> bool:
-    """Whether any record starts with KPL's magic: one pass in C, a tenth of a generator's."""
-    return bool(pc.any(pc.equal(pc.binary_slice(data, 0, len(KPL_MAGIC)), _MAGIC)).as_py())
-
-
-def _text(body: bytes) -> str:
-    """The body as text, decoded as the json module decodes UTF-8 bytes."""
-    try:
-        return body.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError as exc:
-        raise KinesisReadError(f"GetRecords returned a body that is not UTF-8: {exc}") from exc
-
-
-def _large_body_columns(holder: list[bytes]) -> _Columns:
-    """``_json_module_columns`` for a large body (see LARGE_BODY_BYTES), taken out of
-    ``holder`` so that no frame keeps the body alive while its text is parsed."""
-    text = _text(holder.pop())
+    The body is taken out of ``holder``, so that where the caller kept no other reference
+    no frame keeps it alive while it is parsed; ``as_text`` parses it as text (see
+    LARGE_BODY_BYTES). Each record's base64 is let go as it is decoded.
+    """
+    body = holder.pop()
+    text: bytes | str = _text(body) if as_text else body
+    del body
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -274,13 +230,43 @@ def _large_body_columns(holder: list[bytes]) -> _Columns:
     )
 
 
+def _columns(body: bytes) -> _Columns:
+    if msgspec is None:
+        _warn_once(
+            "msgspec",
+            "msgspec is not installed: GetRecords bodies are parsed with the json module "
+            "(same records, slower); pip install msgspec on the workers for speed",
+        )
+    else:
+        columns = _msgspec_columns(body)
+        if columns is not None:
+            return columns
+    return _json_module_columns([body])
+
+
+_MAGIC = pa.scalar(KPL_MAGIC, pa.binary())
+
+
+def _holds_aggregate(data: pa.BinaryArray) -> bool:
+    """Whether any record starts with KPL's magic: one pass in C, a tenth of a generator's."""
+    return bool(pc.any(pc.equal(pc.binary_slice(data, 0, len(KPL_MAGIC)), _MAGIC)).as_py())
+
+
+def _text(body: bytes) -> str:
+    """The body as text, decoded as the json module decodes UTF-8 bytes."""
+    try:
+        return body.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError as exc:
+        raise KinesisReadError(f"GetRecords returned a body that is not UTF-8: {exc}") from exc
+
+
 def decode_records(body: bytes, *, deaggregate_kpl: bool) -> RecordsPage:
     """A GetRecords response body as a ``RecordsPage``; same content as the reference."""
     large = len(body) > LARGE_BODY_BYTES
     if large:
         holder = [body]
         del body  # get_records_page passed its only reference: the holder has the last
-        columns = _large_body_columns(holder)
+        columns = _json_module_columns(holder, as_text=True)
     else:
         columns = _columns(body)
     sequence_numbers, blobs, keys = columns.sequence_numbers, columns.data, columns.partition_keys

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import _free_port
 from tests.deploy.cluster import committed_rows
+from tests.emulators.kinesis_local import free_port
 from tests.helpers import create_stream, expected_keys, put, record_keys, source_options
 
 pytestmark = pytest.mark.deploy
@@ -72,7 +72,7 @@ def test_connect_client_reads_new_records_only_on_the_second_run(
         "out": str(out),
         "checkpoint": str(tmp_path / "checkpoint"),
     }
-    port = _free_port()
+    port = free_port()
     job["remote"] = f"sc://127.0.0.1:{port}"
     server = start([str(SERVER), str(port)], tmp_path / "server.log")
     try:
