@@ -109,6 +109,25 @@ class BatchCollector:
         return [row for b in sorted(self.batches) for row in self.batches[b]]
 
 
+class FailOnceCollector(BatchCollector):
+    """A ``BatchCollector`` whose first batch with rows fails: ``failed`` keeps that attempt's
+    record keys and ``replayed`` what the same batch id held when it ran again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: dict[int, list[tuple[str, str, int, bytes]]] = {}
+        self.replayed: dict[int, list[tuple[str, str, int, bytes]]] = {}
+
+    def __call__(self, df: Any, batch_id: int) -> None:
+        rows = [r.asDict() for r in df.collect()]
+        if not self.failed and rows:
+            self.failed[batch_id] = record_keys(rows)
+            raise RuntimeError("injected sink failure")
+        if batch_id in self.failed:
+            self.replayed[batch_id] = record_keys(rows)
+        self.batches[batch_id] = rows
+
+
 def start_query(
     spark: Any,
     options: dict[str, str],

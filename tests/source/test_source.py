@@ -21,6 +21,7 @@ from pyspark.sql.types import (
 from tests.helpers import (
     REGION,
     BatchCollector,
+    FailOnceCollector,
     aggregate,
     assert_shard_order,
     create_stream,
@@ -253,30 +254,19 @@ def test_a_failed_batch_is_replayed_exactly_after_restart(
 ) -> None:
     create_stream(kinesis, stream_name, 3)
     first = put(kinesis, stream_name, ((f"k{i}", f"first-{i}".encode()) for i in range(30)))
-    failed: dict[int, list[tuple[str, str, int, bytes]]] = {}
-    replayed: dict[int, list[tuple[str, str, int, bytes]]] = {}
-    sink = BatchCollector()
-
-    def fail_once(df: Any, batch_id: int) -> None:
-        rows = [r.asDict() for r in df.collect()]
-        if not failed and rows:
-            failed[batch_id] = record_keys(rows)
-            raise RuntimeError("injected sink failure")
-        if batch_id in failed:
-            replayed[batch_id] = record_keys(rows)
-        sink.batches[batch_id] = rows
+    sink = FailOnceCollector()
 
     options = source_options(moto_endpoint, stream_name, str(tmp_path / "store"))
     ckpt = str(tmp_path / "ckpt")
-    query = start_query(spark, options, ckpt, fail_once)
+    query = start_query(spark, options, ckpt, sink)
     with pytest.raises(StreamingQueryException, match="injected sink failure"):
         query.processAllAvailable()
     query.stop()
-    assert failed and next(iter(failed.values())) == expected_keys(first)
+    assert sink.failed and next(iter(sink.failed.values())) == expected_keys(first)
 
     second = put(kinesis, stream_name, ((f"k{i}", f"second-{i}".encode()) for i in range(30)))
-    run_until_idle(start_query(spark, options, ckpt, fail_once))
-    assert replayed == failed
+    run_until_idle(start_query(spark, options, ckpt, sink))
+    assert sink.replayed == sink.failed
     assert record_keys(sink.rows()) == expected_keys(first + second)
 
 
