@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 KIB = 1024
 MIB = 1024 * 1024
-JSTAT_TIMEOUT_S = 30
+JDK_TOOL_TIMEOUT_S = 30
 
 
 def _status(pid: int | str) -> dict[str, str]:
@@ -145,15 +145,29 @@ def spark_processes() -> SparkProcesses:
     return SparkProcesses(jvm, tuple(daemons), tuple(workers))
 
 
+def _jdk_tool(pid: int, tool: str, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """Run ``tool`` (jstat, jcmd) of the JDK the JVM ``pid`` runs on; None if it cannot."""
+    try:
+        path = os.path.join(os.path.dirname(os.readlink(f"/proc/{pid}/exe")), tool)
+        return subprocess.run(
+            [path, *args], capture_output=True, text=True, timeout=JDK_TOOL_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def jvm_full_gc(pid: int) -> bool:
+    """Ask the JVM for a full collection (``jcmd PID GC.run``): the old generation's use
+    right after it is what the heap really holds, without the sawtooth of garbage."""
+    done = _jdk_tool(pid, "jcmd", str(pid), "GC.run")
+    return done is not None and done.returncode == 0
+
+
 def jvm_heap(pid: int) -> dict[str, int] | None:
     """A JVM's heap in bytes (``heap used``, ``heap committed``, ``old gen used``) by the
     ``jstat`` next to its ``java``; None where there is none or it fails."""
-    try:
-        jstat = os.path.join(os.path.dirname(os.readlink(f"/proc/{pid}/exe")), "jstat")
-        done = subprocess.run(
-            [jstat, "-gc", str(pid)], capture_output=True, text=True, timeout=JSTAT_TIMEOUT_S
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    done = _jdk_tool(pid, "jstat", "-gc", str(pid))
+    if done is None:
         return None
     lines = done.stdout.split("\n")
     if done.returncode != 0 or len(lines) < 2:

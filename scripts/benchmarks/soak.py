@@ -10,7 +10,8 @@ descriptors of this process (the driver's Python), of the JVM, and of each kind 
 Python worker under the JVM (the executors' task workers, the streaming source's planner,
 the data source lookups; the ``pyspark.daemon`` processes only fork), and the checkpoint
 store's entry count (its ``.json`` files), with the thread count of the driver's Python and
-of the JVM. It prints a line a minute, with the JVM's heap (jstat). At the end it
+of the JVM. It prints a line a minute, with the JVM's heap (jstat) right after a full
+collection (jcmd GC.run), whose old generation is the heap's live set. At the end it
 compares the median of the minute after warm-up with the median of the last minute, prints
 each pair with its growth and a verdict, and checks that every record put was read
 exactly once.
@@ -64,6 +65,16 @@ SPARK_RETENTION = {
     "spark.sql.ui.retainedExecutions": "50",
     "spark.worker.ui.retainedExecutors": "10",
 }
+# The JVM's heap is pinned, as production JVMs are run (-Xms = -Xmx, every page touched at
+# start): otherwise G1 commits more heap for an hour or so while what it holds stays flat,
+# and the JVM's RSS grows with it. Pinned, the RSS is the rest of the JVM (threads, code,
+# direct buffers), and the heap's own verdict comes from its live set after a full GC.
+SOAK_HEAP = "1g"
+SPARK_HEAP = {
+    "spark.driver.memory": SOAK_HEAP,
+    "spark.driver.extraJavaOptions": f"-Xms{SOAK_HEAP} -XX:+AlwaysPreTouch",
+}
+LIVE_HEAP = "jvm live heap after a full gc"
 
 
 @dataclass
@@ -118,19 +129,24 @@ def _sample(at: float, store_root: str, *, heap: bool) -> Sample:
         values[f"{role} fds"] = float(sum(procs.open_fds(p) or 0 for p in pids))
     values["store entries"] = float(_store_entries(store_root))
     if heap and spark.jvm is not None:
-        found = procs.jvm_heap(spark.jvm)
-        sample.heap = {f"jvm {k}": float(v) for k, v in (found or {}).items()}
+        # After a full collection the old generation holds what is live: a figure that
+        # must stay flat, unlike the heap's use between collections.
+        collected = procs.jvm_full_gc(spark.jvm)
+        found = procs.jvm_heap(spark.jvm) or {}
+        sample.heap = {f"jvm {k}": float(v) for k, v in found.items()}
+        if collected and "old gen used" in found:
+            values[LIVE_HEAP] = float(found["old gen used"])
     return sample
 
 
 def _show(name: str, value: float) -> str:
-    if name.endswith(("rss", "used", "committed")):
+    if name.endswith(("rss", "used", "committed")) or name == LIVE_HEAP:
         return f"{value / procs.MIB:,.1f} MiB"
     return f"{value:,.0f}"
 
 
 def _tolerance(name: str, base: float) -> float:
-    if name.endswith("rss"):
+    if name.endswith("rss") or name == LIVE_HEAP:
         return max(RSS_TOLERANCE_SHARE * base, RSS_TOLERANCE_BYTES)
     if name.endswith(("fds", "threads")):
         return max(FD_TOLERANCE, RSS_TOLERANCE_SHARE * base)
@@ -299,7 +315,7 @@ def run_soak(minutes: float) -> None:
         flush=True,
     )
     capacity = int(PUT_RATE * (total_s + DRAIN_TIMEOUT_S) * 1.5) + 1000
-    spark = spark_session(SPARK_RETENTION)
+    spark = spark_session({**SPARK_RETENTION, **SPARK_HEAP})
     with moto_kinesis() as endpoint, tempfile.TemporaryDirectory() as tmp:
         client = kinesis(endpoint)
         stream = new_stream(client, SOAK_SHARDS)
