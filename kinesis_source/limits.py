@@ -105,6 +105,12 @@ PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60
 # 10,000 records of 100 bytes still make one batch.
 ARROW_BATCH_MAX_BYTES = 1024 * 1024
 
+# A shard read fetches its next GetRecords page while it hands on the rows of a page
+# holding at most this much data: the call's round trip and the decoding then overlap
+# Spark's taking of the rows. After a larger page it waits, so that a task never holds a
+# large page and the next one at once (10 MiB pages: see the bench's section (m)).
+READ_AHEAD_MAX_PAGE_BYTES = 2 * 1024 * 1024
+
 # --- sink ---
 
 # A stream can be configured for records up to 10 MiB (maxRecordBytes); 1 MiB by default.

@@ -63,6 +63,12 @@ class RecordsPage:
     def unit_count(self) -> int:
         return len(self.data)
 
+    @property
+    def data_bytes(self) -> int:
+        """The size of the user records' data (an Arrow array's buffers, offsets too)."""
+        data = self.data
+        return int(data.nbytes) if isinstance(data, pa.Array) else sum(map(len, data))
+
     def record_of(self, unit: int) -> int:
         """Index of the Kinesis record that holds ``unit``."""
         if self.unit_records is None:

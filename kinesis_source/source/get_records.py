@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any, NoReturn, TypeVar
 
 from botocore.exceptions import ClientError
 
+from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
@@ -30,6 +32,39 @@ from kinesis_source.source.positions import Position
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class PageAhead:
+    """One GetRecords page fetched on a thread while the read hands on the one before."""
+
+    def __init__(self, fetch: Callable[[str, int], RecordsPage], iterator: str, limit: int) -> None:
+        self.iterator = iterator
+        self.limit = limit
+        self._page: RecordsPage | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(fetch,), name="kinesis-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, fetch: Callable[[str, int], RecordsPage]) -> None:
+        try:
+            self._page = fetch(self.iterator, self.limit)
+        except BaseException as exc:  # handed to the read, which raises it as its own
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> RecordsPage:
+        """The page, or the call's error raised here (in the read's thread)."""
+        self._thread.join()
+        page, error = self._page, self._error
+        self._page = self._error = None
+        if error is not None:
+            raise error
+        assert page is not None
+        return page
 
 
 class GetRecordsTransport:
@@ -53,10 +88,14 @@ class GetRecordsTransport:
         # Set when the shard (or the position) is gone and failOnDataLoss=false says to go
         # on: the read then treats the shard as ended.
         self.shard_gone = False
-        # The Limit of the last GetRecords call, and the user records per Kinesis record of
-        # the last page that had records (KPL aggregates hold hundreds).
+        # The Limit of the call that brought the page handed on last, and the user records
+        # per Kinesis record of the last page that had records (KPL aggregates hold
+        # hundreds).
         self.last_limit = opts.get_records_limit
         self._units_per_record = 1.0
+        self._interval = opts.fetch_interval_ms / 1000.0
+        self._last_call = 0.0  # time.monotonic() of the last GetRecords call
+        self._ahead: PageAhead | None = None
 
     def pages(
         self,
@@ -70,39 +109,78 @@ class GetRecordsTransport:
         ``wanted`` tells how many more user records the read may take (None: no cap), so
         that the last call of a capped read asks for about that many (see ``_limit``).
         """
-        interval = self.opts.fetch_interval_ms / 1000.0
         iterator = self._iterator_at(start, reached)
-        last_call = 0.0
         if self.not_before_ms is not None:
             # At most one interval: a driver clock ahead of this one must not stall the read.
-            hold = min(interval, self.not_before_ms / 1000.0 - time.time())
-            last_call = time.monotonic() + hold - interval
-        while iterator is not None:
-            wait = last_call + interval - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            last_call = time.monotonic()
-            try:
-                page = self._get_page(iterator, self._limit(wanted()))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
-                    self._raise_for(exc, "GetRecords", reached())
-                log.info(
-                    "shard %s: iterator expired; re-acquiring at %s",
-                    self.shard_id,
-                    reached().text(),
-                )
-                iterator = self._iterator_at(reached(), reached)
-                continue
-            if len(page):
-                self._units_per_record = page.unit_count / len(page)
-            yield page
-            iterator = page.next_shard_iterator
-            # Not held while the next page is fetched.
-            del page
+            hold = min(self._interval, self.not_before_ms / 1000.0 - time.time())
+            self._last_call = time.monotonic() + hold - self._interval
+        try:
+            while iterator is not None:
+                ahead, self._ahead = self._ahead, None
+                try:
+                    if ahead is not None and ahead.iterator == iterator:
+                        limit = ahead.limit
+                        page = ahead.result()
+                    else:
+                        if ahead is not None:
+                            ahead.wait()  # one call at a time on a shard
+                        limit = self._limit(wanted())
+                        page = self._paced_page(iterator, limit)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                        self._raise_for(exc, "GetRecords", reached())
+                    log.info(
+                        "shard %s: iterator expired; re-acquiring at %s",
+                        self.shard_id,
+                        reached().text(),
+                    )
+                    iterator = self._iterator_at(reached(), reached)
+                    continue
+                if len(page):
+                    self._units_per_record = page.unit_count / len(page)
+                self.last_limit = limit
+                yield page
+                iterator = page.next_shard_iterator
+                # Not held while the next page is fetched.
+                del page
+        finally:
+            self._drop_ahead()
+
+    def read_ahead(self, page: RecordsPage, units_left: int | None) -> None:
+        """Start the call for the page after ``page`` now, on a thread of its own, when the
+        read has decided to go on (``StopRules.reads_on_after``) and ``page`` is small.
+
+        ``pages`` then hands that page on in turn: the same calls, in the same order,
+        paced the same, only started while ``page``'s rows are still going to Spark. A
+        read that stops anyway (its time ran out meanwhile) waits for the call and drops
+        its page; that costs the shard one call of its quota, no records.
+        """
+        iterator = page.next_shard_iterator
+        if (
+            iterator is None
+            or self._ahead is not None
+            or page.data_bytes > limits.READ_AHEAD_MAX_PAGE_BYTES
+        ):
+            return
+        self._ahead = PageAhead(self._paced_page, iterator, self._limit(units_left))
+
+    def _drop_ahead(self) -> None:
+        # Waited for, not abandoned: the task's end (and the driver's pacing of the next
+        # batch, which counts from it) must come after the shard's last call.
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.wait()
+
+    def _paced_page(self, iterator: str, limit: int) -> RecordsPage:
+        """One GetRecords call, no sooner than ``fetchIntervalMs`` after the last."""
+        wait = self._last_call + self._interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last_call = time.monotonic()
+        return self._get_page(iterator, limit)
 
     def _limit(self, units: int | None) -> int:
-        """GetRecords' Limit for the next call, noted in ``last_limit``.
+        """GetRecords' Limit for the next call.
 
         The configured limit, or fewer records when the read may take only ``units`` more
         user records: what a page holds past the cap is decoded for nothing, and the next
@@ -118,7 +196,6 @@ class GetRecordsTransport:
             per = self._units_per_record
             records = (units if per <= 1 else math.ceil(units / per)) + 1
             limit = min(limit, records)
-        self.last_limit = limit
         return limit
 
     def _retrying(self, what: str, call: Callable[[], T]) -> T:

@@ -127,6 +127,9 @@ class _ShardRead:
                     hi - lo,
                     page.millis_behind_latest,
                 )
+                if isinstance(self.transport, GetRecordsTransport):
+                    if self._rules_for_page().reads_on_after(page, progress):
+                        self.transport.read_ahead(page, self.rules.units_left(progress))
                 if hi > lo:
                     yield from page.to_batches(
                         lo, hi, task.stream, task.shard_id, limits.ARROW_BATCH_MAX_BYTES
@@ -140,7 +143,8 @@ class _ShardRead:
                     shard_id=task.shard_id,
                     batch=task.batch,
                 )
-                # Let the page go before the next one is fetched: never two in memory.
+                # Let the page go before the next one is taken: a large page is never held
+                # with the next (read_ahead starts the next call only after a small one).
                 del page
                 if stop:
                     return

@@ -288,3 +288,14 @@ class StopRules:
             progress.caught_up = True
             return True
         return elapsed_seconds >= self.max_fetch_seconds
+
+    def reads_on_after(self, page: RecordsPage, progress: Progress) -> bool:
+        """After ``page`` was consumed: the read will ask for the next page unless its time
+        runs out first. ``stops_after`` without its side effects and clock, so that the
+        next call can start while this page's rows are still being handed on."""
+        if progress.done or page.next_shard_iterator is None:
+            return False
+        if self.stop is not None:
+            # A replay reads on, except where it is about to fail for data that ran out.
+            return bool(len(page)) or page.millis_behind_latest != 0
+        return not self.at_tip(page)

@@ -137,3 +137,42 @@ def test_the_batch_limit_replaces_the_shard_cap() -> None:
         page_limit=None,
     )
     assert rules.max_records == 7
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        fresh(),
+        fresh(page_limit=3),
+        fresh(cap=2),
+        fresh(cap=3),
+        replay(stop=Position.after(str(BASE_SEQUENCE + 7 * 4))),
+        replay(stop=Position.after(str(BASE_SEQUENCE + 700))),
+    ],
+    ids=["fresh", "full-page-limit", "cap-mid-page", "cap-at-page-end", "replay-ends", "replay"],
+)
+@pytest.mark.parametrize("units", [0, 2, 3, 8])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"millis_behind_latest": 5_000},
+        {"next_shard_iterator": None},
+        {"continuation": str(BASE_SEQUENCE + 14)},
+    ],
+    ids=["at-tip", "behind", "closed", "event"],
+)
+def test_reads_on_after_is_stops_after_with_time_to_spare(
+    rules: StopRules, units: int, fields: dict[str, object]
+) -> None:
+    # The read starts the next call early (read-ahead) on reads_on_after's word: it must
+    # say "reads on" exactly where stops_after, with time left, would not stop.
+    page = replace(make_page([None] * units, BASE_SEQUENCE), **fields)
+    progress = Progress(position=rules.start)
+    rules.consume(page, progress)
+    reads_on = rules.reads_on_after(page, replace(progress))
+    try:
+        stops = rules.stops_after(page, progress, 0.0, **WHERE)
+    except KinesisReadError:
+        stops = True  # a replay whose data ran out fails: no call after it either
+    assert reads_on == (not stops)
