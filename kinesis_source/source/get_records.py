@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any, NoReturn, TypeVar
@@ -28,43 +27,11 @@ from kinesis_source.records.fast_decode import get_records_page
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.data_loss import go_on_after, read_loss
 from kinesis_source.source.positions import Position
+from kinesis_source.source.read_ahead import PageAhead
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class PageAhead:
-    """One GetRecords page fetched on a thread while the read hands on the one before."""
-
-    def __init__(self, fetch: Callable[[str, int], RecordsPage], iterator: str, limit: int) -> None:
-        self.iterator = iterator
-        self.limit = limit
-        self._page: RecordsPage | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(fetch,), name="kinesis-read-ahead", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, fetch: Callable[[str, int], RecordsPage]) -> None:
-        try:
-            self._page = fetch(self.iterator, self.limit)
-        except BaseException as exc:  # handed to the read, which raises it as its own
-            self._error = exc
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> RecordsPage:
-        """The page, or the call's error raised here (in the read's thread)."""
-        self._thread.join()
-        page, error = self._page, self._error
-        self._page = self._error = None
-        if error is not None:
-            raise error
-        assert page is not None
-        return page
 
 
 class GetRecordsTransport:
