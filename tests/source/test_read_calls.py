@@ -1,9 +1,12 @@
-"""A read capped by maxRecordsPerShard asks GetRecords for no more than the cap leaves.
+"""The GetRecords calls of a shard read, seen through a proxy that notes every ``Limit``.
 
-What a page holds past the cap is thrown away and fetched again by the next batch: with KPL
-aggregates of hundreds of user records, that was most of a batch's decoding. These reads
-run one shard's batches one after the other, as the executors would, through a proxy that
-notes every GetRecords ``Limit`` asked; the rows must still be exactly the shard's records.
+A read capped by maxRecordsPerShard asks GetRecords for no more than the cap leaves: what
+a page holds past the cap is thrown away and fetched again by the next batch, and with KPL
+aggregates of hundreds of user records that was most of a batch's decoding. And a read
+that goes on after a small page makes its next call while that page's rows are still
+being taken (read-ahead), with the very calls it would make without. These reads run one
+shard's batches one after the other, as the executors would; the rows must still be
+exactly the shard's records.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import aggregate, create_stream, put, source_options
+from helpers import aggregate, create_stream, put, source_options, wait_for
 
 from kinesis_source.options import parse_options
 from kinesis_source.source.positions import Position
@@ -109,3 +112,28 @@ def test_a_capped_read_of_kpl_aggregates_asks_for_about_the_aggregates_it_needs(
     # Batch 2 starts at aggregate 3, 5 of its user records already read, with no page seen
     # yet: the configured 3 (25 rows), then 2 for the 10 left.
     assert asked == [3, 2, 3, 2]
+
+
+def test_the_next_call_is_made_while_a_pages_rows_are_taken(
+    kinesis: Any, limits_asked: tuple[str, list[int]], stream_name: str, tmp_path: Path
+) -> None:
+    endpoint, asked = limits_asked
+    (shard,) = create_stream(kinesis, stream_name, 1)
+    puts = put(kinesis, stream_name, ((f"k{i}", f"r{i}".encode()) for i in range(12)))
+    opts = parse_options(
+        source_options(endpoint, stream_name, str(tmp_path / "store"), getRecordsLimit="5")
+    )
+    task = ShardTask(
+        batch=0, stream=stream_name, query="q", shard_id=shard, start=Position.trim_horizon()
+    )
+    rows = read_shard(opts, open_store(opts), task)
+
+    first = next(rows)  # the first page's rows: the read waits inside them for Spark
+    wait_for(lambda: len(asked) == 2, 30, "the second GetRecords call, made ahead")
+    batches = [first, *rows]
+
+    data = [d for batch in batches for d in batch.column("data").to_pylist()]
+    assert data == [p["data"] for p in puts]
+    # The calls of a read without read-ahead: two full pages, then 2 records where 5 were
+    # asked, the shard's tip, after which nothing more is asked.
+    assert asked == [5, 5, 5]
