@@ -33,6 +33,8 @@ from kinesis_source.source.shard_reader import ShardTask, read_shard
 from kinesis_source.stores import open_store
 from tests.helpers import create_stream, put, source_options
 
+pytestmark = pytest.mark.lowest
+
 RECORD_BYTES = 1_000_000
 
 
