@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from tests.emulators import kinesis_local as local_emulator
+from tests.fault_proxy import FaultProxy
 
 REGION = "us-east-1"
 
@@ -40,6 +41,17 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A fault proxy (tests/fault_proxy.py) in front of moto; ``proxy.endpoint`` is its URL."""
+    fault_proxy = FaultProxy(moto_endpoint, hang_seconds=4.0)
+    fault_proxy.endpoint = fault_proxy.start()  # type: ignore[attr-defined]
+    try:
+        yield fault_proxy
+    finally:
+        fault_proxy.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,12 @@
 
 It forwards every request to the upstream emulator, except those a rule claims: those get
 a throttling or 5xx answer, an expired-iterator error, a dropped connection, no answer
-at all, or the upstream's answer late ("delay": a slow network or a slow shard, for
-speculative tasks and executors lost in the middle of a read). It counts requests per API
-operation, so tests can check retry counts. Executors are separate processes, so a proxy
-(rather than a botocore hook) is how their calls fail.
+at all, the upstream's answer late ("delay": a slow network or a slow shard, for
+speculative tasks and executors lost in the middle of a read), or the upstream's answer
+broken off half-way through its body, its headers and first half sent ("cut": the
+connection then closes; "stall": nothing more comes for ``hang_seconds``, then it closes).
+It counts requests per API operation, so tests can check retry counts. Executors are
+separate processes, so a proxy (rather than a botocore hook) is how their calls fail.
 
 ``fail_entries`` imitates a PutRecords partial failure as AWS sends it: HTTP 200 with
 ``FailedRecordCount`` and, for each rejected entry, ``ErrorCode`` and ``ErrorMessage``
@@ -47,7 +49,7 @@ ENTRY_ERRORS = {
 @dataclass
 class Rule:
     operation: str
-    fault: str  # a key of ERRORS, "reset", "hang", "delay" or "entries:<kind>"
+    fault: str  # a key of ERRORS, "reset", "hang", "delay", "cut", "stall" or "entries:<kind>"
     times: int
     skip: int = 0  # let this many matching requests through first
     match: Callable[[dict[str, Any]], bool] | None = None
@@ -82,7 +84,7 @@ class FaultProxy:
         skip: int = 0,
         match: Callable[[dict[str, Any]], bool] | None = None,
     ) -> Rule:
-        assert fault in ERRORS or fault in ("reset", "hang", "delay"), fault
+        assert fault in ERRORS or fault in ("reset", "hang", "delay", "cut", "stall"), fault
         rule = Rule(operation, fault, times, skip, match)
         with self._lock:
             self.rules.append(rule)
@@ -155,7 +157,7 @@ class FaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if fault is not None and fault != "delay":
+                if fault in ERRORS:
                     status, kind, message = ERRORS[fault]
                     self._answer(status, json.dumps({"__type": kind, "message": message}).encode())
                     return
@@ -170,6 +172,9 @@ class FaultProxy:
                 rewrite = proxy.rewrites.get(operation)
                 if rewrite is not None and status == 200:
                     payload = json.dumps(rewrite(json.loads(payload))).encode()
+                if fault in ("cut", "stall"):
+                    self._half_answer(status, payload, ctype, stall=fault == "stall")
+                    return
                 self._answer(status, payload, ctype)
 
             def _forward(self, raw: bytes) -> tuple[int, bytes, str | None]:
@@ -219,6 +224,20 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _half_answer(
+                self, status: int, payload: bytes, ctype: str | None, *, stall: bool
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype or "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                if stall:
+                    time.sleep(proxy.hang_seconds)
+                self.close_connection = True
+                self.connection.close()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

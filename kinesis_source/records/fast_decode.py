@@ -27,6 +27,20 @@ retry policy (standard mode, which decides on status codes and error codes only,
 on a 200 body), its credential refresh, endpoint resolution and error parsing, with one
 small documented extension point. The handler only acts on a client it was installed
 on, so other calls and other clients see plain boto3.
+
+The body is also received in one piece. botocore's HTTP session reads a response's body
+as ``b"".join(raw.stream())``: urllib3's 64 KiB chunks, then their joined copy, so a 13 MiB
+body (a 10 MiB page) is held twice while it arrives, whatever the decoder does next. A
+handler on ``before-send.kinesis.GetRecords`` sends the request with the client's own HTTP
+session (what botocore does next anyway) as a streamed request, so that the session
+returns once the headers are in, reads the body with one ``read()`` (with a Content-Length,
+one bytes object filled in place), raising read failures as the session would
+(``ReadTimeoutError``, ``ConnectionClosedError``, ...), and hands botocore the response
+with a ``raw`` whose ``stream()`` yields that body: joining a single bytes object returns
+it as is. The session is a private attribute (``client._endpoint.http_session``): where a
+botocore release no longer has it, the handler is not installed and botocore reads the
+body its own way (the same records, the body held twice for a moment), with a warning once
+per process.
 """
 
 from __future__ import annotations
@@ -36,10 +50,18 @@ import logging
 import sys
 import threading
 from binascii import a2b_base64
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import urllib3.exceptions
+from botocore.exceptions import (
+    ConnectionClosedError,
+    HTTPClientError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 try:
     import msgspec
@@ -55,13 +77,14 @@ log = logging.getLogger(__name__)
 RAW_BODY_KEY = "KinesisSourceRawBody"
 _EVENT = "before-parse.kinesis.GetRecords"
 _HANDLER_ID = "kinesis_source.records.fast_decode.keep_raw_body"
+_SEND_EVENT = "before-send.kinesis.GetRecords"
+_SEND_HANDLER_ID = "kinesis_source.records.fast_decode.send_read_whole"
 _HTTP_OK = 200
 # Bodies larger than this (pages of large records: a 10 MiB page is a 13.3 MiB body) are read
-# for memory, not speed: as text by the json module, the body let go before parsing, each
-# record's base64 let go as it is decoded, and the data left as bytes for Arrow to copy one
-# batch (limits.ARROW_BATCH_MAX_BYTES) at a time. A page of 10,000 records of up to ~600
-# bytes stays below and keeps msgspec's speed; for a few large records base64 decoding,
-# done in C either way, is most of the time.
+# for memory: the body let go as soon as parsed (by msgspec straight from the bytes; by the
+# json module as text, each record's base64 let go as it is decoded), and the data left as
+# bytes for Arrow to copy one batch (limits.ARROW_BATCH_MAX_BYTES) at a time rather than
+# the whole page at once. A page of 10,000 records of up to ~600 bytes stays below.
 LARGE_BODY_BYTES = 8 * 1024 * 1024
 # Each fallback (no raw body, no msgspec) is worth one warning per process, not one per page.
 _warned: set[str] = set()
@@ -85,12 +108,87 @@ def _keep_raw_body(
         response_dict["body"] = b"{}"
 
 
-def install_raw_get_records(client: Any) -> None:
-    """Make ``client.get_records`` return the raw body of a successful response.
+class _WholeBody:
+    """A response's ``raw`` stream once its body has been read: ``stream()`` yields it whole.
 
-    Registering twice is harmless (the handler has a unique id).
+    botocore builds the body as ``b"".join(raw.stream())``, and one bytes object joined is
+    that very object. Everything else is the urllib3 response's own.
+    """
+
+    def __init__(self, raw: Any, body: bytes) -> None:
+        self._raw = raw
+        self._body = body
+
+    def stream(self, *_: Any, **__: Any) -> Iterator[bytes]:
+        body, self._body = self._body, b""
+        yield body
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def _http_send(client: Any) -> Callable[[Any], Any] | None:
+    """The client's own HTTP sender, ``client._endpoint.http_session.send`` (private in
+    botocore: what its endpoint calls to send a prepared request); None if not there."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    send = getattr(session, "send", None)
+    return send if callable(send) else None
+
+
+def _read_body(raw: Any, request: Any) -> bytes:
+    """The whole body in one read, failures raised as botocore's session raises them."""
+    try:
+        # http.client reads a body of known length into one bytes object of that size,
+        # and raises IncompleteRead where the connection ends short of it.
+        body: bytes = raw.read()
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
+    except urllib3.exceptions.ProtocolError as exc:
+        raise ConnectionClosedError(error=exc, request=request, endpoint_url=request.url) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise SSLError(endpoint_url=request.url, error=exc) from exc
+    except Exception as exc:
+        raise HTTPClientError(error=exc) from exc
+    return body
+
+
+def _whole_body_sender(send: Callable[[Any], Any]) -> Callable[..., Any]:
+    def _send_read_whole(request: Any, **_: Any) -> Any:
+        if request.stream_output:
+            return None
+        # Streamed, the session returns once the headers are in and leaves the body to
+        # read; read here, before botocore goes on, as the session would have read it.
+        request.stream_output = True
+        try:
+            response = send(request)
+        finally:
+            request.stream_output = False
+        raw = getattr(response, "raw", None)
+        if callable(getattr(raw, "read", None)):
+            response.raw = _WholeBody(raw, _read_body(raw, request))
+        # else a session that returned something else: botocore reads it its own way.
+        return response
+
+    return _send_read_whole
+
+
+def install_raw_get_records(client: Any) -> None:
+    """Make ``client.get_records`` return the raw body of a successful response, received
+    in one piece where botocore lets us (see the module's docstring).
+
+    Registering twice is harmless (the handlers have unique ids).
     """
     client.meta.events.register(_EVENT, _keep_raw_body, unique_id=_HANDLER_ID)
+    send = _http_send(client)
+    if send is None:
+        _warn_once(
+            "http-session",
+            "botocore %s has no client._endpoint.http_session: GetRecords bodies are read "
+            "by botocore in 64 KiB chunks, which holds each body twice while it arrives",
+            getattr(sys.modules.get("botocore"), "__version__", "unknown"),
+        )
+        return
+    client.meta.events.register(_SEND_EVENT, _whole_body_sender(send), unique_id=_SEND_HANDLER_ID)
 
 
 def get_records_body(client: Any, iterator: str, limit: int) -> bytes:
@@ -230,7 +328,8 @@ def _json_module_columns(holder: list[bytes], *, as_text: bool = False) -> _Colu
     )
 
 
-def _columns(body: bytes) -> _Columns:
+def _columns(holder: list[bytes], *, large: bool) -> _Columns:
+    """The body's columns; the body is taken out of ``holder`` as soon as it is parsed."""
     if msgspec is None:
         _warn_once(
             "msgspec",
@@ -238,10 +337,13 @@ def _columns(body: bytes) -> _Columns:
             "(same records, slower); pip install msgspec on the workers for speed",
         )
     else:
-        columns = _msgspec_columns(body)
+        # msgspec parses the bytes in place and writes each Data straight into its bytes:
+        # the body and the decoded data (three quarters of it), no text copy.
+        columns = _msgspec_columns(holder[0])
         if columns is not None:
+            holder.clear()
             return columns
-    return _json_module_columns([body])
+    return _json_module_columns(holder, as_text=large)
 
 
 _MAGIC = pa.scalar(KPL_MAGIC, pa.binary())
@@ -263,12 +365,9 @@ def _text(body: bytes) -> str:
 def decode_records(body: bytes, *, deaggregate_kpl: bool) -> RecordsPage:
     """A GetRecords response body as a ``RecordsPage``; same content as the reference."""
     large = len(body) > LARGE_BODY_BYTES
-    if large:
-        holder = [body]
-        del body  # get_records_page passed its only reference: the holder has the last
-        columns = _json_module_columns(holder, as_text=True)
-    else:
-        columns = _columns(body)
+    holder = [body]
+    del body  # get_records_page passed its only reference: the holder has the last
+    columns = _columns(holder, large=large)
     sequence_numbers, blobs, keys = columns.sequence_numbers, columns.data, columns.partition_keys
     arrival = arrival_micros(columns.arrival_seconds)
     count = len(blobs)

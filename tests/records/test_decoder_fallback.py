@@ -1,10 +1,12 @@
-"""The fast decoder never takes a read down: without its botocore hook, reads still work.
+"""The fast decoder never takes a read down: without its botocore hooks, reads still work.
 
 The fast decoder gets the raw GetRecords body through botocore's ``before-parse`` event, an
-internal extension point. Two ways a future botocore could break it are imitated on real
-clients talking to moto over HTTP on 127.0.0.1: the event no longer reaches the handler (it
-is unregistered), or botocore drops what the handler kept (a later handler clears it). In
-both, whole shard reads (GetShardIterator, paged GetRecords, the checkpoint store) must
+internal extension point, and receives it in one piece through ``before-send`` with the
+client's private HTTP session. Three ways a future botocore could break them are imitated
+on real clients talking to moto over HTTP on 127.0.0.1: the event no longer reaches the
+handler (it is unregistered), botocore drops what the handler kept (a later handler clears
+it), or the client's endpoint has no ``http_session`` (the body is then read by botocore).
+In each, whole shard reads (GetShardIterator, paged GetRecords, the checkpoint store) must
 return exactly the records written, KPL user records included, and warn once per process.
 """
 
@@ -29,6 +31,7 @@ from tests.helpers import REGION, aggregate, create_stream, put
 pytestmark = pytest.mark.lowest
 
 FALLBACK_WARNING = "did not arrive through botocore's before-parse.kinesis.GetRecords event"
+SESSION_WARNING = "has no client._endpoint.http_session"
 USERS = [("u0", b"user-0", None), ("u1", b"user-1", None), ("u2", b"user-2", None)]
 
 
@@ -46,14 +49,39 @@ def _drop_kept_body(client: Any) -> None:
     client.meta.events.register("before-parse.kinesis.GetRecords", forget)
 
 
+class _EndpointWithoutSession:
+    """A client's endpoint as a botocore release without ``http_session`` would have it."""
+
+    def __init__(self, endpoint: Any) -> None:
+        self._endpoint = endpoint
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "http_session":
+            raise AttributeError(name)
+        return getattr(self._endpoint, name)
+
+
+def _no_http_session(client: Any) -> None:
+    client.meta.events.unregister(
+        "before-send.kinesis.GetRecords", unique_id=fast_decode._SEND_HANDLER_ID
+    )
+    client._endpoint = _EndpointWithoutSession(client._endpoint)
+    fast_decode.install_raw_get_records(client)  # as kinesis_client would on that release
+
+
 def _keep_hook(client: Any) -> None:
     pass
 
 
 @pytest.mark.parametrize(
-    ("break_hook", "warnings"),
-    [(_unregister_hook, 1), (_drop_kept_body, 1), (_keep_hook, 0)],
-    ids=["event-not-emitted", "kept-body-dropped", "hook-working"],
+    ("break_hook", "warning"),
+    [
+        (_unregister_hook, FALLBACK_WARNING),
+        (_drop_kept_body, FALLBACK_WARNING),
+        (_no_http_session, SESSION_WARNING),
+        (_keep_hook, None),
+    ],
+    ids=["event-not-emitted", "kept-body-dropped", "no-http-session", "hook-working"],
 )
 def test_shard_reads_return_every_record_whether_or_not_the_hook_delivers(
     kinesis: Any,
@@ -63,7 +91,7 @@ def test_shard_reads_return_every_record_whether_or_not_the_hook_delivers(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     break_hook: Callable[[Any], None],
-    warnings: int,
+    warning: str | None,
 ) -> None:
     # Clients of this test only, and a process that has not warned yet.
     monkeypatch.setattr(clients, "_CLIENTS", {})
@@ -105,4 +133,11 @@ def test_shard_reads_return_every_record_whether_or_not_the_hook_delivers(
     ]
     # Per shard in sequence order, each record exactly once.
     assert got == sorted(expected, key=lambda e: (e[0], int(e[1]), e[2]))
-    assert sum(FALLBACK_WARNING in r.message for r in caplog.records) == warnings
+    # One warning, once, for the way the hook broke; none while it works.
+    hook_warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if FALLBACK_WARNING in r.getMessage() or SESSION_WARNING in r.getMessage()
+    ]
+    assert len(hook_warnings) == (warning is not None)
+    assert all(warning in message for message in hook_warnings)

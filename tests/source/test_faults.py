@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyspark.errors import StreamingQueryException
 
-from tests.fault_proxy import FaultProxy, reads
+from tests.fault_proxy import reads
 from tests.helpers import (
     BatchCollector,
     assert_shard_order,
@@ -30,16 +29,6 @@ from tests.helpers import (
 )
 
 FAST_RETRIES = {"retryBaseDelayMs": "5", "retryMaxDelayMs": "20"}
-
-
-@pytest.fixture
-def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
-    fault_proxy = FaultProxy(moto_endpoint, hang_seconds=4.0)
-    fault_proxy.endpoint = fault_proxy.start()  # type: ignore[attr-defined]
-    try:
-        yield fault_proxy
-    finally:
-        fault_proxy.stop()
 
 
 def read_all(spark: Any, options: dict[str, str], tmp_path: Path) -> BatchCollector:
