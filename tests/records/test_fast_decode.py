@@ -34,6 +34,7 @@ from kinesis_source.records.deaggregation import (
     _deaggregate_columns_into,
     _deaggregate_wire_into,
     deaggregate,
+    deaggregate_arrow,
     deaggregate_into,
 )
 from kinesis_source.records.fast_decode import decode_records, get_records_body
@@ -45,10 +46,28 @@ from tests.helpers import aggregate, framed
 pytestmark = pytest.mark.lowest
 
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
+
+
+def _arrow_into(
+    data: bytes, out_data: list[bytes], keys: list[str], hash_keys: list[str | None]
+) -> int | None:
+    """``deaggregate_arrow`` read back into the lists the other parsers fill."""
+    units = deaggregate_arrow(data)
+    if units is None:
+        return None
+    assert units.data.type == pa.binary()
+    assert units.partition_keys.type == units.explicit_hash_keys.type == pa.string()
+    out_data.extend(units.data.to_pylist())
+    keys.extend(units.partition_keys.to_pylist())
+    hash_keys.extend(units.explicit_hash_keys.to_pylist())
+    return len(units.data)
+
+
 INTO_PARSERS: dict[str, IntoParser] = {
     "dispatch": deaggregate_into,
     "columns": _deaggregate_columns_into,
     "wire": _deaggregate_wire_into,
+    "arrow": _arrow_into,
 }
 
 USERS: list[tuple[str, bytes, str | None]] = [
@@ -113,6 +132,36 @@ ODD_AGGREGATES = {
         + b"\x1a\x05\x08\x00\x1a\x01b"
     ),
     "a non-minimal varint": framed(_KEY_K + b"\x1a\x06\x08\x80\x00\x1a\x01a"),
+    # Each of these keeps the lists' lengths equal to the record count, so only the checks
+    # of _aligned_columns stand between them and a wrong answer.
+    "a key index twice, none in the next record": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x07\x08\x00\x08\x01\x1a\x01a" + b"\x1a\x03\x1a\x01b"
+    ),
+    "a hash key index packed in one record, a plain one in the other": framed(
+        b"\x0a\x01k\x12\x01h\x12\x01i"
+        + b"\x1a\x07\x08\x00\x10\x00\x1a\x01a"
+        + b"\x1a\x08\x08\x00\x1a\x01b\x12\x01\x01"
+    ),
+    "a key index only packed, a plain one in the next record": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x06\x0a\x01\x01\x1a\x01a" + b"\x1a\x05\x08\x00\x1a\x01b"
+    ),
+    "an empty packed key index": framed(_KEY_K + b"\x1a\x07\x08\x00\x0a\x00\x1a\x01a"),
+    "a packed key index that does not parse": framed(
+        _KEY_K + b"\x1a\x08\x08\x00\x0a\x01\x80\x1a\x01a"
+    ),
+    "a hash key index on every record and an unknown field": framed(
+        _KEY_K + b"\x12\x01h" + b"\x1a\x09\x08\x00\x10\x00\x1a\x01a\x28\x07"
+    ),
+    # Key indexes 0, 1 (as for distinct keys) with a table of one key, and of three.
+    "key indexes 0, 1 and one key": framed(
+        _KEY_K + b"\x1a\x05\x08\x00\x1a\x01a" + b"\x1a\x05\x08\x01\x1a\x01b"
+    ),
+    "key indexes 0, 1 and three keys": framed(
+        b"\x0a\x01k\x0a\x01j\x0a\x01i" + b"\x1a\x05\x08\x00\x1a\x01a" + b"\x1a\x05\x08\x01\x1a\x01b"
+    ),
+    "key indexes 1, 0": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x05\x08\x01\x1a\x01a" + b"\x1a\x05\x08\x00\x1a\x01b"
+    ),
 }
 
 
@@ -123,6 +172,11 @@ USER_SETS = {
     "every record a hash key": [(k, d, h or str(i)) for i, (k, d, h) in enumerate(USERS)],
     "no hash keys": [(k, d, None) for k, d, _ in USERS],
     "500 records, 7 keys": [(f"key-{i % 7}", b"%d" % i, None) for i in range(500)],
+    # Distinct keys: the key indexes are 0, 1, 2, ... (past 127: two-byte varints).
+    "300 records, distinct keys": [(f"key-{i}", b"%d" % i, None) for i in range(300)],
+    "300 records, distinct keys, one used twice": [
+        (f"key-{i if i != 299 else 5}", b"%d" % i, None) for i in range(300)
+    ],
 }
 
 
@@ -163,6 +217,18 @@ def test_columns_parser_where_protobuf_cannot_build_its_message(
     monkeypatch.setattr(deaggregation, "_COLUMNS", None)
     data = aggregate(USER_SETS[users])
     assert columns(_deaggregate_columns_into, data) == reference_columns(data)
+    assert columns(_arrow_into, data) == reference_columns(data)
+
+
+@pytest.mark.parametrize("case", ODD_AGGREGATES)
+def test_columns_checks_where_byte_size_checks_no_required_field(
+    monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    # A protobuf whose ByteSize does not raise for a missing required field: IsInitialized.
+    monkeypatch.setattr(deaggregation, "_SIZE_CHECKS_REQUIRED", False)
+    data = ODD_AGGREGATES[case]
+    assert columns(_deaggregate_columns_into, data) == reference_columns(data)
+    assert columns(_arrow_into, data) == reference_columns(data)
 
 
 @pytest.mark.parametrize("parser", INTO_PARSERS)
