@@ -7,8 +7,7 @@ caller emits it as the plain record it is.
 
 ``deaggregate`` returns a list of ``UserRecord``s and is the reference. The hot paths give
 exactly what it gives: ``deaggregate_arrow`` (the fast decoder's) returns one aggregate's
-user records as Arrow columns, ``deaggregate_into`` appends them to column lists. How they
-parse depends on the protobuf backend:
+user records as Arrow columns. How it parses depends on the protobuf backend:
 
 - upb or cpp (the default of protobuf >= 4.21 wheels): the aggregate is parsed twice in C.
   Once with the generated ``messages_pb2`` classes, as the reference does, and once with a
@@ -288,38 +287,6 @@ def _parse_aligned(data: bytes) -> _Aligned | None:
     return message, keys, hash_keys, _aligned_columns(message, body, len(message.records))
 
 
-def _deaggregate_columns_into(
-    data: bytes,
-    out_data: list[bytes],
-    out_keys: list[str],
-    out_hash_keys: list[str | None],
-) -> int | None:
-    """``deaggregate_into`` with every record's fields read as three lists, in C."""
-    parsed = _parse_aligned(data)
-    if parsed is None:
-        return None
-    message, keys, hash_keys, columns = parsed
-    if columns is not None:
-        count = len(columns.data)
-        key_indexes = columns.partition_key_index
-        hash_indexes = columns.explicit_hash_key_index
-        start = len(out_keys)
-        try:
-            out_keys.extend(map(keys.__getitem__, key_indexes))
-            if hash_indexes:
-                out_hash_keys.extend(map(hash_keys.__getitem__, hash_indexes))
-            else:
-                out_hash_keys.extend([None] * count)
-        except IndexError:
-            log.debug("KPL aggregate points outside its key tables; emitting as it is")
-            del out_keys[start:], out_hash_keys[start:]
-            return None
-        out_data.extend(columns.data)
-        return count
-    # Some records with a hash key and some without, or a layout the checks refused.
-    return _records_into(message, keys, hash_keys, out_data, out_keys, out_hash_keys)
-
-
 class UnitColumns(NamedTuple):
     """One aggregate's user records as Arrow columns, in ``schema.ARROW_SCHEMA``'s types."""
 
@@ -383,11 +350,17 @@ def deaggregate_arrow(data: bytes) -> UnitColumns | None:
         if _deaggregate_wire_into(data, out.data, out.keys, out.hash_keys) is None:
             return None
         return out.arrow()
+    return _deaggregate_columns(data)
+
+
+def _deaggregate_columns(data: bytes) -> UnitColumns | None:
+    """``deaggregate_arrow`` with every record's fields read as three lists, in C."""
     parsed = _parse_aligned(data)
     if parsed is None:
         return None
     message, keys, hash_keys, columns = parsed
     if columns is None:
+        # Some records with a hash key and some without, or a layout the checks refused.
         out = _Lists()
         if _records_into(message, keys, hash_keys, out.data, out.keys, out.hash_keys) is None:
             return None
@@ -442,7 +415,9 @@ def _deaggregate_wire_into(
     out_keys: list[str],
     out_hash_keys: list[str | None],
 ) -> int | None:
-    """``deaggregate_into`` reading the wire format itself (for pure-Python protobuf)."""
+    """The user records of aggregate ``data`` appended to three column lists, reading the
+    wire format itself (for pure-Python protobuf). Returns how many were appended, or None
+    (lists untouched) if ``data`` is not a valid aggregate."""
     if len(data) <= len(KPL_MAGIC) + _DIGEST_BYTES or data[:4] != KPL_MAGIC:
         return None
     body = data[len(KPL_MAGIC) : -_DIGEST_BYTES]
@@ -520,22 +495,4 @@ def _deaggregate_wire_into(
     return len(out_data) - start
 
 
-def deaggregate_into(
-    data: bytes,
-    out_data: list[bytes],
-    out_keys: list[str],
-    out_hash_keys: list[str | None],
-) -> int | None:
-    """Append the user records of aggregate ``data`` to the three column lists.
-
-    Returns how many were appended, or None (lists untouched) if ``data`` is not a valid
-    aggregate, in which case the caller emits it as a plain record. Same answer as
-    ``deaggregate``; sub-sequence numbers are 0, 1, ... in append order.
-    """
-    return _DEAGGREGATE_INTO(data, out_data, out_keys, out_hash_keys)
-
-
 PROTOBUF_BACKEND = api_implementation.Type()
-_DEAGGREGATE_INTO = (
-    _deaggregate_wire_into if PROTOBUF_BACKEND == "python" else _deaggregate_columns_into
-)

@@ -2,7 +2,7 @@
 
 Reference: boto3's parsed GetRecords response and ``deaggregation.deaggregate``.
 Fast: the raw body, msgspec (or, where msgspec is not installed, the json module and
-``a2b_base64``) and ``deaggregation.deaggregate_into``. Pure tests of the KPL parsers first,
+``a2b_base64``) and ``deaggregation.deaggregate_arrow``. Pure tests of the KPL parsers first,
 then whole bodies on both JSON paths, then the same records through a moto server.
 """
 
@@ -31,11 +31,11 @@ from kinesis_source.options import Decoder, KinesisOptions, parse_options
 from kinesis_source.records import deaggregation
 from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
-    _deaggregate_columns_into,
+    UnitColumns,
+    _deaggregate_columns,
     _deaggregate_wire_into,
     deaggregate,
     deaggregate_arrow,
-    deaggregate_into,
 )
 from kinesis_source.records.fast_decode import decode_records, get_records_body
 from kinesis_source.records.records_page import RecordsPage, page_from_response
@@ -48,27 +48,36 @@ pytestmark = pytest.mark.lowest
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
 
 
-def _arrow_into(
-    data: bytes, out_data: list[bytes], keys: list[str], hash_keys: list[str | None]
-) -> int | None:
-    """``deaggregate_arrow`` read back into the lists the other parsers fill."""
-    units = deaggregate_arrow(data)
-    if units is None:
-        return None
-    assert units.data.type == pa.binary()
-    assert units.partition_keys.type == units.explicit_hash_keys.type == pa.string()
-    out_data.extend(units.data.to_pylist())
-    keys.extend(units.partition_keys.to_pylist())
-    hash_keys.extend(units.explicit_hash_keys.to_pylist())
-    return len(units.data)
+def _read_back(
+    deaggregator: Callable[[bytes], UnitColumns | None],
+) -> IntoParser:
+    """An Arrow deaggregator read back into the lists the wire parser fills."""
 
+    def into(
+        data: bytes, out_data: list[bytes], keys: list[str], hash_keys: list[str | None]
+    ) -> int | None:
+        units = deaggregator(data)
+        if units is None:
+            return None
+        assert units.data.type == pa.binary()
+        assert units.partition_keys.type == units.explicit_hash_keys.type == pa.string()
+        out_data.extend(units.data.to_pylist())
+        keys.extend(units.partition_keys.to_pylist())
+        hash_keys.extend(units.explicit_hash_keys.to_pylist())
+        return len(units.data)
+
+    return into
+
+
+_arrow_into = _read_back(deaggregate_arrow)
+_columns_into = _read_back(_deaggregate_columns)
 
 INTO_PARSERS: dict[str, IntoParser] = {
-    "dispatch": deaggregate_into,
-    "columns": _deaggregate_columns_into,
+    "dispatch": _arrow_into,
+    "columns": _columns_into,
     "wire": _deaggregate_wire_into,
-    "arrow": _arrow_into,
 }
+
 
 USERS: list[tuple[str, bytes, str | None]] = [
     ("user-1", b"hello", None),
@@ -216,8 +225,7 @@ def test_columns_parser_where_protobuf_cannot_build_its_message(
     # An old or unusual protobuf: every aggregate is read record by record.
     monkeypatch.setattr(deaggregation, "_COLUMNS", None)
     data = aggregate(USER_SETS[users])
-    assert columns(_deaggregate_columns_into, data) == reference_columns(data)
-    assert columns(_arrow_into, data) == reference_columns(data)
+    assert columns(_columns_into, data) == reference_columns(data)
 
 
 @pytest.mark.parametrize("case", ODD_AGGREGATES)
@@ -227,8 +235,7 @@ def test_columns_checks_where_byte_size_checks_no_required_field(
     # A protobuf whose ByteSize does not raise for a missing required field: IsInitialized.
     monkeypatch.setattr(deaggregation, "_SIZE_CHECKS_REQUIRED", False)
     data = ODD_AGGREGATES[case]
-    assert columns(_deaggregate_columns_into, data) == reference_columns(data)
-    assert columns(_arrow_into, data) == reference_columns(data)
+    assert columns(_columns_into, data) == reference_columns(data)
 
 
 @pytest.mark.parametrize("parser", INTO_PARSERS)
