@@ -316,7 +316,9 @@ def _key_column(keys: list[str], columns: Message, count: int) -> pa.StringArray
         columns.ClearField("explicit_hash_key_index")
         # The list holds ``count`` entries (checked): equal to the start of the identity's
         # encoding means it is 0 .. count-1, and the table's first ``count`` keys are the
-        # column, with no index per record to look up.
+        # column, with no index per record to look up. Unknown fields the records held are
+        # encoded too, but never look like an entry (an entry's tag, 0x08, is field 1 as a
+        # varint, which is no unknown field): they can only make the comparison fail.
         if _identity_encoding().startswith(columns.SerializeToString()):
             return pa.array(keys if len(keys) == count else keys[:count], pa.string())
     return pa.array(list(map(keys.__getitem__, columns.partition_key_index)), pa.string())
