@@ -8,7 +8,7 @@
 Sections:
   (a) decode throughput per core, plain 100-byte records: our fast decoder (raw JSON body
       to an Arrow batch) vs botocore's parser alone (body to dicts). Target >= 20x.
-  (b) KPL user records per core: ``deaggregation.deaggregate_into`` (aggregate bytes to
+  (b) KPL user records per core: ``deaggregation.deaggregate_arrow`` (aggregate bytes to
       Arrow columns) vs aws_kinesis_agg's deaggregator. Target >= 4x.
   (c) end to end through Spark (local[2], noop sink, Trigger.AvailableNow), in wall-clock
       seconds, on the bench's in-memory Kinesis server (``benchmarks/kinesis_server.py``:

@@ -14,7 +14,7 @@ errors) and takes over only the parsing of a successful GetRecords body:
   retried and raised as ``ClientError`` exactly as without the handler.
 - ``decode_records(body)`` parses the body with msgspec into typed structs, whose ``Data``
   msgspec base64-decodes in C as it parses (about twice the speed of orjson followed by
-  ``binascii.a2b_base64``), expands KPL aggregates with ``deaggregation.deaggregate_into``
+  ``binascii.a2b_base64``), expands KPL aggregates with ``deaggregation.deaggregate_arrow``
   and returns a ``RecordsPage``. msgspec is compiled, so it cannot travel in the
   ``--py-files`` zip: where it is not installed the body is parsed with the json module
   and ``a2b_base64`` instead (same rows, slower), and that is logged once per process.
@@ -69,7 +69,7 @@ except ImportError:  # a cluster with only the documented minimum: the zip, no m
     msgspec = None  # type: ignore[assignment,unused-ignore]
 
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_into
+from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_arrow
 from kinesis_source.records.records_page import RecordsPage, arrival_micros, page_from_response
 
 log = logging.getLogger(__name__)
@@ -391,29 +391,89 @@ def decode_records(body: bytes, *, deaggregate_kpl: bool) -> RecordsPage:
             next_shard_iterator=columns.next_shard_iterator,
             child_shards=columns.child_shards,
         )
-    data: list[bytes] = []
-    unit_keys: list[str] = []
-    hash_keys: list[str | None] = []
+    try:
+        return _aggregated_page(columns, arrival, page_data)
+    except UnicodeEncodeError:
+        # A plain record's key that Arrow cannot hold (a lone surrogate: only a hand-made
+        # body has one). The reference builds that page as lists, and its to_batch raises
+        # for the rows that hold the key, as it always did.
+        return page_from_response(_response(columns), deaggregate_kpl=True)
+
+
+def _response(columns: _Columns) -> dict[str, Any]:
+    """``columns`` shaped as botocore's parsed GetRecords response."""
+    return {
+        "Records": [
+            {
+                "SequenceNumber": sequence,
+                "ApproximateArrivalTimestamp": stamp,
+                "Data": blob,
+                "PartitionKey": key,
+            }
+            for sequence, stamp, blob, key in zip(
+                columns.sequence_numbers,
+                columns.arrival_seconds,
+                columns.data,
+                columns.partition_keys,
+                strict=True,
+            )
+        ],
+        "MillisBehindLatest": columns.millis_behind_latest,
+        "NextShardIterator": columns.next_shard_iterator,
+        "ChildShards": columns.child_shards,
+    }
+
+
+def _aggregated_page(
+    columns: _Columns, arrival: pa.Array, page_data: list[bytes] | pa.BinaryArray
+) -> RecordsPage:
+    """A page that holds KPL aggregates; raises UnicodeEncodeError for a plain record's key
+    that Arrow cannot hold."""
+    sequence_numbers, blobs, keys = columns.sequence_numbers, columns.data, columns.partition_keys
+    count = len(blobs)
+    # One Arrow chunk per aggregate (deaggregate_arrow) and per run of plain records.
+    data: list[pa.Array] = []
+    unit_keys: list[pa.Array] = []
+    hash_keys: list[pa.Array] = []
     unit_records: list[int] = []
     unit_subs: list[int] = []
     unit_starts = [0]
+    plain_from = 0  # first plain record not yet in a chunk
+
+    def add_plain(end: int) -> None:
+        if end > plain_from:
+            data.append(
+                page_data.slice(plain_from, end - plain_from)
+                if isinstance(page_data, pa.Array)
+                else pa.array(page_data[plain_from:end], pa.binary())
+            )
+            unit_keys.append(pa.array(keys[plain_from:end], pa.string()))
+            hash_keys.append(pa.nulls(end - plain_from, pa.string()))
+
+    units_so_far = 0
     for index, blob in enumerate(blobs):
-        added = deaggregate_into(blob, data, unit_keys, hash_keys)
-        if added is None:
-            data.append(blob)
-            unit_keys.append(keys[index])
-            hash_keys.append(None)
+        units = deaggregate_arrow(blob)
+        if units is None:
             added = 1
+        else:
+            add_plain(index)
+            plain_from = index + 1
+            data.append(units.data)
+            unit_keys.append(units.partition_keys)
+            hash_keys.append(units.explicit_hash_keys)
+            added = len(units.data)
         unit_records.extend([index] * added)
         unit_subs.extend(range(added))
-        unit_starts.append(len(data))
+        units_so_far += added
+        unit_starts.append(units_so_far)
+    add_plain(count)
     return RecordsPage(
         sequence_numbers=sequence_numbers,
         arrival_us=arrival,
         unit_starts=unit_starts,
-        data=data,
-        partition_keys=unit_keys,
-        explicit_hash_keys=hash_keys,
+        data=pa.chunked_array(data, pa.binary()),
+        partition_keys=pa.chunked_array(unit_keys, pa.string()),
+        explicit_hash_keys=pa.chunked_array(hash_keys, pa.string()),
         unit_records=unit_records,
         unit_subs=unit_subs,
         millis_behind_latest=columns.millis_behind_latest,

@@ -40,10 +40,11 @@ class RecordsPage:
     arrival_us: pa.Array  # int64 microseconds since the epoch, UTC
     unit_starts: list[int]  # len(sequence_numbers) + 1 entries, last = unit_count
     # Per user record (unit). The fast decoder hands plain records' data over as the Arrow
-    # array it already built to look for KPL aggregates.
-    data: list[bytes] | pa.BinaryArray
-    partition_keys: list[str]
-    explicit_hash_keys: list[str | None]
+    # array it already built to look for KPL aggregates, and a page with aggregates as
+    # Arrow chunks (one per aggregate and per run of plain records).
+    data: list[bytes] | pa.BinaryArray | pa.ChunkedArray
+    partition_keys: list[str] | pa.ChunkedArray
+    explicit_hash_keys: list[str | None] | pa.ChunkedArray
     # Kinesis record of each unit, and the unit's sub-sequence number; both None when
     # every record is exactly one unit (no aggregate on the page).
     unit_records: list[int] | None
@@ -84,7 +85,7 @@ class RecordsPage:
         # Each batch has buffers of its own: a zero-copy slice of one page-wide batch would
         # keep the whole page's buffer alive as long as Spark holds any slice.
         data = self.data
-        if isinstance(data, pa.Array):
+        if isinstance(data, (pa.Array, pa.ChunkedArray)):
             lengths = pc.binary_length(data.slice(lo, hi - lo))
             if (pc.sum(lengths).as_py() or 0) <= max_bytes:
                 yield self.to_batch(lo, hi, stream, shard_id)
@@ -111,22 +112,30 @@ class RecordsPage:
             arrival = self.arrival_us.take(take)
             assert self.unit_subs is not None
             sub = pa.array(self.unit_subs[lo:hi], pa.int64())
-        data = self.data
         return pa.RecordBatch.from_arrays(
             [
-                data.slice(lo, n)
-                if isinstance(data, pa.Array)
-                else pa.array(data[lo:hi], pa.binary()),
+                _column(self.data, lo, hi, pa.binary()),
                 pa.repeat(pa.scalar(stream, pa.string()), n),
                 pa.repeat(pa.scalar(shard_id, pa.string()), n),
-                pa.array(self.partition_keys[lo:hi], pa.string()),
+                _column(self.partition_keys, lo, hi, pa.string()),
                 sequence,
                 sub,
-                pa.array(self.explicit_hash_keys[lo:hi], pa.string()),
+                _column(self.explicit_hash_keys, lo, hi, pa.string()),
                 arrival.cast(pa.int64()).view(_ARRIVAL_TYPE),
             ],
             schema=ARROW_SCHEMA,
         )
+
+
+def _column(
+    values: Sequence[Any] | pa.Array | pa.ChunkedArray, lo: int, hi: int, kind: pa.DataType
+) -> pa.Array:
+    """Items ``lo`` .. ``hi - 1`` of a unit column as one Arrow array (chunks copied into one)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.slice(lo, hi - lo).combine_chunks()
+    if isinstance(values, pa.Array):
+        return values.slice(lo, hi - lo)
+    return pa.array(values[lo:hi], kind)
 
 
 def byte_slices(sizes: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:

@@ -2,7 +2,7 @@
 
 Reference: boto3's parsed GetRecords response and ``deaggregation.deaggregate``.
 Fast: the raw body, msgspec (or, where msgspec is not installed, the json module and
-``a2b_base64``) and ``deaggregation.deaggregate_into``. Pure tests of the KPL parsers first,
+``a2b_base64``) and ``deaggregation.deaggregate_arrow``. Pure tests of the KPL parsers first,
 then whole bodies on both JSON paths, then the same records through a moto server.
 """
 
@@ -31,10 +31,11 @@ from kinesis_source.options import Decoder, KinesisOptions, parse_options
 from kinesis_source.records import deaggregation
 from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
-    _deaggregate_columns_into,
+    UnitColumns,
+    _deaggregate_columns,
     _deaggregate_wire_into,
     deaggregate,
-    deaggregate_into,
+    deaggregate_arrow,
 )
 from kinesis_source.records.fast_decode import decode_records, get_records_body
 from kinesis_source.records.records_page import RecordsPage, page_from_response
@@ -45,11 +46,38 @@ from tests.helpers import aggregate, framed
 pytestmark = pytest.mark.lowest
 
 IntoParser = Callable[[bytes, list[bytes], list[str], list[str | None]], "int | None"]
+
+
+def _read_back(
+    deaggregator: Callable[[bytes], UnitColumns | None],
+) -> IntoParser:
+    """An Arrow deaggregator read back into the lists the wire parser fills."""
+
+    def into(
+        data: bytes, out_data: list[bytes], keys: list[str], hash_keys: list[str | None]
+    ) -> int | None:
+        units = deaggregator(data)
+        if units is None:
+            return None
+        assert units.data.type == pa.binary()
+        assert units.partition_keys.type == units.explicit_hash_keys.type == pa.string()
+        out_data.extend(units.data.to_pylist())
+        keys.extend(units.partition_keys.to_pylist())
+        hash_keys.extend(units.explicit_hash_keys.to_pylist())
+        return len(units.data)
+
+    return into
+
+
+_arrow_into = _read_back(deaggregate_arrow)
+_columns_into = _read_back(_deaggregate_columns)
+
 INTO_PARSERS: dict[str, IntoParser] = {
-    "dispatch": deaggregate_into,
-    "columns": _deaggregate_columns_into,
+    "dispatch": _arrow_into,
+    "columns": _columns_into,
     "wire": _deaggregate_wire_into,
 }
+
 
 USERS: list[tuple[str, bytes, str | None]] = [
     ("user-1", b"hello", None),
@@ -113,6 +141,36 @@ ODD_AGGREGATES = {
         + b"\x1a\x05\x08\x00\x1a\x01b"
     ),
     "a non-minimal varint": framed(_KEY_K + b"\x1a\x06\x08\x80\x00\x1a\x01a"),
+    # Each of these keeps the lists' lengths equal to the record count, so only the checks
+    # of _aligned_columns stand between them and a wrong answer.
+    "a key index twice, none in the next record": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x07\x08\x00\x08\x01\x1a\x01a" + b"\x1a\x03\x1a\x01b"
+    ),
+    "a hash key index packed in one record, a plain one in the other": framed(
+        b"\x0a\x01k\x12\x01h\x12\x01i"
+        + b"\x1a\x07\x08\x00\x10\x00\x1a\x01a"
+        + b"\x1a\x08\x08\x00\x1a\x01b\x12\x01\x01"
+    ),
+    "a key index only packed, a plain one in the next record": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x06\x0a\x01\x01\x1a\x01a" + b"\x1a\x05\x08\x00\x1a\x01b"
+    ),
+    "an empty packed key index": framed(_KEY_K + b"\x1a\x07\x08\x00\x0a\x00\x1a\x01a"),
+    "a packed key index that does not parse": framed(
+        _KEY_K + b"\x1a\x08\x08\x00\x0a\x01\x80\x1a\x01a"
+    ),
+    "a hash key index on every record and an unknown field": framed(
+        _KEY_K + b"\x12\x01h" + b"\x1a\x09\x08\x00\x10\x00\x1a\x01a\x28\x07"
+    ),
+    # Key indexes 0, 1 (as for distinct keys) with a table of one key, and of three.
+    "key indexes 0, 1 and one key": framed(
+        _KEY_K + b"\x1a\x05\x08\x00\x1a\x01a" + b"\x1a\x05\x08\x01\x1a\x01b"
+    ),
+    "key indexes 0, 1 and three keys": framed(
+        b"\x0a\x01k\x0a\x01j\x0a\x01i" + b"\x1a\x05\x08\x00\x1a\x01a" + b"\x1a\x05\x08\x01\x1a\x01b"
+    ),
+    "key indexes 1, 0": framed(
+        b"\x0a\x01k\x0a\x01j" + b"\x1a\x05\x08\x01\x1a\x01a" + b"\x1a\x05\x08\x00\x1a\x01b"
+    ),
 }
 
 
@@ -123,6 +181,11 @@ USER_SETS = {
     "every record a hash key": [(k, d, h or str(i)) for i, (k, d, h) in enumerate(USERS)],
     "no hash keys": [(k, d, None) for k, d, _ in USERS],
     "500 records, 7 keys": [(f"key-{i % 7}", b"%d" % i, None) for i in range(500)],
+    # Distinct keys: the key indexes are 0, 1, 2, ... (past 127: two-byte varints).
+    "300 records, distinct keys": [(f"key-{i}", b"%d" % i, None) for i in range(300)],
+    "300 records, distinct keys, one used twice": [
+        (f"key-{i if i != 299 else 5}", b"%d" % i, None) for i in range(300)
+    ],
 }
 
 
@@ -162,7 +225,17 @@ def test_columns_parser_where_protobuf_cannot_build_its_message(
     # An old or unusual protobuf: every aggregate is read record by record.
     monkeypatch.setattr(deaggregation, "_COLUMNS", None)
     data = aggregate(USER_SETS[users])
-    assert columns(_deaggregate_columns_into, data) == reference_columns(data)
+    assert columns(_columns_into, data) == reference_columns(data)
+
+
+@pytest.mark.parametrize("case", ODD_AGGREGATES)
+def test_columns_checks_where_byte_size_checks_no_required_field(
+    monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    # A protobuf whose ByteSize does not raise for a missing required field: IsInitialized.
+    monkeypatch.setattr(deaggregation, "_SIZE_CHECKS_REQUIRED", False)
+    data = ODD_AGGREGATES[case]
+    assert columns(_columns_into, data) == reference_columns(data)
 
 
 @pytest.mark.parametrize("parser", INTO_PARSERS)
@@ -341,6 +414,10 @@ ODD_BODIES = {
 }
 
 
+def _as_list(values: list[Any] | pa.ChunkedArray) -> list[Any]:
+    return values if isinstance(values, list) else values.to_pylist()
+
+
 def _page_columns(page: RecordsPage) -> tuple[Any, ...]:
     # Lone surrogates cannot become Arrow strings (to_batch raises on either decoder), so
     # these are compared column by column.
@@ -349,8 +426,8 @@ def _page_columns(page: RecordsPage) -> tuple[Any, ...]:
         page.arrival_us.to_pylist(),
         page.unit_starts,
         [bytes(d) for d in page.data] if isinstance(page.data, list) else page.data.to_pylist(),
-        page.partition_keys,
-        page.explicit_hash_keys,
+        _as_list(page.partition_keys),
+        _as_list(page.explicit_hash_keys),
         page.millis_behind_latest,
         page.next_shard_iterator,
         page.child_shards,
@@ -363,6 +440,24 @@ def test_odd_bodies_decode_like_botocore(fast: ModuleType, case: str) -> None:
     ref = botocore_page(body)
     assert _page_columns(fast.decode_records(body, deaggregate_kpl=True)) == _page_columns(ref)
     assert ref.unit_count == (len(USERS) if "aggregate" in case else len(ref))
+
+
+def test_a_lone_surrogate_key_beside_an_aggregate(fast: ModuleType) -> None:
+    # Arrow cannot hold that key: the page still reads as the reference reads it, and only
+    # the rows holding the key fail to become a batch, on either decoder.
+    body = _body(
+        _plain_record(1, '"QQ=="', r'"\ud800 alone"'),
+        _plain_record(2, f'"{_B64_AGGREGATE}"', '"k"'),
+    )
+    ref = botocore_page(body)
+    got = fast.decode_records(body, deaggregate_kpl=True)
+    assert _page_columns(got) == _page_columns(ref)
+    assert got.unit_count == 1 + len(USERS)
+    rest = got.to_batch(1, got.unit_count, "s", "shardId-0")
+    assert rest.equals(ref.to_batch(1, ref.unit_count, "s", "shardId-0"))
+    for page in (got, ref):
+        with pytest.raises(UnicodeEncodeError):
+            page.to_batch(0, 1, "s", "shardId-0")
 
 
 @pytest.mark.parametrize("deaggregate_kpl", [True, False])

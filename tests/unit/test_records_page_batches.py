@@ -62,3 +62,33 @@ def test_aggregated_units_keep_their_records_across_batches() -> None:
     assert [b.num_rows for b in batches] == [3, 1, 1]
     whole = page.to_batch(1, 6, "s", "shardId-0")
     assert pa.Table.from_batches(batches).equals(pa.Table.from_batches([whole]))
+
+
+def _chunked(values: list[object], kind: pa.DataType) -> pa.ChunkedArray:
+    # Chunks as the fast decoder makes them (one per aggregate or run of plain records),
+    # here cut at every place, one of them empty.
+    return pa.chunked_array(
+        [pa.array(values[:2], kind), pa.array([], kind), pa.array(values[2:5], kind)]
+        + [pa.array([value], kind) for value in values[5:]],
+        kind,
+    )
+
+
+@pytest.mark.parametrize(("lo", "hi", "cap"), [(0, 6, 1000), (1, 6, 100), (2, 4, 50), (3, 3, 10)])
+def test_chunked_columns_give_the_rows_of_lists(lo: int, hi: int, cap: int) -> None:
+    lists = make_page([3, None, 2], BASE_SEQUENCE)
+    lists.data = [b"a" * 40, b"b" * 40, b"c" * 40, b"d" * 10, b"e" * 60, b"f" * 60]
+    lists.partition_keys = ["k1", "k2", "k1", "plain", "k3", "\u00e9"]
+    lists.explicit_hash_keys = [None, "7", None, None, "8", None]
+    chunks = make_page([3, None, 2], BASE_SEQUENCE)
+    chunks.data = _chunked(list(lists.data), pa.binary())
+    chunks.partition_keys = _chunked(list(lists.partition_keys), pa.string())
+    chunks.explicit_hash_keys = _chunked(list(lists.explicit_hash_keys), pa.string())
+    assert chunks.unit_count == lists.unit_count == 6
+    got = list(chunks.to_batches(lo, hi, "s", "shardId-0", cap))
+    want = list(lists.to_batches(lo, hi, "s", "shardId-0", cap))
+    assert [b.num_rows for b in got] == [b.num_rows for b in want]
+    assert all(g.equals(w) for g, w in zip(got, want, strict=True))
+    assert chunks.to_batch(lo, hi, "s", "shardId-0").equals(
+        lists.to_batch(lo, hi, "s", "shardId-0")
+    )
