@@ -68,7 +68,9 @@ class RecordsPage:
     def data_bytes(self) -> int:
         """The size of the user records' data (an Arrow array's buffers, offsets too)."""
         data = self.data
-        return int(data.nbytes) if isinstance(data, pa.Array) else sum(map(len, data))
+        if isinstance(data, (pa.Array, pa.ChunkedArray)):
+            return int(data.nbytes)
+        return sum(map(len, data))
 
     def record_of(self, unit: int) -> int:
         """Index of the Kinesis record that holds ``unit``."""
