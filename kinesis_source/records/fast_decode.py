@@ -230,9 +230,24 @@ def get_records_page(
         # botocore dropped what it kept. Read again without the handler (an iterator may
         # be used again until it expires) rather than take an empty page for the end.
         client.meta.events.unregister(_EVENT, unique_id=_HANDLER_ID)
-        response = client.get_records(ShardIterator=iterator, Limit=limit)
+        response = require_records(client.get_records(ShardIterator=iterator, Limit=limit))
     _warn_fallback()
     return page_from_response(response, deaggregate_kpl=deaggregate_kpl)
+
+
+def require_records(response: dict[str, Any]) -> dict[str, Any]:
+    """A parsed GetRecords response, which must have ``Records``; else a retryable error.
+
+    botocore >= 1.44 no longer checks a body's length against its Content-Length, and its
+    JSON parser turns a body cut short into a dict with neither ``Records`` nor
+    ``NextShardIterator``: taken as a page, that is an empty page at a closed shard's end,
+    and the read would stop there for good, the rest of the shard unread.
+    """
+    if "Records" not in response:
+        raise HTTPClientError(
+            error="GetRecords answered without Records (its body cut short or unreadable)"
+        )
+    return response
 
 
 def _warn_fallback() -> None:

@@ -23,7 +23,7 @@ from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
 from kinesis_source.options import Decoder, KinesisOptions
-from kinesis_source.records.fast_decode import get_records_page
+from kinesis_source.records.fast_decode import get_records_page, require_records
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.data_loss import go_on_after, read_loss
 from kinesis_source.source.positions import Position
@@ -227,6 +227,7 @@ class GetRecordsTransport:
                 ),
             )
         resp: Any = self._retrying(
-            "GetRecords", lambda: self.client.get_records(ShardIterator=iterator, Limit=limit)
+            "GetRecords",
+            lambda: require_records(self.client.get_records(ShardIterator=iterator, Limit=limit)),
         )
         return page_from_response(resp, deaggregate_kpl=self.opts.deaggregate)
