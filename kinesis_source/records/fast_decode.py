@@ -51,6 +51,7 @@ import sys
 import threading
 from binascii import a2b_base64
 from collections.abc import Callable, Iterator
+from functools import cache
 from typing import Any, NamedTuple
 
 import pyarrow as pa
@@ -361,12 +362,15 @@ def _columns(holder: list[bytes], *, large: bool) -> _Columns:
     return _json_module_columns(holder, as_text=large)
 
 
-_MAGIC = pa.scalar(KPL_MAGIC, pa.binary())
+@cache
+def _magic() -> pa.Scalar:
+    # Made on first use: see records_page._zero (pandas, imported by pyarrow's conversions).
+    return pa.scalar(KPL_MAGIC, pa.binary())
 
 
 def _holds_aggregate(data: pa.BinaryArray) -> bool:
     """Whether any record starts with KPL's magic: one pass in C, a tenth of a generator's."""
-    return bool(pc.any(pc.equal(pc.binary_slice(data, 0, len(KPL_MAGIC)), _MAGIC)).as_py())
+    return bool(pc.any(pc.equal(pc.binary_slice(data, 0, len(KPL_MAGIC)), _magic())).as_py())
 
 
 def _text(body: bytes) -> str:

@@ -17,6 +17,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -28,7 +29,14 @@ from kinesis_source.schema import ARROW_SCHEMA
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROS_PER_SECOND = 1_000_000
 _ARRIVAL_TYPE = pa.timestamp("us", tz="UTC")
-_ZERO = pa.scalar(0, pa.int64())
+
+
+@cache
+def _zero() -> pa.Scalar:
+    # Made on first use, not at import: pyarrow imports pandas (where installed) the first
+    # time it converts a Python value, and the driver's planner, a fresh process for every
+    # query that never builds a batch, would pay that second at each query's start.
+    return pa.scalar(0, pa.int64())
 
 
 @dataclass
@@ -107,7 +115,7 @@ class RecordsPage:
         if self.unit_records is None:
             sequence = pa.array(self.sequence_numbers[lo:hi], pa.string())
             arrival = self.arrival_us.slice(lo, n)
-            sub = pa.repeat(_ZERO, n)
+            sub = pa.repeat(_zero(), n)
         else:
             take = pa.array(self.unit_records[lo:hi], pa.int64())
             sequence = pa.array(self.sequence_numbers, pa.string()).take(take)

@@ -176,6 +176,24 @@ def test_the_pure_decisions_really_load_without_boto3_or_spark() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_package_loads_no_pandas_beyond_what_spark_loads() -> None:
+    # The streaming source's planner is a fresh Python process at every query's start:
+    # pandas (which pyarrow imports the first time it converts a Python value) would cost
+    # it about a second, serially, before the first batch. Loading the package must not.
+    code = (
+        "import sys\n"
+        "import pyspark.sql.streaming.python_streaming_source_runner\n"
+        "before = 'pandas' in sys.modules\n"
+        f"for m in {sorted(MODULES)!r}: __import__(m)\n"
+        "print(before, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    before, after = out.stdout.split()
+    assert after == before, "loading the package imported pandas"
+
+
 def test_decoding_knows_no_spark() -> None:
     for module in _ours("kinesis_source.records"):
         used = {n for n in imports_of(module).anywhere | loaded_by(module) if _top(n) == "pyspark"}
