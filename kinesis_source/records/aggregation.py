@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 
-from aws_kinesis_agg import messages_pb2
-
-from kinesis_source.records.deaggregation import KPL_MAGIC
-
-_DIGEST_BYTES = 16
+from kinesis_source.records.kpl_format import DIGEST_BYTES as _DIGEST_BYTES
+from kinesis_source.records.kpl_format import KPL_MAGIC
+from kinesis_source.records.kpl_messages import messages_pb2
 
 
 def _varint_size(value: int) -> int:

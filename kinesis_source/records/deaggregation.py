@@ -32,27 +32,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
 from functools import cache
 from typing import NamedTuple
 
-import aws_kinesis_agg
 import pyarrow as pa
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError, EncodeError, Message
 
-# aws_kinesis_agg's generated messages_pb2 does ``import config_pb2`` as a top-level module;
-# its own deaggregator puts the package folder first on sys.path for that. We append it
-# instead, so that nothing else on the path is shadowed.
-_AGG_DIR = os.path.dirname(aws_kinesis_agg.__file__)
-if _AGG_DIR not in sys.path:
-    sys.path.append(_AGG_DIR)
-from aws_kinesis_agg import messages_pb2  # noqa: E402
-
-KPL_MAGIC = b"\xf3\x89\x9a\xc2"
-_DIGEST_BYTES = 16
+from kinesis_source.records.kpl_format import DIGEST_BYTES as _DIGEST_BYTES
+from kinesis_source.records.kpl_format import KPL_MAGIC
+from kinesis_source.records.kpl_messages import messages_pb2
 
 log = logging.getLogger(__name__)
 

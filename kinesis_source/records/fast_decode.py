@@ -70,7 +70,7 @@ except ImportError:  # a cluster with only the documented minimum: the zip, no m
     msgspec = None  # type: ignore[assignment,unused-ignore]
 
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.records.deaggregation import KPL_MAGIC, deaggregate_arrow
+from kinesis_source.records.kpl_format import KPL_MAGIC
 from kinesis_source.records.records_page import RecordsPage, arrival_micros, page_from_response
 
 log = logging.getLogger(__name__)
@@ -468,6 +468,10 @@ def _aggregated_page(
             )
             unit_keys.append(pa.array(keys[plain_from:end], pa.string()))
             hash_keys.append(pa.nulls(end - plain_from, pa.string()))
+
+    # Imported here: the planner loads this module (for its clients) but never
+    # deaggregates, and protobuf would cost it about 0.1 s at each query's start.
+    from kinesis_source.records.deaggregation import deaggregate_arrow
 
     units_so_far = 0
     for index, blob in enumerate(blobs):

@@ -18,12 +18,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
+from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kinesis_source.records.deaggregation import deaggregate
 from kinesis_source.schema import ARROW_SCHEMA
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -96,17 +96,21 @@ class RecordsPage:
         # keep the whole page's buffer alive as long as Spark holds any slice.
         data = self.data
         if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            lengths = pc.binary_length(data.slice(lo, hi - lo))
+            lengths = pc.binary_length(data.slice(lo, hi - lo)).cast(pa.int64())
             if (pc.sum(lengths).as_py() or 0) <= max_bytes:
                 yield self.to_batch(lo, hi, stream, shard_id)
                 return
-            sizes: list[int] = lengths.to_pylist()
+            ends = pc.cumulative_sum(lengths)
+            if isinstance(ends, pa.ChunkedArray):
+                ends = ends.combine_chunks()
+            slices = _slices_of_running_sums(_ArrowInts(ends), max_bytes)
         else:
             sizes = [len(blob) for blob in data[lo:hi]]
             if sum(sizes) <= max_bytes:
                 yield self.to_batch(lo, hi, stream, shard_id)
                 return
-        for first, last in byte_slices(sizes, max_bytes):
+            slices = byte_slices(sizes, max_bytes)
+        for first, last in slices:
             yield self.to_batch(lo + first, lo + last, stream, shard_id)
 
     def to_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:
@@ -151,16 +155,35 @@ def _column(
 def byte_slices(sizes: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:
     """Consecutive ``(first, last)`` index ranges covering ``sizes``, each summing to at most
     ``max_bytes`` or holding a single item; none empty."""
+    return _slices_of_running_sums(list(accumulate(sizes)), max_bytes)
+
+
+def _slices_of_running_sums(ends: Sequence[int], max_bytes: int) -> list[tuple[int, int]]:
+    """``byte_slices`` given ``ends[i]``, the sum of sizes ``0`` .. ``i``."""
+    # A page holds up to 10,000 records, or far more KPL user records: a binary search per
+    # slice keeps the Python work per slice, not per item.
     out: list[tuple[int, int]] = []
-    first = total = 0
-    for index, size in enumerate(sizes):
-        if index > first and total + size > max_bytes:
-            out.append((first, index))
-            first, total = index, 0
-        total += size
-    if first < len(sizes):
-        out.append((first, len(sizes)))
+    first = 0
+    while first < len(ends):
+        before = ends[first - 1] if first else 0
+        last = max(first + 1, bisect_right(ends, before + max_bytes, first))
+        out.append((first, last))
+        first = last
     return out
+
+
+class _ArrowInts(Sequence[int]):
+    """An Arrow integer array as a sequence of Python ints, for ``bisect`` to probe a few
+    items without converting all of them."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.values[index].as_py()
 
 
 def arrival_micros(seconds: Sequence[float | int]) -> pa.Array:
@@ -191,6 +214,9 @@ def _datetime_micros(value: datetime) -> int:
 
 def page_from_response(response: Mapping[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
     """The reference decoder: a page from the dict ``client.get_records`` returned."""
+    # Imported here, as in fast_decode: the planner loads this module and never deaggregates.
+    from kinesis_source.records.deaggregation import deaggregate
+
     sequence_numbers: list[str] = []
     arrival: list[int] = []
     unit_starts = [0]

@@ -3,7 +3,8 @@
 - The pure decisions (lineage, admission, positions, planning, stop rules, data loss,
   pacing) import neither boto3/botocore nor pyspark, not even through the modules they
   import.
-- Decoding (``records/``) knows no Spark.
+- Decoding (``records/``) knows no Spark, and each of its modules imports on its own.
+- The streaming planner's import loads no protobuf (it never deaggregates).
 - Stores import from ``source/`` only its pure decisions (the offset's positions), never
   the reader modules.
 - Nothing in the package imports ``examples`` or ``scripts``.
@@ -192,6 +193,25 @@ def test_the_package_loads_no_pandas_beyond_what_spark_loads() -> None:
     )
     before, after = out.stdout.split()
     assert after == before, "loading the package imported pandas"
+
+
+def test_the_streaming_planner_loads_no_protobuf() -> None:
+    # The planner (a fresh process at each query's start) never deaggregates: protobuf and
+    # the generated KPL classes would cost it about 0.1 s before the first batch.
+    loaded = loaded_by("kinesis_source.source.stream_reader")
+    heavy = {n for n in loaded if _top(n) == "google" or n.startswith("aws_kinesis_agg")}
+    assert not heavy, f"the stream reader's import loads {sorted(heavy)}"
+    assert "kinesis_source.records.deaggregation" not in loaded
+
+
+def test_each_records_module_imports_on_its_own() -> None:
+    # aws_kinesis_agg's generated classes import a sibling as a top-level module: whichever
+    # of our modules a worker loads first (the sink's aggregation, the reader's
+    # deaggregation) must make that work, not rely on another having run before it.
+    for module in _ours("kinesis_source.records"):
+        subprocess.run(
+            [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, check=True
+        )
 
 
 def test_decoding_knows_no_spark() -> None:

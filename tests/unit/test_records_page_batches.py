@@ -37,6 +37,20 @@ def _page_with(blobs: list[bytes], as_arrow: bool = False) -> RecordsPage:
     return page
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_arrow_data_is_cut_where_python_data_is(seed: int) -> None:
+    # The fast decoder's data is Arrow, cut by running sums in Arrow; the reference
+    # decoder's is a list of bytes, cut by byte_slices.
+    rng = random.Random(seed)
+    cap = rng.choice([1, 100, 1000])
+    blobs = [b"x" * rng.choice([0, 1, rng.randrange(2 * cap + 1)]) for _ in range(60)]
+    lo, hi = sorted(rng.sample(range(61), 2))
+    got = list(_page_with(blobs, as_arrow=True).to_batches(lo, hi, "s", "shardId-0", cap))
+    want = list(_page_with(blobs).to_batches(lo, hi, "s", "shardId-0", cap))
+    assert [b.num_rows for b in got] == [b.num_rows for b in want]
+    assert all(g.equals(w) for g, w in zip(got, want, strict=True))
+
+
 @pytest.mark.parametrize("as_arrow", [False, True])
 def test_records_of_one_mib_leave_one_batch_each_with_the_same_rows(as_arrow: bool) -> None:
     blobs = [bytes([i]) * (MIB - 1) for i in range(5)]
