@@ -45,7 +45,10 @@ EFO_TAKEOVER_SECONDS = 5
 # up to two before failing the query's start.
 DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS = 120_000
 
-DEFAULT_MAX_RECORDS_PER_SHARD = 100_000
+# No default cap on the records of one shard's read: a batch is bounded by this time, as
+# Kinesis' quotas are (2 MiB/s and 5 calls/s per shard), not by a count of rows. A count
+# cuts a KPL backlog, hundreds of user records per Kinesis record, into many batches that
+# each pay Spark's fixed cost.
 DEFAULT_MAX_FETCH_TIME_MS = 10_000
 # 200 ms between GetRecords calls keeps one reader at the 5 calls/s per shard quota.
 DEFAULT_FETCH_INTERVAL_MS = 1000 // GET_RECORDS_CALLS_PER_SECOND_PER_SHARD

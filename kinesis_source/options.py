@@ -190,7 +190,7 @@ class KinesisOptions(ConnectionOptions):
     initial_position: InitialPosition = InitialPosition.LATEST
     # Epoch milliseconds; set only with initial_position AT_TIMESTAMP.
     initial_timestamp_ms: int | None = None
-    max_records_per_shard: int = limits.DEFAULT_MAX_RECORDS_PER_SHARD
+    max_records_per_shard: int | None = None
     # Rows per micro-batch over all shards (ReadMaxRows); None: no limit.
     max_records_per_trigger: int | None = None
     max_fetch_time_ms: int = limits.DEFAULT_MAX_FETCH_TIME_MS
@@ -297,8 +297,10 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         checkpoint_store=checkpoint_store,
         initial_position=initial_position,
         initial_timestamp_ms=initial_timestamp_ms,
-        max_records_per_shard=_parse_int(
-            opts, "maxRecordsPerShard", limits.DEFAULT_MAX_RECORDS_PER_SHARD, minimum=1
+        max_records_per_shard=(
+            _parse_int(opts, "maxRecordsPerShard", 0, minimum=1)
+            if "maxRecordsPerShard" in opts
+            else None
         ),
         max_records_per_trigger=(
             _parse_int(opts, "maxRecordsPerTrigger", 0, minimum=1)

@@ -38,18 +38,19 @@ def plan_limits(
     readable: Iterable[str],
     with_data: Iterable[str],
     budget: int | None,
-    per_shard_cap: int,
+    per_shard_cap: int | None,
     rotate: int,
 ) -> dict[str, int]:
     """Per-shard limits of the next batch, as ``Offset.limits`` holds them.
 
     Shards without data get 0 (not planned). With a budget, each shard with data gets its
-    share, at most ``per_shard_cap``; a share of 0 means that shard waits for a later
-    batch. Without a budget, shards with data get no entry: they read up to the cap.
+    share, at most ``per_shard_cap`` (None: no cap); a share of 0 means that shard waits
+    for a later batch. Without a budget, shards with data get no entry: they read up to the
+    cap, if any.
     """
     has_data = set(with_data)
     limits = {sid: 0 for sid in readable if sid not in has_data}
     if budget is not None:
         for sid, share in split_budget(budget, sorted(has_data), rotate).items():
-            limits[sid] = min(share, per_shard_cap)
+            limits[sid] = share if per_shard_cap is None else min(share, per_shard_cap)
     return limits

@@ -73,7 +73,7 @@ def next_offset(
     current: QueryOffset,
     steps: Mapping[str, StreamStep],
     budget: int | None,
-    per_shard_cap: int,
+    per_shard_cap: int | None,
     until_ms: int | None,
 ) -> QueryOffset | None:
     """The next batch's offset over the streams of ``steps``, or None: nothing to plan.

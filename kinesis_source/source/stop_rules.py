@@ -114,7 +114,7 @@ class StopRules:
         stop: Position | None,
         *,
         task_max_records: int | None,
-        max_records_per_shard: int,
+        max_records_per_shard: int | None,
         until_ms: int | None,
         max_fetch_ms: int,
         page_limit: int | None,
@@ -122,7 +122,8 @@ class StopRules:
         """The rules of a read from ``start``: a replay if ``stop`` is set, else fresh.
 
         ``task_max_records`` is the batch's admission limit for the shard; None falls back
-        to ``max_records_per_shard``.
+        to ``max_records_per_shard``, and with neither the read is bounded by its time
+        (``max_fetch_ms``), the tip and the run's bound only.
         """
         if stop is not None:
             # A replay reads to the recorded end whatever the limits: only a fresh read has them.
@@ -142,7 +143,8 @@ class StopRules:
         return (int(self.stop.sequence), self.stop.sub)
 
     def units_left(self, progress: Progress) -> int | None:
-        """User records a fresh read may still take under its cap; None: no cap (a replay)."""
+        """User records a fresh read may still take under its cap; None: no cap (a replay,
+        or a read with neither a batch limit nor ``maxRecordsPerShard``)."""
         if self.max_records is None:
             return None
         return max(0, self.max_records - progress.records)

@@ -50,6 +50,10 @@ def test_limits_plan_only_shards_with_data_and_never_exceed_the_budget() -> None
     assert capped == dict.fromkeys(SHARDS, 100)
     # No budget: shards with data read up to the per-shard cap (no entry).
     assert plan_limits(SHARDS, SHARDS[:1], None, 100, 0) == dict.fromkeys(SHARDS[1:], 0)
+    # No per-shard cap (the default): the budget's shares alone.
+    shares = plan_limits(SHARDS, SHARDS, budget=1_000_001, per_shard_cap=None, rotate=0)
+    assert shares == dict(zip(SHARDS, [250_001, 250_000, 250_000, 250_000], strict=True))
+    assert plan_limits(SHARDS, SHARDS[:1], None, None, 0) == dict.fromkeys(SHARDS[1:], 0)
 
 
 def test_limits_and_bound_travel_in_the_offset_json_in_a_fixed_order() -> None:

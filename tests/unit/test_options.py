@@ -18,7 +18,7 @@ def test_defaults_match_the_documented_ones() -> None:
     opts = parse_options(BASE, env={})
     assert opts.stream_name == "orders"
     assert opts.initial_position is InitialPosition.LATEST
-    assert opts.max_records_per_shard == 100_000
+    assert opts.max_records_per_shard is None  # a read is bounded by its time
     assert opts.max_fetch_time_ms == 10_000
     assert opts.get_records_limit == 10_000
     assert opts.fetch_interval_ms == 200

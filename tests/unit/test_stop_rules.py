@@ -16,7 +16,7 @@ from tests.pages import BASE_SEQUENCE, make_page
 WHERE = {"stream": "s", "shard_id": "shardId-0", "batch": 4}
 
 
-def fresh(cap: int = 1000, max_fetch_ms: int = 60_000, page_limit: int = 10) -> StopRules:
+def fresh(cap: int | None = 1000, max_fetch_ms: int = 60_000, page_limit: int = 10) -> StopRules:
     return StopRules.for_read(
         Position.trim_horizon(),
         None,
@@ -91,6 +91,23 @@ def test_max_fetch_time_stops_a_read_that_is_behind_without_calling_it_caught_up
 def test_the_cap_stops_the_read_mid_page() -> None:
     progress, stops = consumed(fresh(cap=2), 5, millis_behind_latest=5_000)
     assert stops and progress.done and not progress.caught_up and progress.records == 2
+
+
+def test_without_a_cap_a_read_takes_whole_pages_until_its_time_is_up() -> None:
+    # The default (no maxRecordsPerShard): a backlog is read until maxFetchTimeMs, however
+    # many records that is, and the read is then not caught up.
+    rules = fresh(cap=None, max_fetch_ms=500, page_limit=10_000)
+    progress = Progress(position=rules.start)
+    for first in range(0, 50_000, 10_000):
+        records = make_page([None] * 10_000, BASE_SEQUENCE + 7 * first)
+        page = replace(records, millis_behind_latest=1)
+        assert rules.consume(page, progress) == (0, 10_000)
+        assert rules.units_left(progress) is None
+        assert not rules.stops_after(page, progress, 0.4, **WHERE)
+    assert progress.records == 50_000 and not progress.done
+    assert rules.stops_after(page, progress, 0.5, **WHERE)
+    assert not progress.caught_up
+    assert progress.position == Position.after(str(BASE_SEQUENCE + 7 * 49_999))
 
 
 def test_a_replay_ignores_every_limit_and_reads_to_the_recorded_end() -> None:
