@@ -186,7 +186,7 @@ def install_raw_get_records(client: Any) -> None:
             "http-session",
             "botocore %s has no client._endpoint.http_session: GetRecords bodies are read "
             "by botocore in 64 KiB chunks, which holds each body twice while it arrives",
-            getattr(sys.modules.get("botocore"), "__version__", "unknown"),
+            _botocore_version(),
         )
         return
     client.meta.events.register(_SEND_EVENT, _whole_body_sender(send), unique_id=_SEND_HANDLER_ID)
@@ -257,8 +257,13 @@ def _warn_fallback() -> None:
         "the raw GetRecords body did not arrive through botocore's %s event "
         "(botocore %s); decoding GetRecords with botocore's parser instead, which is slower",
         _EVENT,
-        getattr(sys.modules.get("botocore"), "__version__", "unknown"),
+        _botocore_version(),
     )
+
+
+def _botocore_version() -> str:
+    # For the fallback warnings: they name the release whose internals differ.
+    return str(getattr(sys.modules.get("botocore"), "__version__", "unknown"))
 
 
 if msgspec is not None:

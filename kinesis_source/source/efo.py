@@ -189,27 +189,44 @@ class EventStreamTransport:
         self.fallback_to_polling = opts.efo_fallback_to_polling
         # Set when this read took its records by GetRecords (SubscribeToShard refused).
         self.fell_back = False
+        self._polling: GetRecordsTransport | None = None
 
     @property
     def _key(self) -> tuple[str, str]:
         return (self.consumer_arn, self.shard_id)
 
     def pages(
-        self, start: Position, reached: Callable[[], Position]
+        self,
+        start: Position,
+        reached: Callable[[], Position],
+        wanted: Callable[[], int | None] = lambda: None,
     ) -> Generator[RecordsPage, None, None]:
         """Pages from ``start`` until the shard ends or the caller stops asking.
 
         ``reached`` tells where the read stands: a resubscription starts there, and a
         read that stops keeps the subscription open there for the next batch. A
         subscription refused under the 5-second rule hands the rest of the read to
-        GetRecords from there (``efoFallbackToPolling``).
+        GetRecords from there (``efoFallbackToPolling``), which then honours ``wanted``
+        as the GetRecords transport does; events come as Kinesis pushes them.
         """
         try:
             yield from self._event_pages(start, reached)
         except _SubscriptionInUse:
-            yield from self._polled_pages(reached)
+            yield from self._polled_pages(reached, wanted)
 
-    def _polled_pages(self, reached: Callable[[], Position]) -> Generator[RecordsPage, None, None]:
+    @property
+    def last_limit(self) -> int | None:
+        """GetRecords' Limit of the last page once fallen back; None for events."""
+        return None if self._polling is None else self._polling.last_limit
+
+    def read_ahead(self, page: RecordsPage, units_left: int | None) -> None:
+        """Only GetRecords pages are fetched ahead: events arrive as Kinesis pushes them."""
+        if self._polling is not None:
+            self._polling.read_ahead(page, units_left)
+
+    def _polled_pages(
+        self, reached: Callable[[], Position], wanted: Callable[[], int | None]
+    ) -> Generator[RecordsPage, None, None]:
         """The rest of the read by GetRecords, from where it stands."""
         self.fell_back = True
         at = reached()
@@ -229,9 +246,9 @@ class EventStreamTransport:
             at.text(),
             "; logged once per shard in this Python worker" if first else "",
         )
-        polling = GetRecordsTransport(self.opts, self.stream, self.shard_id)
+        polling = self._polling = GetRecordsTransport(self.opts, self.stream, self.shard_id)
         try:
-            yield from polling.pages(at, reached)
+            yield from polling.pages(at, reached, wanted)
         finally:
             self.shard_gone = polling.shard_gone
 

@@ -108,7 +108,8 @@ class GetRecordsTransport:
                 self.last_limit = limit
                 yield page
                 iterator = page.next_shard_iterator
-                # Not held while the next page is fetched.
+                # Let go before the next call; only a read-ahead, after a small page, fetches
+                # while a page is still held.
                 del page
         finally:
             self._drop_ahead()

@@ -93,17 +93,13 @@ class _ShardRead:
 
     def _pages(self) -> Generator[RecordsPage, None, None]:
         task, progress = self.task, self.progress
-        if isinstance(self.transport, GetRecordsTransport):
-            # The last call of a capped read asks for no more than the cap leaves.
-            return self.transport.pages(
-                task.start, lambda: progress.position, lambda: self.rules.units_left(progress)
-            )
-        return self.transport.pages(task.start, lambda: progress.position)
+        # The last call of a capped read asks for no more than the cap leaves.
+        return self.transport.pages(
+            task.start, lambda: progress.position, lambda: self.rules.units_left(progress)
+        )
 
     def _rules_for_page(self) -> StopRules:
-        if isinstance(self.transport, GetRecordsTransport):
-            return self.rules.with_page_limit(self.transport.last_limit)
-        return self.rules
+        return self.rules.with_page_limit(self.transport.last_limit)
 
     def _consume(self, page: RecordsPage) -> tuple[int, int]:
         return self._rules_for_page().consume(page, self.progress)
@@ -127,9 +123,8 @@ class _ShardRead:
                     hi - lo,
                     page.millis_behind_latest,
                 )
-                if isinstance(self.transport, GetRecordsTransport):
-                    if self._rules_for_page().reads_on_after(page, progress):
-                        self.transport.read_ahead(page, self.rules.units_left(progress))
+                if self._rules_for_page().reads_on_after(page, progress):
+                    self.transport.read_ahead(page, self.rules.units_left(progress))
                 if hi > lo:
                     yield from page.to_batches(
                         lo, hi, task.stream, task.shard_id, limits.ARROW_BATCH_MAX_BYTES
