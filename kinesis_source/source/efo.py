@@ -26,11 +26,8 @@ Service rules handled here:
   continues it, dropping the records the GetRecords read took (``behind``), rather than
   subscribe again and be refused by its own subscription. With ``efoFallbackToPolling=false``
   the refused call is retried until the takeover succeeds, as the AWS connectors do;
-- SubscribeToShard answers ``ResourceNotFoundException`` for a shard that is gone (or a
-  consumer that is deregistered: checked, an error) and ``InvalidArgumentException`` for
-  a sequence number that is no longer in the shard: lost data, decided as for polling
-  (``data_loss.go_on_after``): an error, or with ``failOnDataLoss=false`` a warning and
-  the shard treated as ended or read from its oldest record.
+- SubscribeToShard's refusals (the 5-second rule, a gone shard or a deregistered
+  consumer, a sequence number no longer in the shard) are decided in ``efo_subscribe``.
 """
 
 from __future__ import annotations
@@ -42,38 +39,16 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from kinesis_source import limits
-from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.aws.retry import call_with_retry, policy_of
-from kinesis_source.errors import ConsumerError, KinesisReadError
 from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage, page_from_response
-from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
+from kinesis_source.source.efo_subscribe import ShardGone, ShardSubscriber, SubscriptionInUse
 from kinesis_source.source.efo_subscription import Ended, Subscription
 from kinesis_source.source.get_records import GetRecordsTransport
 from kinesis_source.source.positions import AFTER_SEQUENCE_NUMBER, Position
 from kinesis_source.source.stop_rules import after_continuation
 
 log = logging.getLogger(__name__)
-
-# How long a SubscribeToShard refused with ResourceInUseException is retried: the 5 s
-# rule plus margin for clocks and a takeover in flight.
-TAKEOVER_WAIT_SECONDS = limits.EFO_TAKEOVER_SECONDS + 5
-TAKEOVER_RETRY_SECONDS = 0.5
-
-
-def starting_position(position: Position) -> dict[str, Any]:
-    """SubscribeToShard's ``StartingPosition`` for a read that starts at ``position``
-    (a split aggregate restarts AT its sequence number; the reader skips what it read)."""
-    request = position.iterator_request()
-    start: dict[str, Any] = {"Type": request["ShardIteratorType"]}
-    if "StartingSequenceNumber" in request:
-        start["SequenceNumber"] = request["StartingSequenceNumber"]
-    if "Timestamp" in request:
-        start["Timestamp"] = request["Timestamp"]
-    return start
 
 
 def page_of(event: dict[str, Any], *, deaggregate_kpl: bool) -> RecordsPage:
@@ -127,15 +102,6 @@ def records_after(event: dict[str, Any], position: Position) -> dict[str, Any]:
     }
 
 
-class _ShardGone(Exception):
-    """SubscribeToShard found the shard gone and failOnDataLoss=false: the read ends."""
-
-
-class _SubscriptionInUse(Exception):
-    """SubscribeToShard refused under the 5-second rule, and efoFallbackToPolling says to
-    read by GetRecords rather than wait."""
-
-
 # (consumer ARN, shard id) whose first GetRecords fallback this Python worker logged at INFO.
 _FALLBACK_LOGGED: set[tuple[str, str]] = set()
 
@@ -172,21 +138,17 @@ class EventStreamTransport:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.opts = opts
-        self.client = kinesis_client(opts)
         self.consumer_arn = consumer_arn
         self.stream = stream
         self.shard_id = shard_id
-        self.policy = policy_of(opts)
         self.deaggregate_kpl = opts.deaggregate
-        self.sleep = sleep
-        self.fail_on_data_loss = opts.fail_on_data_loss
+        self._subscriber = ShardSubscriber(opts, stream, shard_id, consumer_arn, sleep=sleep)
         self._subscription: Subscription | None = None
         # Set while a continued subscription still holds records up to the read's start.
         self._skip_to: Position | None = None
         # Set when the shard is gone and failOnDataLoss=false says to go on: the read then
         # treats the shard as ended, as the GetRecords transport does.
         self.shard_gone = False
-        self.fallback_to_polling = opts.efo_fallback_to_polling
         # Set when this read took its records by GetRecords (SubscribeToShard refused).
         self.fell_back = False
         self._polling: GetRecordsTransport | None = None
@@ -211,7 +173,7 @@ class EventStreamTransport:
         """
         try:
             yield from self._event_pages(start, reached)
-        except _SubscriptionInUse:
+        except SubscriptionInUse:
             yield from self._polled_pages(reached, wanted)
 
     @property
@@ -269,7 +231,9 @@ class EventStreamTransport:
                 yield page
                 if page.next_shard_iterator is None:
                     return
-        except _ShardGone:
+        except ShardGone:
+            # failOnDataLoss=false said to go on: the read treats the shard as ended.
+            self.shard_gone = True
             return
         finally:
             at = reached()
@@ -292,89 +256,6 @@ class EventStreamTransport:
         ):
             self._skip_to = None
         return rest
-
-    def _subscribe(self, position: Position) -> None:
-        start = starting_position(position)
-        waited_since = time.monotonic()
-        while True:
-            try:
-                resp = self._subscribe_at(start)
-                break
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                waited = time.monotonic() - waited_since
-                if code == "ResourceInUseException" and waited < TAKEOVER_WAIT_SECONDS:
-                    # Another subscription of this consumer and shard started under 5 s ago.
-                    if self.fallback_to_polling:
-                        raise _SubscriptionInUse from exc
-                    log.info(
-                        "shard %s: subscription in use; retrying in %.1f s",
-                        self.shard_id,
-                        TAKEOVER_RETRY_SECONDS,
-                    )
-                    self.sleep(TAKEOVER_RETRY_SECONDS)
-                    continue
-                loss = read_loss(code, position)
-                if loss is None:
-                    raise KinesisReadError(
-                        f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id} "
-                        f"with consumer {self.consumer_arn} at {position.text()} failed: "
-                        f"{code or exc}",
-                        stream=self.stream,
-                        shard_id=self.shard_id,
-                        sequence_number=position.sequence,
-                    ) from exc
-                if loss is ReadLoss.SHARD_GONE:
-                    self._check_consumer(exc)
-                position = go_on_after(
-                    loss,
-                    stream=self.stream,
-                    shard_id=self.shard_id,
-                    position=position,
-                    refusal=f"SubscribeToShard: {code}",
-                    fail_on_data_loss=self.fail_on_data_loss,
-                    cause=exc,
-                )
-                if position.is_shard_end:
-                    self.shard_gone = True
-                    raise _ShardGone from exc
-                start = starting_position(position)
-        self._subscription = Subscription(resp["EventStream"], self.shard_id)
-        log.debug("shard %s: subscribed at %s", self.shard_id, position.text())
-
-    def _subscribe_at(self, start: dict[str, Any]) -> Any:
-        return call_with_retry(
-            lambda: self.client.subscribe_to_shard(
-                ConsumerARN=self.consumer_arn, ShardId=self.shard_id, StartingPosition=start
-            ),
-            self.policy,
-            what="SubscribeToShard",
-            stream=self.stream,
-            shard_id=self.shard_id,
-        )
-
-    def _check_consumer(self, refusal: ClientError) -> None:
-        """SubscribeToShard's ResourceNotFoundException also means a deregistered consumer:
-        that is no data loss, and no reason to skip the shard."""
-        try:
-            call_with_retry(
-                lambda: self.client.describe_stream_consumer(ConsumerARN=self.consumer_arn),
-                self.policy,
-                what="DescribeStreamConsumer",
-                stream=self.stream,
-                shard_id=self.shard_id,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise
-            raise ConsumerError(
-                f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id}: the "
-                f"enhanced fan-out consumer {self.consumer_arn} is no longer registered; "
-                "restart the query to register it again (or set consumerARN to a registered "
-                "consumer)",
-                stream=self.stream,
-                shard_id=self.shard_id,
-            ) from refusal
 
     def open(self, start: Position) -> dict[str, Any] | None:
         """Continue the subscription kept at ``start`` (returning the rest of the event it
@@ -400,7 +281,7 @@ class EventStreamTransport:
             return None if kept.pending is None else self._skipped(kept.pending)
         if kept is not None:
             kept.subscription.close()
-        self._subscribe(start)
+        self._subscription = self._subscriber.subscribe(start)
         return None
 
     def next_event(self, position: Position) -> dict[str, Any]:
@@ -408,7 +289,7 @@ class EventStreamTransport:
         reader stands) when the subscription expired or was taken over."""
         while True:
             if self._subscription is None:
-                self._subscribe(position)
+                self._subscription = self._subscriber.subscribe(position)
             assert self._subscription is not None
             item = self._subscription.take()
             if isinstance(item, dict):

@@ -4,8 +4,10 @@ Three readers of the same records, served by ``kinesis_server`` (pre-built GetRe
 in a subprocess on 127.0.0.1, so the emulator is not the bottleneck):
 
 1. Spark's ceiling for a Python streaming source here: ``CeilingDataSource``, a trivial
-   ``DataSourceStreamReader`` whose tasks yield, from a memory-mapped Arrow file, the very
-   batches our reader produced from the server's first page (our schema), with the same
+   ``DataSourceStreamReader`` whose tasks yield, from a memory-mapped Arrow file, the Arrow
+   batch our reader makes of the server's first page (our schema: 10,000 rows for plain
+   records, as our reader hands them on; for KPL one batch of the page's 83,028 user
+   records, where our reader hands on 1 MiB of data at a time), with the same
    partitions (one per shard), the same micro-batches and the same rows, into the same noop
    sink with Trigger.AvailableNow. Whatever it costs is Spark's: planning, scheduling, Arrow
    to the JVM, the sink.

@@ -157,6 +157,9 @@ class EfoServer:
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
     retried_refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
+    # The Limit of every GetRecords call a client made through this server, in order (0:
+    # none given).
+    get_records_limits: list[int] = field(default_factory=list)
     # Shards gone from the stream, and shard id -> its oldest record still kept.
     gone_shards: set[str] = field(default_factory=set)
     trim_horizons: dict[str, str] = field(default_factory=dict)
@@ -419,6 +422,8 @@ class EfoServer:
                 operation = (self.headers.get("X-Amz-Target") or "").rpartition(".")[2]
                 with server._lock:
                     server.requests[operation] += 1
+                    if operation == "GetRecords":
+                        server.get_records_limits.append(int(json.loads(raw).get("Limit", 0)))
                 if operation == "SubscribeToShard":
                     server._subscribe(self, json.loads(raw))
                     return

@@ -184,6 +184,9 @@ def test_a_refused_subscription_reads_the_batch_by_get_records_without_waiting(
     # retries every 0.5 s).
     assert server.rejections[(consumer, shard)] == 3
     assert server.subscriptions[(consumer, shard)] == 1
+    # The fallback asks GetRecords as a polling read does: the first batch for the 4 its
+    # cap leaves and one more (a page short of that is the tip), not a full 10,000.
+    assert server.get_records_limits[0] == 5
 
 
 def test_expired_subscription_resubscribes_where_the_read_stands(
