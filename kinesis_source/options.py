@@ -297,16 +297,8 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         checkpoint_store=checkpoint_store,
         initial_position=initial_position,
         initial_timestamp_ms=initial_timestamp_ms,
-        max_records_per_shard=(
-            _parse_int(opts, "maxRecordsPerShard", 0, minimum=1)
-            if "maxRecordsPerShard" in opts
-            else None
-        ),
-        max_records_per_trigger=(
-            _parse_int(opts, "maxRecordsPerTrigger", 0, minimum=1)
-            if "maxRecordsPerTrigger" in opts
-            else None
-        ),
+        max_records_per_shard=_parse_limit(opts, "maxRecordsPerShard"),
+        max_records_per_trigger=_parse_limit(opts, "maxRecordsPerTrigger"),
         max_fetch_time_ms=_parse_int(
             opts, "maxFetchTimeMs", limits.DEFAULT_MAX_FETCH_TIME_MS, minimum=1
         ),
@@ -687,6 +679,11 @@ def _parse_int(
     if value < minimum or (maximum is not None and value > maximum):
         raise OptionError(name, f"got {value}; expected {allowed}")
     return value
+
+
+def _parse_limit(opts: Mapping[str, str], name: str) -> int | None:
+    """A count of records, at least 1; None (no limit) when the option is not set."""
+    return _parse_int(opts, name, 0, minimum=1) if name in opts else None
 
 
 def _parse_bool(opts: Mapping[str, str], name: str, default: bool) -> bool:

@@ -149,8 +149,7 @@ class EventStreamTransport:
         # Set when the shard is gone and failOnDataLoss=false says to go on: the read then
         # treats the shard as ended, as the GetRecords transport does.
         self.shard_gone = False
-        # Set when this read took its records by GetRecords (SubscribeToShard refused).
-        self.fell_back = False
+        # The GetRecords read that took over once SubscribeToShard was refused.
         self._polling: GetRecordsTransport | None = None
 
     @property
@@ -177,6 +176,11 @@ class EventStreamTransport:
             yield from self._polled_pages(reached, wanted)
 
     @property
+    def fell_back(self) -> bool:
+        """This read took its records by GetRecords (SubscribeToShard refused)."""
+        return self._polling is not None
+
+    @property
     def last_limit(self) -> int | None:
         """GetRecords' Limit of the last page once fallen back; None for events."""
         return None if self._polling is None else self._polling.last_limit
@@ -190,7 +194,7 @@ class EventStreamTransport:
         self, reached: Callable[[], Position], wanted: Callable[[], int | None]
     ) -> Generator[RecordsPage, None, None]:
         """The rest of the read by GetRecords, from where it stands."""
-        self.fell_back = True
+        polling = self._polling = GetRecordsTransport(self.opts, self.stream, self.shard_id)
         at = reached()
         first = self._key not in _FALLBACK_LOGGED
         _FALLBACK_LOGGED.add(self._key)
@@ -208,7 +212,6 @@ class EventStreamTransport:
             at.text(),
             "; logged once per shard in this Python worker" if first else "",
         )
-        polling = self._polling = GetRecordsTransport(self.opts, self.stream, self.shard_id)
         try:
             yield from polling.pages(at, reached, wanted)
         finally:
