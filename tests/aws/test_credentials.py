@@ -13,7 +13,7 @@ from helpers import REGION, create_stream, put, source_options
 from kinesis_source import limits
 from kinesis_source.aws import clients
 from kinesis_source.errors import CredentialsError
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 
 ROLE = "arn:aws:iam::123456789012:role/kinesis-reader"
 

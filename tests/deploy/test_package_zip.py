@@ -32,7 +32,10 @@ def test_zip_alone_runs_a_job_under_spark_submit(
         for p in (ROOT / tree).rglob("*.py")
         if "__pycache__" not in p.parts
     }
-    assert {"kinesis_source/stores/dynamodb.py", "kinesis_source/source/shard_reader.py"} <= package
+    assert {
+        "kinesis_source/stores/dynamodb.py",
+        "kinesis_source/source/executor/shard_reader.py",
+    } <= package
     assert package | {"aws_kinesis_agg/messages_pb2.py"} <= names
     assert not any("__pycache__" in n for n in names)
     (wheel,) = tmp_path.glob("kinesis_source-*.whl")
@@ -63,7 +66,7 @@ def test_zip_alone_runs_a_job_under_spark_submit(
         assert report["rows"] == sorted(r["data"].decode() for r in sent)
         for side in ("driver", "executor"):
             assert {
-                "kinesis_source.source.shard_reader",
+                "kinesis_source.source.executor.shard_reader",
                 "kinesis_source.stores.dynamodb",
             } <= set(report[side])
             assert all("kinesis_source.zip/" in path for path in report[side].values())

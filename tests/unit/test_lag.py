@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kinesis_source.source.lag import lag_report
+from kinesis_source.source.driver.lag import lag_report
 from kinesis_source.source.positions import Position, ShardEnd
 
 

@@ -29,13 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("kinesis_source", "pyspark_kinesis")
 PURE = (
-    "kinesis_source.source.lineage",
-    "kinesis_source.source.admission",
+    "kinesis_source.source.driver.lineage",
+    "kinesis_source.source.driver.admission",
     "kinesis_source.source.positions",
-    "kinesis_source.source.planning",
-    "kinesis_source.source.stop_rules",
+    "kinesis_source.source.driver.planning",
+    "kinesis_source.source.executor.stop_rules",
     "kinesis_source.source.data_loss",
-    "kinesis_source.source.pacing",
+    "kinesis_source.source.driver.pacing",
 )
 SDKS = ("boto3", "botocore", "pyspark")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kinesis_source.source import admission
+from kinesis_source.source.driver import admission
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
 
 
