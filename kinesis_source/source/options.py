@@ -100,7 +100,7 @@ class KinesisOptions(ConnectionOptions):
     max_fetch_time_ms: int = limits.DEFAULT_MAX_FETCH_TIME_MS
     get_records_limit: int = limits.GET_RECORDS_MAX_RECORDS
     fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
-    # Idle shards one trigger probes, at most, per stream (source/pacing.py).
+    # Idle shards one trigger probes, at most, per stream (driver/pacing.py).
     max_probes_per_trigger: int = limits.DEFAULT_MAX_PROBES_PER_TRIGGER
     shard_discovery_interval_ms: int = limits.DEFAULT_SHARD_DISCOVERY_INTERVAL_MS
     shards_per_task: int = 1
@@ -120,14 +120,14 @@ class KinesisOptions(ConnectionOptions):
     kcl_lease_table: str | None = None
     # -- enhanced fan-out ------------------------------------------------------------------
     consumer_mode: ConsumerMode = ConsumerMode.POLLING
-    # None: derived from the query's id (aws/consumers.py: default_consumer_name).
+    # None: derived from the query's id (driver/consumers.py: default_consumer_name).
     consumer_name: str | None = None
     # An already registered consumer, used as it is (never registered or deregistered).
     consumer_arn: str | None = None
     deregister_consumer_on_stop: bool = False
     consumer_registration_timeout_ms: int = limits.DEFAULT_CONSUMER_REGISTRATION_TIMEOUT_MS
     # A batch whose SubscribeToShard is refused because another Python worker subscribed
-    # the shard under 5 s ago reads by GetRecords instead of waiting (source/efo.py).
+    # the shard under 5 s ago reads by GetRecords instead of waiting (executor/efo.py).
     efo_fallback_to_polling: bool = True
 
     def __post_init__(self) -> None:

@@ -1,9 +1,13 @@
-"""Driver side: the Spark face of planning micro-batches (DESIGN.md section 2).
+"""The class Spark calls: planning on the driver, ``read()`` on executors (docs/design.md
+section 2).
 
-Spark calls this reader; the decisions are elsewhere, each named: per-stream planning in
-``stream_planner`` (shard discovery in ``discovery``, probes in ``probing``, data loss in
-``data_loss``, the pure steps in ``planning`` and ``admission``), where streams start in
-``stream_start`` (a KCL lease table in ``kcl_leases``), progress in ``lag``.
+Its planning methods (``initialOffset``, ``latestOffset``, ``partitions``, ``commit``) run
+in the driver's streaming source runner and hand the decisions to ``driver/``: per-stream
+planning in ``stream_planner`` (shard discovery in ``discovery``, probes in ``probing``,
+data loss in ``loss_check``, the pure steps in ``planning`` and ``admission``), where
+streams start in ``stream_start`` (a KCL lease table in ``kcl_leases``), progress in
+``lag``. Its ``read()`` runs on executors and hands each task's shards to
+``executor/multi_shard``.
 
 A query reads every stream of ``streamName``/``streamARN``. The list may change between
 runs of one checkpoint: a stream added starts at ``initialPosition``, a stream removed is

@@ -32,7 +32,7 @@ class ShardTask:
     # consumerMode=efo: the enhanced fan-out consumer to subscribe with; None: GetRecords.
     consumer_arn: str | None = None
     # The earliest time (epoch ms) of the read's first GetRecords: fetchIntervalMs after the
-    # driver's last call on the shard, a probe or the last batch's read (source/pacing.py).
+    # driver's last call on the shard, a probe or the last batch's read (source/driver/pacing.py).
     # Pacing only, not part of what is read: a replay may ignore it.
     not_before_ms: int | None = None
 

@@ -1,4 +1,10 @@
-"""Checkpoint stores (docs/design.md section 3): the interface in ``base``, one module per kind.
+"""Checkpoint stores (docs/design.md section 3). Run in both: executors record each
+(batch, shard) read's end with a put-if-absent, the driver reads the ends and purges.
+
+- ``base``: the interface every store keeps.
+- ``file``: a local directory (local mode, tests, a shared file system).
+- ``s3``: ``s3://BUCKET/PREFIX``, put-if-absent by ``If-None-Match``.
+- ``dynamodb``: ``dynamodb://TABLE``, put-if-absent by a condition expression.
 
 ``open_store`` is the one factory. It lives here, above the stores, so that no store imports
 it back.

@@ -1,4 +1,4 @@
-"""The figures progress shows for the last finished batch (source/lag.py): pure."""
+"""The figures progress shows for the last finished batch (source/driver/lag.py): pure."""
 
 from __future__ import annotations
 

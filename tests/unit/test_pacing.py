@@ -1,5 +1,5 @@
 """Which shards a trigger probes, which it reads without a probe, and when a shard may be
-called again: ``source/pacing.py``, without Spark or AWS."""
+called again: ``source/driver/pacing.py``, without Spark or AWS."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Executor side, enhanced fan-out: a shard's SubscribeToShard events as ``RecordsPage``s.
 
-Only the transport differs from polling (DESIGN.md section 2): an event carries records,
+Only the transport differs from polling (docs/design.md section 2): an event carries records,
 ``MillisBehindLatest`` and a ``ContinuationSequenceNumber`` (or, at a closed shard's end,
 ``ChildShards`` and no continuation), and becomes a page the shard reader's stop rules,
 KPL deaggregation and Arrow output handle exactly as a GetRecords page. The page's

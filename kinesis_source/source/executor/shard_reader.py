@@ -1,6 +1,6 @@
 """Executor side: read one shard for one batch and record where the read ended.
 
-``read_shard`` is the whole of DESIGN.md section 2's ``read(p)``:
+``read_shard`` is the whole of docs/design.md section 2's ``read(p)``:
 
 1. If the store has an end for ``(batch, shard)``, this is a replay: read from the start
    position up to and including that end, ignoring every limit.
