@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from kinesis_source import limits
 from kinesis_source.errors import OptionError
 
-# -- names, each declared once (docs/options.md lists them in this order) ---------------
+# -- names, each declared once (docs/options.md documents each) ------------------------
 
 # The stream read or written (the source also takes several, or streamARN).
 STREAM_OPTION_NAMES = ("streamName",)

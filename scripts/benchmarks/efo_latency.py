@@ -3,8 +3,8 @@ producer (a put every 50 ms for 20 s) and sink, once with GetRecords and once wi
 SubscribeToShard, each on its own stream of the same set-up: kinesis-local behind the
 SubscribeToShard test double (tests/emulators/efo_server.py), as the EFO tests run it.
 
-Both modes read the two shards in one task a batch (``shardsPerTask=2``), as the README
-advises for short triggers with enhanced fan-out: a shard then stays in its Python worker,
+Both modes read the two shards in one task a batch (``shardsPerTask=2``), as
+docs/enhanced-fan-out.md advises for short triggers with enhanced fan-out: a shard then stays in its Python worker,
 whose open subscription the next batch continues. A third run shows EFO with one task per
 shard (the default): a shard that moves to the other worker finds its SubscribeToShard
 refused by Kinesis' 5-second rule and reads that batch by GetRecords instead of waiting

@@ -45,7 +45,7 @@ def test_zip_alone_runs_a_job_under_spark_submit(
     sent = put(kinesis, stream_name, [(f"k{i}", f"zip-{i}".encode()) for i in range(7)])
     # register: the job calls kinesis_source.register, nothing else is set (the driver JVM's
     # streaming source runner must still find the zip). auto: no register call, the zip on
-    # the driver JVM's PYTHONPATH, as the README says client mode needs for that.
+    # the driver JVM's PYTHONPATH, as docs/deploying.md says client mode needs for that.
     for mode in ("register", "auto"):
         done = subprocess.run(
             [
