@@ -35,6 +35,14 @@ ERRORS = {
     "5xx": (500, "InternalFailure", "Internal service failure"),
     "503": (503, "ServiceUnavailable", "Service unavailable"),
     "expired": (400, "ExpiredIteratorException", "Iterator expired"),
+    # A sequence number of another shard, in the words AWS answers it (quoted in
+    # boto/boto3 issue 1478 and awslabs/amazon-kinesis-client issue 391).
+    "foreign-sequence": (
+        400,
+        "InvalidArgumentException",
+        "Invalid StartingSequenceNumber. It encodes shardId-000000000007, while it was used "
+        "in a call to a shard with shardId-000000000000",
+    ),
 }
 
 # PutRecords per-entry errors (the codes AWS documents for a partial failure).

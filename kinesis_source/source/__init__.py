@@ -15,6 +15,8 @@ At this level only what crosses between them or both apply:
 - ``positions``: shard positions and the offsets Spark logs (offsets v1 and v2).
 - ``tasks``: ``ShardTask`` and ``ShardPartition``, what a task receives.
 - ``data_loss``: the data-loss policy both sides apply.
+- ``shard_range``: a shard's sequence-number and hash-key ranges from ListShards, which
+  the driver checks start positions against and a task filters KPL user records by.
 
 ``driver/`` and ``executor/`` never import each other (``tests/unit/test_layout.py``).
 """

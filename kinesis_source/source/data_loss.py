@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 
-from kinesis_source.errors import DataLossError
+from kinesis_source.errors import DataLossError, KinesisReadError
 from kinesis_source.source.positions import Position
 
 log = logging.getLogger(__name__)
@@ -54,13 +54,28 @@ class ReadLoss(enum.Enum):
     SHARD_GONE = "shard gone"
     # InvalidArgumentException at a sequence number: it is older than the trim horizon.
     TRIMMED = "position trimmed"
+    # InvalidArgumentException for a sequence number of another shard or stream: no loss,
+    # a wrong position (a JSON start, a lease of another stream, a stream created again
+    # under its old name), which no failOnDataLoss may turn into a restart at TRIM_HORIZON.
+    FOREIGN = "position of another shard or stream"
 
 
-def read_loss(error_code: str, position: Position) -> ReadLoss | None:
+# How Kinesis words a sequence number that is not the shard's, as quoted in public reports:
+# "Invalid StartingSequenceNumber. It encodes shardId-000000000007, while it was used in a
+# call to shardId-000000000000" (boto/boto3 issue 1478, awslabs/amazon-kinesis-client issue
+# 391) and "StartingSequenceNumber ... used in GetShardIterator on shard ... is invalid
+# because it did not come from this stream" (amazon-archives/amazon-kinesis-connectors
+# issue 8). The driver also compares start positions with the shard's StartingSequenceNumber.
+_FOREIGN_MESSAGES = ("it encodes shardid", "did not come from this stream")
+
+
+def read_loss(error_code: str, position: Position, message: str = "") -> ReadLoss | None:
     """The loss an error of a call that starts reading at ``position`` reveals, if any."""
     if error_code == "ResourceNotFoundException":
         return ReadLoss.SHARD_GONE
     if error_code == "InvalidArgumentException" and position.sequence is not None:
+        if any(text in message.lower() for text in _FOREIGN_MESSAGES):
+            return ReadLoss.FOREIGN
         return ReadLoss.TRIMMED
     return None
 
@@ -77,7 +92,20 @@ def go_on_after(
 ) -> Position:
     """Where a read that met ``loss`` at ``position`` goes on: the oldest record still in
     the shard, or SHARD_END for a shard that is gone. Raises ``DataLossError`` (from
-    ``cause``) with failOnDataLoss=true. ``refusal`` says which call refused, and how."""
+    ``cause``) with failOnDataLoss=true. ``refusal`` says which call refused, and how.
+
+    A position of another shard or stream raises ``KinesisReadError`` whatever
+    failOnDataLoss says: nothing was lost, the position is wrong."""
+    if loss is ReadLoss.FOREIGN:
+        raise KinesisReadError(
+            f"stream {stream!r} shard {shard_id}: the position {position.text()} is not one "
+            f"of this shard's ({refusal}): it belongs to another shard or stream. Check the "
+            "start options initialPosition or kclLeaseTable, or whether the stream was "
+            "deleted and created again under the same name (start a new checkpoint then).",
+            stream=stream,
+            shard_id=shard_id,
+            sequence_number=position.sequence,
+        ) from cause
     if loss is ReadLoss.SHARD_GONE:
         message = (
             f"Data loss on stream {stream!r}: shard {shard_id} is no longer in the stream "

@@ -15,6 +15,10 @@ from typing import Any
 import pytest
 from pyspark.errors import StreamingQueryException
 
+from kinesis_source.errors import KinesisReadError
+from kinesis_source.source.executor.get_records import GetRecordsTransport
+from kinesis_source.source.options import parse_options
+from kinesis_source.source.positions import Position
 from tests.fault_proxy import reads
 from tests.helpers import (
     BatchCollector,
@@ -219,3 +223,24 @@ def test_a_stale_position_goes_on_with_fail_on_data_loss_false(
     second = put(kinesis, stream_name, ((f"k{i}", f"b{i}".encode()) for i in range(10)))
     sink = read_all(spark, options, tmp_path)
     assert record_keys(sink.rows()) == expected_keys(second)
+
+
+def test_a_sequence_number_of_another_shard_fails_the_read_and_never_restarts_it(
+    kinesis: Any, proxy: Any, stream_name: str, tmp_path: Path
+) -> None:
+    """InvalidArgumentException for a sequence number the shard does not hold is no data
+    loss: even with failOnDataLoss=false the read fails, naming the position, rather than
+    read the shard from its oldest record."""
+    (shard,) = create_stream(kinesis, stream_name, 1)
+    sent = put(kinesis, stream_name, [("k", b"r0"), ("k", b"r1")])
+    options = source_options(
+        proxy.endpoint, stream_name, str(tmp_path / "store"), failOnDataLoss="false"
+    )
+    opts = parse_options({k.lower(): v for k, v in options.items()})
+    proxy.inject("GetShardIterator", "foreign-sequence", 1)
+    at = Position.after(sent[0]["sequenceNumber"])
+    transport = GetRecordsTransport(opts, stream_name, shard)
+    with pytest.raises(KinesisReadError, match=r"not one of this shard's.*initialPosition") as err:
+        next(transport.pages(at, lambda: at))
+    assert err.value.sequence_number == sent[0]["sequenceNumber"]
+    assert proxy.requests["GetShardIterator"] == 1 and proxy.requests["GetRecords"] == 0

@@ -16,8 +16,11 @@ from tests.conftest import REGION
 from tests.helpers import (
     BatchCollector,
     aggregate,
+    assert_shard_order,
     create_stream,
+    expected_keys,
     put,
+    record_keys,
     run_until_idle,
     source_options,
     start_query,
@@ -62,6 +65,32 @@ def test_json_starts_one_shard_after_a_sequence_number_and_the_other_at_the_defa
     expected = [(first, int(s["seq"])) for s in sent[first][3:]]
     expected += [(second, int(s["seq"])) for s in sent[second]]
     assert got == sorted(expected)
+
+
+def test_a_checkpointed_query_restarts_although_a_shard_its_json_names_is_gone(
+    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+) -> None:
+    """initialPosition is read for a new query only: a restart goes on from its offsets even
+    when the stream no longer has a shard the JSON names (it aged out)."""
+    (shard,) = create_stream(kinesis, stream_name, 1)
+    first = put(kinesis, stream_name, [("k", f"a{i}".encode()) for i in range(3)])
+
+    def run(named: str, seq: str) -> BatchCollector:
+        start = {
+            stream_name: {named: {"iteratorType": "AT_SEQUENCE_NUMBER", "sequenceNumber": seq}}
+        }
+        options = source_options(
+            moto_endpoint, stream_name, str(tmp_path / "store"), initialPosition=json.dumps(start)
+        )
+        sink = BatchCollector()
+        run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
+        return sink
+
+    assert record_keys(run(shard, first[1]["sequenceNumber"]).rows()) == expected_keys(first[1:])
+    second = put(kinesis, stream_name, [("k", f"b{i}".encode()) for i in range(3)])
+    # The same checkpoint, its JSON naming a shard the stream does not have (any more).
+    rows = run("shardId-000000000009", first[1]["sequenceNumber"]).rows()
+    assert record_keys(rows) == expected_keys(second)
 
 
 def test_a_kcl_lease_table_starts_each_shard_right_after_its_checkpoint(
@@ -129,6 +158,46 @@ def test_a_kcl_lease_table_starts_each_shard_right_after_its_checkpoint(
         ]
     )
     assert dynamodb.scan(TableName=table)["Items"] == before, "the lease table was written"
+
+
+def test_kcl_placeholder_leases_of_children_let_the_parent_finish_its_tail_first(
+    spark: Any,
+    kinesis_local: Any,
+    kinesis_local_endpoint: str,
+    moto_endpoint: str,
+    stream_name: str,
+    tmp_path: Path,
+) -> None:
+    """The KCL, still reading parent P, has synced leases for P's children at TRIM_HORIZON
+    (items in the KCL's own shape, parentShardId a string set): P resumes after its
+    checkpoint, the children follow it, every record once."""
+    client = kinesis_local
+    (parent,) = create_stream(client, stream_name, 1)
+    sent = put(client, stream_name, [(f"k{i}", f"p{i}".encode()) for i in range(6)])
+    split_in_half(client, stream_name, open_shards(client, stream_name)[0])
+    kids = sorted(s["ShardId"] for s in open_shards(client, stream_name))
+    later = put(client, stream_name, [(f"k{i}", f"c{i}".encode()) for i in range(6)])
+    assert {p["shardId"] for p in later} == set(kids)
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION, endpoint_url=moto_endpoint)
+    table = kcl_table(
+        dynamodb,
+        [lease_item(parent, sent[2]["sequenceNumber"], 0)]
+        + [lease_item(kid, "TRIM_HORIZON", 0, parentShardId={"SS": [parent]}) for kid in kids],
+    )
+    options = source_options(
+        kinesis_local_endpoint,
+        stream_name,
+        str(tmp_path / "store"),
+        initialPosition="kcl",
+        kclLeaseTable=table,
+        checkpointEndpointUrl=moto_endpoint,
+    )
+    sink = BatchCollector()
+    run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
+
+    assert record_keys(sink.rows()) == expected_keys(sent[3:] + later)
+    assert_shard_order(sink.rows())
 
 
 def test_an_offset_of_the_single_stream_reader_goes_on_where_it_was(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kinesis_source.errors import DataLossError
+from kinesis_source.errors import DataLossError, KinesisReadError
 from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
 from kinesis_source.source.driver.loss_check import span, stale_shards, vanished_shards
 from kinesis_source.source.positions import Position
@@ -39,6 +39,26 @@ def test_a_refused_read_says_which_records_are_lost() -> None:
     at = Position.after("5")
     assert read_loss("ResourceNotFoundException", at) is ReadLoss.SHARD_GONE
     assert read_loss("InvalidArgumentException", at) is ReadLoss.TRIMMED
+    # AWS's words for a sequence number of another shard or stream: no loss, an error.
+    other_shard = (
+        "Invalid StartingSequenceNumber. It encodes shardId-000000000007, while it was used "
+        "in a call to a shard with shardId-000000000000"
+    )
+    other_stream = (
+        "StartingSequenceNumber 4953 used in GetShardIterator on shard shardId-000000000000 in "
+        "stream s under account 1 is invalid because it did not come from this stream."
+    )
+    for message in (other_shard, other_stream):
+        assert read_loss("InvalidArgumentException", at, message) is ReadLoss.FOREIGN
+        with pytest.raises(KinesisReadError, match="not one of this shard's"):
+            go_on_after(
+                ReadLoss.FOREIGN,
+                stream="s",
+                shard_id="shardId-0",
+                position=at,
+                refusal=f"GetShardIterator: {message}",
+                fail_on_data_loss=False,
+            )
     # Only a sequence number can be older than the trim horizon.
     assert read_loss("InvalidArgumentException", Position.trim_horizon()) is None
     assert read_loss("ProvisionedThroughputExceededException", at) is None

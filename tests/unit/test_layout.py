@@ -44,6 +44,7 @@ PURE = (
     "kinesis_source.source.data_loss",
     "kinesis_source.source.driver.pacing",
     "kinesis_source.source.driver.loss_check",
+    "kinesis_source.source.shard_range",
 )
 SDKS = ("boto3", "botocore", "pyspark")
 

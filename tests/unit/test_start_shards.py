@@ -51,6 +51,18 @@ def test_a_checkpointed_child_finishes_its_ancestors_and_its_sibling_waits_for_n
     assert got == {"s1": Position.after("7", 2), "s2": TRIM, "s9": LATEST}
 
 
+@pytest.mark.parametrize("placeholder", [TRIM, Position.at_timestamp(5)])
+def test_a_start_rule_lease_of_a_child_is_a_placeholder_the_parent_resumes_first(
+    placeholder: Position,
+) -> None:
+    # The KCL syncs the children's leases at TRIM_HORIZON while it still reads the parent:
+    # they prove nothing about the parent, which resumes after its checkpoint.
+    given = {"s0": Position.after("50"), "s1": placeholder, "s2": placeholder}
+    assert start_shards(LINEAGE, given, LATEST) == {"s0": Position.after("50"), "s9": LATEST}
+    # Without a checkpoint of the parent, a child's start rule still finishes nothing.
+    assert start_shards(LINEAGE, {"s0": TRIM, "s1": TRIM}, LATEST) == {"s0": TRIM, "s9": LATEST}
+
+
 def test_a_merge_child_waits_until_both_parents_finish() -> None:
     given = {"s1": END, "s2": Position.after("9")}
     got = start_shards(LINEAGE, given, LATEST)

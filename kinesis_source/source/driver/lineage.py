@@ -17,19 +17,22 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from kinesis_source.source.positions import Position
+from kinesis_source.source.shard_range import ShardRange
 
 
 @dataclass(frozen=True)
 class ShardInfo:
     shard_id: str
     parents: tuple[str, ...] = ()
+    # Its sequence-number and hash-key ranges (None: not known, as in hand-made listings).
+    range: ShardRange | None = None
 
     @staticmethod
     def from_api(shard: Mapping[str, object]) -> ShardInfo:
         parents = tuple(
             str(shard[key]) for key in ("ParentShardId", "AdjacentParentShardId") if shard.get(key)
         )
-        return ShardInfo(str(shard["ShardId"]), parents)
+        return ShardInfo(str(shard["ShardId"]), parents, ShardRange.from_api(shard))
 
 
 def advance_shards(

@@ -163,8 +163,13 @@ def start_shards(
     """The shards a query tracks at its start, when some shards have positions of their own
     (the JSON option or a KCL lease table) and the rest start at ``default``.
 
-    A given ``SHARD_END`` marks the shard finished, and a shard with any other given position
-    has finished parents (the KCL reads parents first, and so do we). A shard not given but
+    A given ``SHARD_END`` marks the shard finished, and a shard given at a sequence number
+    has finished parents (the KCL reads parents first, and so do we). A start rule
+    (TRIM_HORIZON, a timestamp) proves nothing: the KCL syncs the leases of a shard's
+    children at ``TRIM_HORIZON`` while it still reads the shard, and their consumers wait.
+    So a start rule given for a shard descended from a given one is a placeholder: it
+    neither finishes the ancestor nor starts the shard, which follows its ancestor from its
+    beginning like any shard not given. A shard not given but
     descended from a given one starts at TRIM_HORIZON: its records all come after the
     ancestor's, which were read, so starting it anywhere later would skip some. Parent before
     child holds as for any start (lineage.py): a child is tracked once its parents finish.
@@ -172,9 +177,14 @@ def start_shards(
     """
     shards = list(listing)
     listed = {info.shard_id: info for info in shards}
+    given = {
+        sid: pos
+        for sid, pos in given.items()
+        if is_progress(pos) or not _ancestors_of(sid, listed) & set(given)
+    }
     finished = {sid for sid, pos in given.items() if sid in listed and pos.is_shard_end}
     for sid, pos in given.items():
-        if sid in listed and not pos.is_shard_end:
+        if sid in listed and pos.sequence is not None:
             finished |= _ancestors_of(sid, listed)
     # Shards whose records all follow records the application read.
     read = set(given) | finished
@@ -193,6 +203,12 @@ def start_shards(
         if advanced == tracked:
             return tracked
         tracked = advanced
+
+
+def is_progress(position: Position) -> bool:
+    """A given position that says how far a shard was read (a sequence number, or
+    SHARD_END), not just where to start reading it."""
+    return position.is_shard_end or position.sequence is not None
 
 
 # A marker no real start equals: advance_shards puts it on the shards it adds.

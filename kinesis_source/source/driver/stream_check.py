@@ -9,19 +9,17 @@ stream of another region or an unreachable endpoint fails there, naming stream a
 
 from __future__ import annotations
 
-from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.aws.retry import policy_of
-from kinesis_source.source.driver.discovery import describe_stream, list_shards
-from kinesis_source.source.driver.start_positions import resolve_shard_starts
+from kinesis_source.source.driver.discovery import describe_stream
 from kinesis_source.source.options import KinesisOptions
 
 
 def check_streams(opts: KinesisOptions) -> None:
-    """Fail, naming the stream and region, unless every stream of the query exists, and
-    naming the shard if a JSON ``initialPosition`` names one its stream does not have."""
+    """Fail, naming the stream and region, unless every stream of the query exists.
+
+    A JSON ``initialPosition``'s shards are checked against the listing only when a stream
+    starts (``stream_start``), not here: ``load()`` runs again at every restart of a
+    checkpointed query, which goes on from its offsets, and a named shard that has aged
+    out since must not stop it.
+    """
     for ref in opts.streams:
         describe_stream(opts, ref)
-        named = opts.shard_starts.get(ref.name)
-        if named:
-            listing = list_shards(kinesis_client(opts), ref, opts.region, policy_of(opts))
-            resolve_shard_starts(ref.name, named, [s.shard_id for s in listing], 0)

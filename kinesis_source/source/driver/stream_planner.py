@@ -43,7 +43,9 @@ class StreamPlanner:
     def initial(self, now_ms: int, leases: Mapping[str, Position] | None) -> StreamOffset:
         """The stream's positions at its first batch (``stream_start``)."""
         listing = self.discovery.listing()
-        return initial_stream_offset(self.opts, self.stream, listing, now_ms, leases)
+        return initial_stream_offset(
+            self.opts, self.stream, listing, now_ms, leases, self.data_loss.retention_ms
+        )
 
     def step(
         self,

@@ -103,7 +103,9 @@ class ShardSubscriber:
                     )
                     self.sleep(TAKEOVER_RETRY_SECONDS)
                     continue
-                loss = read_loss(code, position)
+                loss = read_loss(
+                    code, position, str(exc.response.get("Error", {}).get("Message", ""))
+                )
                 if loss is None:
                     raise KinesisReadError(
                         f"SubscribeToShard on stream {self.stream!r} shard {self.shard_id} "

@@ -189,7 +189,7 @@ class GetRecordsTransport:
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            loss = read_loss(code, position)
+            loss = read_loss(code, position, str(exc.response.get("Error", {}).get("Message", "")))
             if loss is not None:
                 resume = go_on_after(
                     loss,
