@@ -124,3 +124,16 @@ def test_max_probes_per_trigger_parses_and_names_itself_in_errors() -> None:
     assert parse_options({**BASE, "maxprobespertrigger": "50"}, env={}).max_probes_per_trigger == 50
     with pytest.raises(OptionError, match="maxProbesPerTrigger.*integer >= 1"):
         parse_options({**BASE, "maxprobespertrigger": "0"}, env={})
+
+
+def test_an_executor_clock_seconds_ahead_holds_no_probe_or_read_back() -> None:
+    # The store stamps writtenAtMs on the executor's clock, 5 s ahead of the driver's.
+    driver_now, skew, interval = 10_000, 5_000, 200
+    pacing = ShardPacing()
+    pacing.saw_batch(1, {SHARDS[0]: end(0, driver_now + skew)}, driver_now)
+    later = driver_now + interval
+    assert probe_order([SHARDS[0]], pacing.last_call_ms, later, interval, 10) == [SHARDS[0]]
+    assert pacing.not_before_ms(SHARDS[0], later, interval) is None
+    # A clock behind the driver's is taken as it is: the shard is due that much sooner.
+    pacing.saw_batch(2, {SHARDS[1]: end(0, driver_now - skew)}, driver_now)
+    assert pacing.last_call_ms[SHARDS[1]] == driver_now - skew

@@ -77,14 +77,22 @@ class ShardPacing:
     # batch is planned, and a read must count once.
     seen_batch: int | None = None
 
-    def saw_batch(self, batch: int, ends: Mapping[str, ShardEnd]) -> None:
-        """Take in the ends batch ``batch`` recorded (once per batch)."""
+    def saw_batch(
+        self, batch: int, ends: Mapping[str, ShardEnd], now_ms: int | None = None
+    ) -> None:
+        """Take in the ends batch ``batch`` recorded (once per batch).
+
+        ``writtenAtMs`` is an executor's clock, ``now_ms`` the driver's: a time ahead of
+        the driver's now is taken as now, or an executor clock ahead by seconds would hold
+        the shard's probes and reads back by as much (docs/design.md, clocks).
+        """
         if self.seen_batch == batch:
             return
         self.seen_batch = batch
         for sid, end in ends.items():
             if end.written_at_ms is not None:
-                self.last_call_ms[sid] = max(self.last_call_ms.get(sid, 0), end.written_at_ms)
+                written = end.written_at_ms if now_ms is None else min(end.written_at_ms, now_ms)
+                self.last_call_ms[sid] = max(self.last_call_ms.get(sid, 0), written)
             # Records found at the tip are evidence of arrivals; a read that stopped at a
             # cap only says the backlog was not drained yet.
             found = end.records > 0 and end.caught_up and not end.position.is_shard_end

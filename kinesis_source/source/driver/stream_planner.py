@@ -59,7 +59,7 @@ class StreamPlanner:
 
         ``until_ms`` is the AvailableNow bound of the run, if any.
         """
-        self.pacing.saw_batch(batch, ends)
+        self.pacing.saw_batch(batch, ends, int(time.time() * 1000))
         positions = planning.positions_after(current, ends)
         # List when a shard was read to its end in this batch, not for every finished
         # shard still tracked: a merge parent waits there for its co-parent, and an idle
