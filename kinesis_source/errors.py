@@ -73,3 +73,19 @@ class KinesisWriteError(KinesisSourceError):
 
 class ConsumerError(KinesisSourceError):
     """The enhanced fan-out consumer cannot be registered, found or used."""
+
+
+class SchemaRegistryError(KinesisSourceError):
+    """The AWS Glue Schema Registry, a registry, a schema or a schema version cannot be used."""
+
+
+class SchemaMismatchError(SchemaRegistryError, ValueError):
+    """An Avro schema has no Spark type, or a column's type does not match the schema.
+
+    ``field`` is the dotted path of the field at fault (``""`` for the whole value).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        where = f"field '{field}'" if field else "the value"
+        super().__init__(f"{where}: {message}")
+        self.field = field
