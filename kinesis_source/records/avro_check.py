@@ -84,9 +84,9 @@ def _scalar_fits(actual: pa.DataType, expected: pa.DataType) -> bool:
     if pa.types.is_integer(expected):
         return bool(pa.types.is_integer(actual)) and _int_fits(actual, expected.bit_width)
     if expected == pa.float64():
-        return actual in (pa.float32(), pa.float16())
+        return bool(actual in (pa.float32(), pa.float16()))
     if expected == pa.float32():
-        return actual == pa.float16()
+        return bool(actual == pa.float16())
     if pa.types.is_string(expected):
         return _is_string(actual)
     if pa.types.is_binary(expected):

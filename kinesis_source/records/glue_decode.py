@@ -30,6 +30,7 @@ import fastavro
 import pyarrow as pa
 
 from kinesis_source.errors import SchemaMismatchError
+from kinesis_source.records.avro_defaults import set_python_defaults
 from kinesis_source.records.avro_types import arrow_type, decoder_schema
 from kinesis_source.records.glue_format import FrameError, unframe, version_id_text
 
@@ -88,7 +89,7 @@ class GlueDecoder:
             definition = json.loads(reader.definition)
             self.value_type = arrow_type(definition)
             self._reader_plain = decoder_schema(definition)
-            self._reader_parsed = fastavro.parse_schema(self._reader_plain)
+            self._reader_parsed = set_python_defaults(fastavro.parse_schema(self._reader_plain))
         else:
             self.value_type = pa.string()
 
