@@ -32,7 +32,13 @@ import pyarrow as pa
 from kinesis_source.errors import SchemaMismatchError
 from kinesis_source.records.avro_defaults import set_python_defaults
 from kinesis_source.records.avro_types import arrow_type, decoder_schema
-from kinesis_source.records.glue_format import FrameError, unframe, version_id_text
+from kinesis_source.records.glue_format import (
+    HEADER_BYTES,
+    HEADER_VERSION,
+    FrameError,
+    unframe,
+    version_id_text,
+)
 
 AVRO = "AVRO"
 JSON = "JSON"
@@ -104,13 +110,19 @@ class GlueDecoder:
         reader_fn = fastavro.schemaless_reader
         writers = self._writers
         for raw in data:
-            try:
-                key, payload = unframe(raw)
-            except FrameError as exc:
-                values.append(None)
-                ids.append(None)
-                errors.append(str(exc))
-                continue
+            # The common case inline (a tenth of the time per record); unframe does the
+            # rest: zlib, and saying why a record is not framed.
+            if len(raw) >= HEADER_BYTES and raw[0] == HEADER_VERSION and raw[1] == 0:
+                key = raw[2:HEADER_BYTES]
+                payload = raw[HEADER_BYTES:]
+            else:
+                try:
+                    key, payload = unframe(raw)
+                except FrameError as exc:
+                    values.append(None)
+                    ids.append(None)
+                    errors.append(str(exc))
+                    continue
             writer = writers.get(key)
             if writer is None:
                 if len(writers) >= MAX_VERSIONS:
