@@ -32,6 +32,8 @@ from kinesis_source.options import ConnectionOptions
 from kinesis_source.records.glue_decode import GlueDecoder
 from tests.helpers import REGION, wait_for
 
+pytestmark = pytest.mark.lowest  # also on the lowest fastavro (scripts/test.sh)
+
 V1 = {"type": "record", "name": "Ping", "fields": [{"name": "n", "type": "long"}]}
 V2 = {
     **V1,

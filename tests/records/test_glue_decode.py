@@ -26,6 +26,8 @@ from kinesis_source.records.aggregation import AggregateBuilder
 from kinesis_source.records.glue_decode import GlueDecoder
 from kinesis_source.records.records_page import page_from_response
 
+pytestmark = pytest.mark.lowest  # also on the lowest fastavro (scripts/test.sh)
+
 V1 = {
     "type": "record",
     "name": "Click",

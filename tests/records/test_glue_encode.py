@@ -23,6 +23,8 @@ from kinesis_source.records.glue_decode import GlueDecoder
 from kinesis_source.records.glue_encode import AvroEncoder
 from kinesis_source.records.glue_format import Compression
 
+pytestmark = pytest.mark.lowest  # also on the lowest fastavro (scripts/test.sh)
+
 SCHEMA = {
     "type": "record",
     "name": "Reading",
