@@ -100,7 +100,7 @@ class _Mapper:
         kind = schema["type"]
         if isinstance(kind, (dict, list)):  # {"type": {"type": "array", ...}}
             return self.type_of(kind, path, namespace)
-        logical = self._logical(schema, kind, path)
+        logical = self._logical(schema, kind, path, namespace)
         if logical is not None:
             return logical, False
         if kind in NAMED:
@@ -130,7 +130,9 @@ class _Mapper:
         found, inner_nullable = self.type_of(others[0], path, namespace)
         return found, nullable or inner_nullable
 
-    def _logical(self, schema: dict[str, Any], kind: Any, path: str) -> pa.DataType | None:
+    def _logical(
+        self, schema: dict[str, Any], kind: Any, path: str, namespace: str | None
+    ) -> pa.DataType | None:
         logical = schema.get("logicalType")
         if logical is None or not isinstance(kind, str):
             return None
@@ -146,7 +148,7 @@ class _Mapper:
             if not isinstance(scale, int) or not 0 <= scale <= precision:
                 raise SchemaMismatchError(path, f"decimal scale {scale!r} is not 0 to {precision}")
             if kind == "fixed":
-                self._register(schema, path, None)
+                self._register(schema, path, namespace)
             return pa.decimal128(precision, scale)
         return LOGICAL.get((logical, kind))
 

@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, Protocol
 
 import fastavro
 import pyarrow as pa
+from fastavro.read import SchemaResolutionError
 
 from kinesis_source.errors import SchemaMismatchError
 from kinesis_source.records.avro_defaults import set_python_defaults
@@ -142,6 +143,13 @@ class GlueDecoder:
                         raise ValueError(f"{left} bytes left after the record")
                 else:
                     value = payload.decode("utf-8")
+            except SchemaResolutionError as exc:
+                values.append(None)
+                errors.append(
+                    f"schema version {writer.version_id} cannot be read as the reader schema "
+                    f"{self.reader.version_id}: {exc}"
+                )
+                continue
             except Exception as exc:  # fastavro raises many types; any of them is this record's
                 values.append(None)
                 errors.append(f"bad {self.reader.data_format} payload: {_describe(exc)}")

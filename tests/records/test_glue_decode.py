@@ -352,3 +352,17 @@ def test_defaults_of_fields_the_writer_lacks_read_as_their_values() -> None:
             "n": 7,
         }
     ]
+
+
+def test_a_writer_version_the_reader_cannot_resolve_says_so() -> None:
+    clash_id = "0000000c-0000-4000-8000-00000000000c"
+    clash = {**V1, "fields": [{"name": "user", "type": "long"}]}
+    versions = {ID1: REGISTRY[ID1], clash_id: Version(clash_id, "AVRO", json.dumps(clash))}
+    rows = decoded(
+        GlueDecoder(REGISTRY[ID1], versions.get).decode(
+            [registry_frame(avro(clash, {"user": 5}), clash_id), registry_frame(click(1), ID1)]
+        )
+    )
+    assert rows[0][:2] == (None, clash_id)
+    assert rows[0][2].startswith(f"schema version {clash_id} cannot be read as the reader schema")
+    assert rows[1] == ({"user": "u1", "count": 1, "at": AT}, ID1, None)
