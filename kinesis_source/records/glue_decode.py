@@ -16,7 +16,7 @@ same records reads no faster); what is added is one dict look-up per record for 
 version and one ``pa.array`` over the page's dicts, which Arrow converts in C++ about five
 times faster than fastavro decodes. Each writer/reader pair is prepared once per decoder
 (``parse_schema``, and no reader schema when the two are equal: fastavro compares them on
-every call, which costs a fifth of the decode when they are equal but distinct objects).
+every call, which costs a quarter of the decode when they are equal but distinct objects).
 """
 
 from __future__ import annotations

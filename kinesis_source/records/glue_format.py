@@ -1,4 +1,5 @@
-"""The AWS Glue Schema Registry's record framing. Pure (standard library only).
+"""The AWS Glue Schema Registry's record framing. Pure (standard library only, and the
+connector's errors).
 
 As the registry's serializer writes it (awslabs/aws-glue-schema-registry,
 ``SerializationDataEncoder`` and ``GlueSchemaRegistryDeserializerDataParser``):
@@ -21,6 +22,8 @@ import zlib
 from dataclasses import dataclass
 from enum import Enum
 
+from kinesis_source.errors import OptionError
+
 HEADER_VERSION = 0x03
 COMPRESSION_NONE = 0x00
 COMPRESSION_ZLIB = 0x05
@@ -36,13 +39,13 @@ class Compression(Enum):
 
     @classmethod
     def parse(cls, option: str, text: str) -> Compression:
-        """``none``/``zlib`` (any case) into a ``Compression``, else a ``ValueError`` naming
+        """``none``/``zlib`` (any case) into a ``Compression``, else an ``OptionError`` naming
         ``option`` and the valid values."""
         try:
             return cls[text.strip().upper()]
         except KeyError:
             valid = ", ".join(member.name.lower() for member in cls)
-            raise ValueError(f"option '{option}': {text!r} is not one of {valid}") from None
+            raise OptionError(option, f"{text!r} is not one of {valid}") from None
 
 
 class FrameError(ValueError):

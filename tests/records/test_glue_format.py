@@ -12,6 +12,7 @@ import zlib
 
 import pytest
 
+from kinesis_source.errors import OptionError
 from kinesis_source.records.glue_format import (
     Compression,
     FrameError,
@@ -63,5 +64,5 @@ def test_records_that_are_not_framed_say_why(data: bytes, reason: str) -> None:
 
 def test_compression_option_names_the_valid_values() -> None:
     assert Compression.parse("compression", "ZLib") is Compression.ZLIB
-    with pytest.raises(ValueError, match=r"option 'compression': 'gzip' is not one of none, zlib"):
+    with pytest.raises(OptionError, match=r"option 'compression': 'gzip' is not one of none, zlib"):
         Compression.parse("compression", "gzip")
