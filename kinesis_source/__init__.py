@@ -1,4 +1,43 @@
-"""kinesis_source: a Spark Structured Streaming source for Amazon Kinesis Data Streams."""
+"""kinesis_source: a Spark Structured Streaming source and sink for Amazon Kinesis Data Streams.
+
+Use: ``spark.readStream.format("kinesis")`` (``register`` is only needed for a
+``--py-files`` zip), ``df.write.format("kinesis")``, ``df.writeStream.format("kinesis")``.
+
+The map, with the process that runs each part:
+
+- ``data_source``: the ``DataSource`` Spark builds (driver): parses the options, gives the
+  schema, builds the reader or the writers.
+- ``source/``: the stream reader; ``source/driver/`` plans batches on the driver,
+  ``source/executor/`` reads shards in ``read()`` on executors.
+- ``sink/``: the writers (driver) and their tasks (executors).
+- ``stores/``: checkpoint stores (both).
+- ``records/``: decoding, KPL deaggregation and aggregation (executors).
+- ``aws/``: the boto3 seam: clients, retries, Kinesis control calls (both).
+- ``options``: option names, value parsers, the connection options (driver).
+- ``streams``: stream names and ARNs (driver).
+- ``schema``: the output schema (both).
+- ``limits``: the service's quotas and the connector's defaults (both).
+- ``errors``: the exception family (both).
+
+Errors, all in ``kinesis_source.errors``, for users who catch them:
+
+- ``KinesisSourceError``: the base of every error raised on purpose; carries ``stream``,
+  ``shard_id`` and ``sequence_number`` where they matter.
+- ``OptionError`` (also a ``ValueError``): an option is missing, unknown or bad; names it.
+- ``StreamNotFoundError``: the stream does not exist where the options say.
+- ``CredentialsError``: the configured credentials cannot be obtained.
+- ``KinesisReadError``: a read's Kinesis call kept failing after the retries.
+- ``DataLossError``: records the query should have read are gone (``failOnDataLoss``).
+- ``CheckpointStoreError``: the checkpoint store cannot be read or written;
+  ``CheckpointConflictError``, another attempt recorded the same read first (Spark
+  retries the task, which then replays).
+- ``KclLeaseError``: the KCL lease table cannot be read or holds no leases.
+- ``ConsumerError``: an enhanced fan-out consumer cannot be registered, found or used.
+- ``KinesisWriteError``: the sink's records could not be written after the retries.
+- ``SinkInputError`` (also a ``ValueError``): a column or row the sink cannot write.
+
+docs/design.md holds the design the code follows.
+"""
 
 from __future__ import annotations
 

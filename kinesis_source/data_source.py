@@ -10,8 +10,8 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from kinesis_source.options import KinesisOptions, parse_options
 from kinesis_source.schema import SCHEMA_DDL
+from kinesis_source.source.options import KinesisOptions, parse_options
 
 
 class KinesisDataSource(DataSource):
@@ -34,7 +34,7 @@ class KinesisDataSource(DataSource):
     def schema(self) -> str:
         # Spark asks for the schema at load(): the first place where an error reaches the
         # user as it is (stream_check.py says why the reader's constructor is not).
-        from kinesis_source.source.stream_check import check_streams
+        from kinesis_source.source.driver.stream_check import check_streams
 
         check_streams(self._source_options())
         return SCHEMA_DDL

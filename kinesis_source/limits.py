@@ -39,7 +39,7 @@ EFO_SUBSCRIPTION_SECONDS = 300
 # ResourceInUseException; after that it takes the subscription over.
 EFO_TAKEOVER_SECONDS = 5
 
-# --- connector defaults (documented in the README options table) ---
+# --- connector defaults (documented in docs/options.md) ---
 
 # RegisterStreamConsumer: CREATING usually turns ACTIVE within a minute on AWS; wait
 # up to two before failing the query's start.

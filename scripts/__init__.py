@@ -1,3 +1,3 @@
-"""Command-line tools that go with the examples: see the README sections "Examples: producer,
-orders ETL, compaction" (produce, compact), "Performance" (bench), "Deploying" (package.sh,
-smoke_zip.sh) and "Development" (test.sh)."""
+"""Command-line tools that go with the examples: see docs/examples.md (produce, compact),
+docs/performance.md (bench), docs/deploying.md (package.sh, smoke_zip.sh) and
+docs/development.md (test.sh)."""

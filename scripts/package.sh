@@ -2,7 +2,7 @@
 # Build the artefacts a cluster needs:
 #   dist/kinesis_source.zip   for spark-submit --py-files: kinesis_source, pyspark_kinesis and
 #                             aws_kinesis_agg (pure Python); boto3 and protobuf come from the
-#                             cluster (EMR has boto3; for protobuf see README.md, "Deploying")
+#                             cluster (EMR has boto3; for protobuf see docs/deploying.md)
 #   dist/kinesis_source-*.whl for pip install on the cluster's Python
 #
 # Usage: scripts/package.sh [--dist DIR] [--with-protobuf] [--no-wheel]

@@ -19,7 +19,7 @@ from pyspark.sql import SparkSession
 # One module of each subpackage too: the report then shows that the zip carries them.
 MODULES = (
     "kinesis_source",
-    "kinesis_source.source.shard_reader",
+    "kinesis_source.source.executor.shard_reader",
     "kinesis_source.source.stream_reader",
     "kinesis_source.stores.dynamodb",
     "kinesis_source.aws.clients",

@@ -7,7 +7,7 @@
 # Usage: scripts/smoke_zip.sh ZIP ENDPOINT_URL STREAM [register|auto]
 #   register (default)  the job calls kinesis_source.register(spark); nothing else is set
 #   auto                the job calls no register: the zip is exported on PYTHONPATH for the
-#                       driver JVM (spark-submit), as the README says client mode needs then
+#                       driver JVM (spark-submit), as docs/deploying.md says client mode needs then
 # PYTHON selects the interpreter (default python3); it needs pyspark, boto3 and protobuf.
 set -euo pipefail
 

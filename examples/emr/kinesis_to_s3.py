@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     spark = SparkSession.builder.appName(f"kinesis-to-s3-{args.stream}").getOrCreate()
-    # Works in every deploy mode, client mode included (README "Deploying").
+    # Works in every deploy mode, client mode included (docs/deploying.md).
     kinesis_source.register(spark)
     reader = (
         spark.readStream.format("kinesis")

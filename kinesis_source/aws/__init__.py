@@ -1,2 +1,11 @@
-"""AWS clients: the boto3 client factory and the retry policy, shared by the source and the
-checkpoint stores."""
+"""The boto3/botocore seam. Runs in both: the driver and the executors' Python workers.
+
+- ``clients``: sessions, credentials (keys, profile, AssumeRole) and clients cached per
+  process.
+- ``retry``: backoff with full jitter for throttling and transient errors; out of retries,
+  the caller's direction's error.
+- ``kinesis``: the Kinesis control calls (DescribeStreamSummary, ListShards paging) for the
+  driver's planning, the stream check and the sink.
+
+It imports nothing from ``source/``, ``sink/``, ``records/`` or ``stores/``: they call it.
+"""

@@ -15,6 +15,7 @@ and the checkpoint store.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -26,8 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kinesis_source import limits
 from kinesis_source.errors import CredentialsError
-from kinesis_source.options import ConnectionOptions, KinesisOptions
-from kinesis_source.records.fast_decode import install_raw_get_records
+from kinesis_source.options import ConnectionOptions
 
 # botocore's serializer setting for request timestamps in milliseconds (botocore >= 1.40.46).
 MILLISECOND_PRECISION = "millisecond"
@@ -171,16 +171,17 @@ def client(
         return found
 
 
-def kinesis_client(opts: ConnectionOptions, *, raw_get_records: bool = False) -> Any:
+def kinesis_client(opts: ConnectionOptions, *, prepare: Callable[[Any], None] | None = None) -> Any:
     """A Kinesis client for the stream's region, endpoint and credentials.
 
     botocore's retries are off: retry.py retries Kinesis calls with the user's backoff
-    settings. With ``raw_get_records`` it is a separate client whose ``get_records`` hands
-    back the raw response body for ``fast_decode`` (every other call behaves as usual).
+    settings. ``prepare`` adapts a client of its own once, when it is built (the executor's
+    fast decoder makes ``get_records`` hand back the raw body); clients with another
+    ``prepare`` are cached apart, so every other caller gets a plain one.
     """
     key = (
         "kinesis",
-        raw_get_records,
+        prepare,
         opts.endpoint_url,
         opts.connect_timeout_ms,
         opts.read_timeout_ms,
@@ -198,22 +199,30 @@ def kinesis_client(opts: ConnectionOptions, *, raw_get_records: bool = False) ->
             found = session(opts).client(
                 "kinesis", region_name=opts.region, endpoint_url=opts.endpoint_url, config=config
             )
-            if raw_get_records:
-                install_raw_get_records(found)
+            if prepare is not None:
+                prepare(found)
             _CLIENTS[key] = found
         return found
 
 
-def store_client(service: str, opts: KinesisOptions, *, check: bool = False) -> Any:
-    """A client for the checkpoint store: its own region and endpoint, the same credentials.
+def store_client(
+    service: str,
+    opts: ConnectionOptions,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    check: bool = False,
+) -> Any:
+    """A client for the checkpoint store or the KCL lease table: its own region and endpoint
+    (default: the stream's region), the same credentials.
 
     ``check``: few retries, for the driver's start-up check.
     """
     return client(
         service,
         opts,
-        region=opts.checkpoint_region or opts.region,
-        endpoint_url=opts.checkpoint_endpoint_url,
+        region=region or opts.region,
+        endpoint_url=endpoint_url,
         config=CHECK_CONFIG if check else STORE_CONFIG,
     )
 

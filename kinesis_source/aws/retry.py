@@ -3,8 +3,9 @@
 Throttling (ProvisionedThroughputExceeded, LimitExceeded, ...), 5xx answers, connection
 resets and timeouts are retried up to ``maxRetries`` times; the n-th retry waits a random
 time in [0, min(retryMaxDelayMs, retryBaseDelayMs * 2**n)] ("full jitter", which spreads
-the retries of many shards hitting one limit). Then the call fails with a
-``KinesisReadError`` naming the call, the shard and the last error. botocore's own retries
+the retries of many shards hitting one limit). Then the call fails with the caller's
+direction's error (``KinesisReadError``, or ``KinesisWriteError`` for the sink) naming the
+call, the shard and the last error. botocore's own retries
 are switched off for Kinesis clients (clients.py) so that these settings are the whole
 story.
 """
@@ -21,7 +22,7 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from kinesis_source.errors import KinesisReadError
+from kinesis_source.errors import KinesisReadError, KinesisSourceError
 from kinesis_source.options import ConnectionOptions
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,15 @@ def call_with_retry(
     what: str,
     stream: str,
     shard_id: str | None = None,
+    failure: type[KinesisSourceError] = KinesisReadError,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> T:
-    """Run ``call``; retry throttling and transient errors as ``policy`` says."""
+    """Run ``call``; retry throttling and transient errors as ``policy`` says.
+
+    Out of retries, raises ``failure``: the direction's error (``KinesisReadError`` for
+    reads, ``KinesisWriteError`` for the sink's calls).
+    """
     draw = rng.uniform if rng is not None else random.uniform
     where = f"stream {stream!r}" + (f" shard {shard_id}" if shard_id else "")
     retry = 0
@@ -117,7 +123,7 @@ def call_with_retry(
             if kind is None:
                 raise
             if retry >= policy.max_retries:
-                raise KinesisReadError(
+                raise failure(
                     f"{what} on {where} failed after {retry + 1} attempts "
                     f"(maxRetries={policy.max_retries}); last error: {describe(exc)}",
                     stream=stream,

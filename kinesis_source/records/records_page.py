@@ -62,7 +62,7 @@ class RecordsPage:
     next_shard_iterator: str | None
     child_shards: list[dict[str, Any]] | None = None
     # SubscribeToShard events only: every record up to this sequence number was delivered
-    # (see source/efo.py); None for GetRecords pages.
+    # (see source/executor/efo.py); None for GetRecords pages.
     continuation: str | None = None
 
     def __len__(self) -> int:

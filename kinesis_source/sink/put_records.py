@@ -132,6 +132,7 @@ class LaneSender:
             self.policy,
             what="PutRecords",
             stream=self.stream,
+            failure=KinesisWriteError,
         )
         self.stats.add(calls=1)
         log.debug("PutRecords on stream %r: %d entries", self.stream, len(entries))

@@ -13,15 +13,17 @@ from typing import Any
 import pyarrow as pa
 
 from kinesis_source import limits
+from kinesis_source.aws import kinesis
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.aws.retry import RetryPolicy, call_with_retry, policy_of
+from kinesis_source.aws.retry import RetryPolicy, policy_of
 from kinesis_source.errors import KinesisWriteError
-from kinesis_source.options import SinkOptions
 from kinesis_source.records.aggregation import AggregateBuilder
 from kinesis_source.sink.batching import Entry, assign_lanes, check_record, record_size
 from kinesis_source.sink.columns import ColumnLayout
+from kinesis_source.sink.options import SinkOptions
 from kinesis_source.sink.put_records import LaneSender, PutStats
 from kinesis_source.sink.shard_map import ShardMap, hash_key_of
+from kinesis_source.streams import StreamRef
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition
                 _send_window(pool, entries, client, opts, policy, stats, abort)
                 continue
             if shard_map is None:
-                shard_map = load_shard_map(client, opts.stream_name, policy)
+                shard_map = load_shard_map(client, opts, policy)
             entries = aggregate_entries(window, shard_map, opts.max_record_bytes)
             for _ in range(limits.SINK_RESHARD_ROUNDS):
                 misrouted = _send_window(pool, entries, client, opts, policy, stats, abort)
@@ -64,7 +66,7 @@ def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition
                 # A reshard: read the map again, and send again the user records that an
                 # aggregate put on a shard whose range does not hold them (the KCL would
                 # drop them there; the KPL does the same).
-                shard_map = load_shard_map(client, opts.stream_name, policy)
+                shard_map = load_shard_map(client, opts, policy)
                 again = [
                     user
                     for entry, landed in misrouted
@@ -168,23 +170,12 @@ def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRec
         yield window
 
 
-def load_shard_map(client: Any, stream: str, policy: RetryPolicy) -> ShardMap:
-    shards: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"StreamName": stream}
-    while True:
-        page = call_with_retry(
-            lambda req=request: client.list_shards(**req),  # type: ignore[misc]
-            policy,
-            what="ListShards",
-            stream=stream,
-        )
-        shards.extend(page["Shards"])
-        token = page.get("NextToken")
-        if not token:
-            break
-        request = {"NextToken": token}
+def load_shard_map(client: Any, opts: SinkOptions, policy: RetryPolicy) -> ShardMap:
+    shards = kinesis.list_shards(
+        client, StreamRef(opts.stream_name), opts.region, policy, failure=KinesisWriteError
+    )
     shard_map = ShardMap(shards)
-    log.debug("stream %r: %d open shards to aggregate for", stream, len(shard_map))
+    log.debug("stream %r: %d open shards to aggregate for", opts.stream_name, len(shard_map))
     return shard_map
 
 

@@ -20,8 +20,8 @@ from pyspark.sql.datasource import (
 from pyspark.sql.types import StructType
 
 from kinesis_source.errors import SinkInputError
-from kinesis_source.options import parse_sink_options
 from kinesis_source.sink.columns import check_columns
+from kinesis_source.sink.options import parse_sink_options
 from kinesis_source.sink.task import SinkPlan, write_partition
 
 log = logging.getLogger(__name__)

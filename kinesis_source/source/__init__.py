@@ -1,13 +1,20 @@
-"""The source.
+"""The source: ``readStream.format("kinesis")``.
 
-Driver planning: ``stream_reader`` (the Spark face) and ``stream_planner`` (one stream's
-planning) around the I/O of ``discovery`` (ListShards) and ``probing`` (idle shards), and
-the pure decisions ``planning``, ``lineage``, ``admission``, ``positions`` (the offset),
-``data_loss``; ``lag`` for progress.
+Spark runs it in two kinds of process, and the folders say which:
 
-Executor reading: ``multi_shard`` (several shards per task) and ``shard_reader`` (one
-shard: replay or fresh read, recording the end), joining the ``get_records`` transport
-and the pure ``stop_rules``.
+- ``driver/``: the driver's streaming source runner (``initialOffset``, ``latestOffset``,
+  ``partitions``, ``commit``): which shards the next batch reads and from where.
+- ``executor/``: ``read()`` in the executors' Python workers: read a shard from its start
+  position, stop by the rules, record the end in the checkpoint store.
 
-``tests/unit/test_layout.py`` enforces which of these may import boto3 or Spark.
+At this level only what crosses between them or both apply:
+
+- ``stream_reader``: ``KinesisStreamReader``, the class Spark calls; its planning methods
+  run on the driver, its ``read()`` on executors.
+- ``options``: the source's options, parsed on the driver, pickled to every task.
+- ``positions``: shard positions and the offsets Spark logs (offsets v1 and v2).
+- ``tasks``: ``ShardTask`` and ``ShardPartition``, what a task receives.
+- ``data_loss``: the data-loss policy both sides apply.
+
+``driver/`` and ``executor/`` never import each other (``tests/unit/test_layout.py``).
 """

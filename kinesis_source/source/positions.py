@@ -1,4 +1,4 @@
-"""Shard positions and the offsets Spark logs (DESIGN.md section 2).
+"""Shard positions and the offsets Spark logs (docs/design.md section 2).
 
 A position is text such as ``AFTER_SEQUENCE_NUMBER(4959...,3)`` so that offsets stay small,
 readable JSON. Sequence numbers are decimal strings and are compared as integers.
@@ -220,7 +220,7 @@ class StreamOffset:
 
 @dataclass(frozen=True)
 class QueryOffset:
-    """``O_n`` over every stream of the query, as Spark logs it (DESIGN.md section 2):
+    """``O_n`` over every stream of the query, as Spark logs it (docs/design.md section 2):
 
         {"v": 2, "batch": n, "query": "...", "untilMs": <ms, AvailableNow only>,
          "streams": {"STREAM": {"sinceMs": <ms or null>,

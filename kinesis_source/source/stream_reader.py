@@ -1,9 +1,13 @@
-"""Driver side: the Spark face of planning micro-batches (DESIGN.md section 2).
+"""The class Spark calls: planning on the driver, ``read()`` on executors (docs/design.md
+section 2).
 
-Spark calls this reader; the decisions are elsewhere, each named: per-stream planning in
-``stream_planner`` (shard discovery in ``discovery``, probes in ``probing``, data loss in
-``data_loss``, the pure steps in ``planning`` and ``admission``), where streams start in
-``stream_start`` (a KCL lease table in ``kcl_leases``), progress in ``lag``.
+Its planning methods (``initialOffset``, ``latestOffset``, ``partitions``, ``commit``) run
+in the driver's streaming source runner and hand the decisions to ``driver/``: per-stream
+planning in ``stream_planner`` (shard discovery in ``discovery``, probes in ``probing``,
+data loss in ``loss_check``, the pure steps in ``planning`` and ``admission``), where
+streams start in ``stream_start`` (a KCL lease table in ``kcl_leases``), progress in
+``lag``. Its ``read()`` runs on executors and hands each task's shards to
+``executor/multi_shard``.
 
 A query reads every stream of ``streamName``/``streamARN``. The list may change between
 runs of one checkpoint: a stream added starts at ``initialPosition``, a stream removed is
@@ -31,17 +35,17 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.aws.clients import store_client
-from kinesis_source.aws.consumers import registry_for, resolve_consumer
-from kinesis_source.options import ConsumerMode, InitialPosition, KinesisOptions
-from kinesis_source.source.kcl_leases import lease_positions, read_lease_table
-from kinesis_source.source.lag import lag_report
-from kinesis_source.source.lineage import readable_shards
-from kinesis_source.source.multi_shard import read_shards
-from kinesis_source.source.planning import StreamStep, next_offset
+from kinesis_source.source.driver.consumers import registry_for, resolve_consumer
+from kinesis_source.source.driver.kcl_leases import lease_positions, read_lease_table
+from kinesis_source.source.driver.lag import lag_report
+from kinesis_source.source.driver.lineage import readable_shards
+from kinesis_source.source.driver.planning import StreamStep, next_offset
+from kinesis_source.source.driver.stream_planner import StreamPlanner
+from kinesis_source.source.driver.stream_start import changed_streams
+from kinesis_source.source.executor.multi_shard import read_shards
+from kinesis_source.source.options import ConsumerMode, InitialPosition, KinesisOptions
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
-from kinesis_source.source.shard_reader import ShardTask
-from kinesis_source.source.stream_planner import StreamPlanner
-from kinesis_source.source.stream_start import changed_streams
+from kinesis_source.source.tasks import ShardPartition, ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
 
 log = logging.getLogger(__name__)
@@ -57,21 +61,6 @@ def max_rows(limit: ReadLimit | None) -> int | None:
     if isinstance(limit, ReadMaxRows):
         return max(0, int(limit.max_rows))
     return None
-
-
-class ShardPartition(InputPartition):
-    """One or more shards (``shardsPerTask``) of one batch, read by one task.
-
-    Holds no credentials: those stay in the reader's options.
-    """
-
-    def __init__(self, tasks: Sequence[ShardTask]) -> None:
-        super().__init__(",".join(f"{t.stream}/{t.shard_id}" for t in tasks))
-        self.tasks = tuple(tasks)
-
-    def __repr__(self) -> str:
-        shards = ",".join(f"{t.stream}/{t.shard_id}" for t in self.tasks)
-        return f"ShardPartition(batch={self.tasks[0].batch}, shards={shards})"
 
 
 class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -102,7 +91,15 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         table = self.opts.kcl_lease_table
         if self.opts.initial_position is not InitialPosition.KCL or table is None:
             return {}
-        leases = read_lease_table(store_client("dynamodb", self.opts, check=True), table)
+        # The lease table is read where the checkpoint store is (checkpointRegion, ...).
+        dynamodb = store_client(
+            "dynamodb",
+            self.opts,
+            region=self.opts.checkpoint_region,
+            endpoint_url=self.opts.checkpoint_endpoint_url,
+            check=True,
+        )
+        leases = read_lease_table(dynamodb, table)
         return lease_positions(table, leases, list(self._planners))
 
     def _start(self, streams: Sequence[str], now_ms: int) -> dict[str, StreamOffset]:

@@ -1,5 +1,5 @@
 """The checkpoint store interface: where each (batch, shard) read records its end
-(DESIGN.md section 3).
+(docs/design.md section 3).
 
 A store maps ``(query, batch, shardId)`` to a small JSON value and offers one atomic
 operation, put-if-absent, so that of two task attempts racing on the same key exactly one

@@ -39,7 +39,7 @@ E2E_SHARDS = 2  # local[2]: one task per core
 
 @dataclass(frozen=True)
 class Figure:
-    """One row of the table printed at the end of a run (and copied into the README)."""
+    """One row of the table printed at the end of a run (and copied into docs/performance.md)."""
 
     section: str
     what: str

@@ -3,13 +3,14 @@ producer (a put every 50 ms for 20 s) and sink, once with GetRecords and once wi
 SubscribeToShard, each on its own stream of the same set-up: kinesis-local behind the
 SubscribeToShard test double (tests/emulators/efo_server.py), as the EFO tests run it.
 
-Both modes read the two shards in one task a batch (``shardsPerTask=2``), as the README
-advises for short triggers with enhanced fan-out: a shard then stays in its Python worker,
-whose open subscription the next batch continues. A third run shows EFO with one task per
-shard (the default): a shard that moves to the other worker finds its SubscribeToShard
-refused by Kinesis' 5-second rule and reads that batch by GetRecords instead of waiting
-(``efoFallbackToPolling``). Each run prints how many subscriptions the double refused by
-that rule, and how many of those were retries of a refused call (a read waiting it out).
+Both modes read the two shards in one task a batch (``shardsPerTask=2``), as
+docs/enhanced-fan-out.md advises for short triggers with enhanced fan-out: a shard then
+stays in its Python worker, whose open subscription the next batch continues. A third run
+shows EFO with one task per shard (the default): a shard that moves to the other worker
+finds its SubscribeToShard refused by Kinesis' 5-second rule and reads that batch by
+GetRecords instead of waiting (``efoFallbackToPolling``). Each run prints how many
+subscriptions the double refused by that rule, and how many of those were retries of a
+refused call (a read waiting it out).
 
 The double pushes what it reads from kinesis-local's GetRecords every 50 ms; AWS pushes a
 record within about 70 ms. Polling's calls pass through the double too (forwarded unchanged).

@@ -64,10 +64,10 @@ def _read_all(endpoint: str, stream: str, store: str, batch: int) -> tuple[int, 
     """Read the whole shard as one task does; (rows, data bytes) handed on."""
     import pyarrow as pa
 
-    from kinesis_source.options import parse_options
+    from kinesis_source.source.options import parse_options
     from kinesis_source.source.positions import Position
-    from kinesis_source.source.shard_reader import ShardTask
-    from kinesis_source.source.stream_reader import KinesisStreamReader, ShardPartition
+    from kinesis_source.source.stream_reader import KinesisStreamReader
+    from kinesis_source.source.tasks import ShardPartition, ShardTask
 
     opts = parse_options(source_options(endpoint, stream, store))
     reader = KinesisStreamReader(opts)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 
 from .common import REGION, fake_credentials, figure
 from .kinesis_server import KinesisServer, StreamSpec, kinesis_server

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.aws.consumers import ConsumerRegistry
 from kinesis_source.errors import ConsumerError
-from kinesis_source.options import parse_options
+from kinesis_source.source.driver.consumers import ConsumerRegistry
+from kinesis_source.source.options import parse_options
 from tests.helpers import REGION, create_stream, wait_for
 
 

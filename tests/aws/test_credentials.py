@@ -13,7 +13,7 @@ from helpers import REGION, create_stream, put, source_options
 from kinesis_source import limits
 from kinesis_source.aws import clients
 from kinesis_source.errors import CredentialsError
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 
 ROLE = "arn:aws:iam::123456789012:role/kinesis-reader"
 
@@ -54,7 +54,7 @@ def _signing_keys(client: Any) -> list[str]:
 def test_calls_are_signed_with_the_assumed_role_credentials(moto_endpoint: str) -> None:
     opts = _role_options(moto_endpoint)
     kinesis = clients.kinesis_client(opts)
-    store = clients.store_client("dynamodb", opts)
+    store = clients.store_client("dynamodb", opts, endpoint_url=opts.checkpoint_endpoint_url)
     kinesis_keys = _signing_keys(kinesis)
     store_keys = _signing_keys(store)
 

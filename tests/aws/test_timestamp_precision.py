@@ -26,7 +26,8 @@ import botocore.serialize
 import pytest
 
 from kinesis_source.aws.clients import MILLISECOND_PRECISION, kinesis_client
-from kinesis_source.options import KinesisOptions
+from kinesis_source.records.fast_decode import install_raw_get_records
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position
 from tests.helpers import REGION
 
@@ -108,8 +109,8 @@ def _options(endpoint: str) -> KinesisOptions:
 
 def test_at_timestamp_is_sent_with_its_milliseconds(server: GetShardIteratorServer) -> None:
     # Both clients a shard read may use: the plain one and the fast decoder's.
-    for raw_get_records in (False, True):
-        _at_timestamp(kinesis_client(_options(server.endpoint), raw_get_records=raw_get_records))
+    for prepare in (None, install_raw_get_records):
+        _at_timestamp(kinesis_client(_options(server.endpoint), prepare=prepare))
     assert server.sent_timestamps() == [Decimal(AT_MS) / 1000] * 2
 
 

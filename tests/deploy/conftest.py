@@ -20,7 +20,7 @@ from tests.deploy.cluster import ROOT, SPARK_HOME, Cluster, spark_env, stop
 from tests.emulators.kinesis_local import free_port as _free_port
 from tests.helpers import wait_for
 
-# What README "Deploying" says a cluster needs besides PySpark. boto3 and botocore are pinned
+# What docs/deploying.md says a cluster needs besides PySpark. boto3 and botocore are pinned
 # to this suite's versions so that the cluster differs from the suite only in what it lacks.
 MINIMUM = ["pyarrow", "protobuf", f"boto3=={version('boto3')}", f"botocore=={version('botocore')}"]
 

@@ -32,7 +32,10 @@ def test_zip_alone_runs_a_job_under_spark_submit(
         for p in (ROOT / tree).rglob("*.py")
         if "__pycache__" not in p.parts
     }
-    assert {"kinesis_source/stores/dynamodb.py", "kinesis_source/source/shard_reader.py"} <= package
+    assert {
+        "kinesis_source/stores/dynamodb.py",
+        "kinesis_source/source/executor/shard_reader.py",
+    } <= package
     assert package | {"aws_kinesis_agg/messages_pb2.py"} <= names
     assert not any("__pycache__" in n for n in names)
     (wheel,) = tmp_path.glob("kinesis_source-*.whl")
@@ -42,7 +45,7 @@ def test_zip_alone_runs_a_job_under_spark_submit(
     sent = put(kinesis, stream_name, [(f"k{i}", f"zip-{i}".encode()) for i in range(7)])
     # register: the job calls kinesis_source.register, nothing else is set (the driver JVM's
     # streaming source runner must still find the zip). auto: no register call, the zip on
-    # the driver JVM's PYTHONPATH, as the README says client mode needs for that.
+    # the driver JVM's PYTHONPATH, as docs/deploying.md says client mode needs for that.
     for mode in ("register", "auto"):
         done = subprocess.run(
             [
@@ -63,7 +66,7 @@ def test_zip_alone_runs_a_job_under_spark_submit(
         assert report["rows"] == sorted(r["data"].decode() for r in sent)
         for side in ("driver", "executor"):
             assert {
-                "kinesis_source.source.shard_reader",
+                "kinesis_source.source.executor.shard_reader",
                 "kinesis_source.stores.dynamodb",
             } <= set(report[side])
             assert all("kinesis_source.zip/" in path for path in report[side].values())

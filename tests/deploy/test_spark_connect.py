@@ -3,7 +3,7 @@
 The server (tests/deploy/connect_server.py) and the client (tests/deploy/connect_client.py)
 run in processes of their own: a Connect session cannot share a JVM with the suite's
 classic session, and a client with no JVM of its own is what a notebook on Spark Connect
-is. The server runs this interpreter, where the package is importable (DESIGN.md
+is. The server runs this interpreter, where the package is importable (docs/design.md
 section 6); the client registers the source through Connect.
 """
 

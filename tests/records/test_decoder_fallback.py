@@ -21,10 +21,11 @@ import pyarrow as pa
 import pytest
 
 from kinesis_source.aws import clients
-from kinesis_source.options import Decoder, KinesisOptions
 from kinesis_source.records import fast_decode
+from kinesis_source.source.executor.shard_reader import read_shard
+from kinesis_source.source.options import Decoder, KinesisOptions
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import open_store
 from tests.helpers import REGION, aggregate, create_stream, put
 
@@ -108,7 +109,7 @@ def test_shard_reads_return_every_record_whether_or_not_the_hook_delivers(
         get_records_limit=4,  # several pages per shard
         decoder=Decoder.FAST,
     )
-    break_hook(clients.kinesis_client(opts, raw_get_records=True))
+    break_hook(clients.kinesis_client(opts, prepare=fast_decode.install_raw_get_records))
     store = open_store(opts)
     rows = []
     with caplog.at_level(logging.WARNING, logger=fast_decode.__name__):

@@ -27,7 +27,6 @@ from helpers import REGION, create_stream
 
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.errors import KinesisReadError, OptionError
-from kinesis_source.options import Decoder, KinesisOptions, parse_options
 from kinesis_source.records import deaggregation
 from kinesis_source.records.deaggregation import (
     KPL_MAGIC,
@@ -37,10 +36,16 @@ from kinesis_source.records.deaggregation import (
     deaggregate,
     deaggregate_arrow,
 )
-from kinesis_source.records.fast_decode import decode_records, get_records_body
+from kinesis_source.records.fast_decode import (
+    decode_records,
+    get_records_body,
+    install_raw_get_records,
+)
 from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.executor.shard_reader import _ShardRead
+from kinesis_source.source.options import Decoder, KinesisOptions, parse_options
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, _ShardRead
+from kinesis_source.source.tasks import ShardTask
 from tests.helpers import aggregate, framed
 
 pytestmark = pytest.mark.lowest
@@ -528,7 +533,7 @@ def test_moto_pages_decode_identically(
     kinesis: Any, moto_endpoint: str, odd_stream: tuple[str, str]
 ) -> None:
     stream, shard_id = odd_stream
-    raw = kinesis_client(_options(moto_endpoint), raw_get_records=True)
+    raw = kinesis_client(_options(moto_endpoint), prepare=install_raw_get_records)
     iterator = raw.get_shard_iterator(
         StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
@@ -559,7 +564,7 @@ def test_shard_read_rows_equal_for_both_decoders(
 
 
 def test_raw_client_other_calls_are_plain_boto3(moto_endpoint: str, odd_stream: Any) -> None:
-    raw = kinesis_client(_options(moto_endpoint), raw_get_records=True)
+    raw = kinesis_client(_options(moto_endpoint), prepare=install_raw_get_records)
     plain = kinesis_client(_options(moto_endpoint))
     assert raw is not plain
     assert raw.list_shards(StreamName=odd_stream[0])["Shards"]
@@ -583,7 +588,7 @@ def test_kinesis_errors_raise_the_same_client_error(kinesis: Any, moto_endpoint:
         StreamName=name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
     kinesis.delete_stream(StreamName=name)
-    raw = kinesis_client(_options(moto_endpoint), raw_get_records=True)
+    raw = kinesis_client(_options(moto_endpoint), prepare=install_raw_get_records)
     for bad in (iterator, "not-an-iterator"):
         want = _error_code(lambda it=bad: kinesis.get_records(ShardIterator=it))
         assert _error_code(lambda it=bad: get_records_body(raw, it, 10)) == want

@@ -25,11 +25,12 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 from kinesis_source.aws import clients
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.options import parse_options
 from kinesis_source.records import fast_decode
-from kinesis_source.records.fast_decode import decode_records
+from kinesis_source.records.fast_decode import decode_records, install_raw_get_records
+from kinesis_source.source.executor.shard_reader import read_shard
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import open_store
 from tests.helpers import create_stream, put, source_options
 
@@ -56,7 +57,7 @@ def test_a_get_records_body_is_held_once_while_it_arrives(
         StreamName=stream, Records=[{"PartitionKey": "k", "Data": blob} for blob in data]
     )
     opts = parse_options(source_options(kinesis_local_endpoint, stream, "unused"))
-    raw = kinesis_client(opts, raw_get_records=True)
+    raw = kinesis_client(opts, prepare=install_raw_get_records)
     iterator = _first_iterator(raw, stream, shard_id)
     raw.get_records(ShardIterator=iterator, Limit=1)  # connection and botocore's caches made
     gc.collect()
@@ -99,7 +100,7 @@ def test_a_body_broken_off_raises_botocores_error(
     opts = parse_options(
         source_options(proxy.endpoint, stream, "unused", readTimeoutMs=str(read_timeout_ms))
     )
-    raw = kinesis_client(opts, raw_get_records=True)
+    raw = kinesis_client(opts, prepare=install_raw_get_records)
     iterator = _first_iterator(raw, stream, shard_id)
     proxy.inject("GetRecords", fault, 1)
     with pytest.raises(error):

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 
 from kinesis_source import limits
-from kinesis_source.options import parse_sink_options
 from kinesis_source.sink.columns import ColumnLayout
+from kinesis_source.sink.options import parse_sink_options
 from kinesis_source.sink.shard_map import hash_key_of
 from kinesis_source.sink.task import SinkPlan, write_partition
 from tests.helpers import REGION, create_stream, read_stream, wait_active

@@ -12,8 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from kinesis_source.options import parse_options
 from kinesis_source.sink.shard_map import hash_key_of
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.fault_proxy import FaultProxy
 from tests.helpers import (

@@ -4,12 +4,19 @@ exhausted retries, per-key order with preserveOrder, and bad input."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import policy_of
+from kinesis_source.errors import KinesisReadError, KinesisWriteError
+from kinesis_source.sink.batching import Entry, record_size
+from kinesis_source.sink.options import parse_sink_options
+from kinesis_source.sink.put_records import LaneSender, PutStats
 from kinesis_source.sink.shard_map import hash_key_of
 from tests.fault_proxy import FaultProxy
 from tests.helpers import REGION, create_stream, read_stream, shard_of
@@ -119,6 +126,34 @@ def test_exhausted_retries_fail_with_the_count_and_the_error_codes(
     assert "ProvisionedThroughputExceededException x7" in message
     assert read_stream(kinesis_local, stream_name) == []
     assert proxy.requests["PutRecords"] == 3
+
+
+def test_a_put_records_call_failing_past_its_retries_is_a_write_error(
+    kinesis_local: Any, stream_name: str, proxied: tuple[FaultProxy, str]
+) -> None:
+    # A user who catches the sink's errors catches KinesisWriteError: a call that fails as a
+    # whole (5xx) until the retries run out is one, never a read error.
+    create_stream(kinesis_local, stream_name, 1)
+    proxy, endpoint = proxied
+    proxy.inject("PutRecords", "5xx", 3)
+    opts = parse_sink_options(sink_options(endpoint, stream_name, maxRetries="2"))
+    sender = LaneSender(
+        kinesis_client(opts),
+        stream_name,
+        policy_of(opts),
+        one_per_key=False,
+        stats=PutStats(),
+        abort=threading.Event(),
+        sleep=lambda _: None,
+    )
+    with pytest.raises(KinesisWriteError) as info:
+        sender.send([Entry(b"r0", "k", None, record_size(b"r0", "k"), "k")])
+    assert not isinstance(info.value, KinesisReadError)
+    assert "PutRecords on stream" in str(info.value)
+    assert "failed after 3 attempts (maxRetries=2)" in str(info.value)
+    assert info.value.stream == stream_name
+    assert proxy.requests["PutRecords"] == 3
+    assert read_stream(kinesis_local, stream_name) == []
 
 
 def test_a_rejection_no_retry_fixes_fails_at_once(

@@ -12,10 +12,10 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable
 
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import policy_of
-from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.source.discovery import list_shards
+from kinesis_source.source.driver.discovery import list_shards
+from kinesis_source.source.options import KinesisOptions, parse_options
 from kinesis_source.source.stream_reader import KinesisStreamReader
-from kinesis_source.source.streams import StreamRef
+from kinesis_source.streams import StreamRef
 from tests.helpers import REGION, create_stream, put, source_options, wait_active
 
 

@@ -1,4 +1,4 @@
-"""The EFO transport (kinesis_source/source/efo.py) against the SubscribeToShard test
+"""The EFO transport (kinesis_source/source/executor/efo.py) against the SubscribeToShard test
 double: subscriptions kept between batches, the 5-second rule (waited out, or the batch
 read by GetRecords), expiry."""
 
@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.aws.consumers import ConsumerRegistry
 from kinesis_source.errors import ConsumerError
-from kinesis_source.options import parse_options
 from kinesis_source.records.records_page import RecordsPage
-from kinesis_source.source.efo import EventStreamTransport
+from kinesis_source.source.driver.consumers import ConsumerRegistry
+from kinesis_source.source.executor.efo import EventStreamTransport
+from kinesis_source.source.executor.shard_reader import read_shard
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import Position, ShardEnd
-from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import open_store
 from tests.helpers import REGION, create_stream, put
 

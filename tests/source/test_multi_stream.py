@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import QueryOffset
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.helpers import (

@@ -12,7 +12,7 @@ import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import QueryOffset
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.helpers import create_stream, source_options

@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql.streaming.datasource import ReadAllAvailable
 
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import QueryOffset
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.fault_proxy import FaultProxy

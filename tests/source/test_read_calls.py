@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from helpers import aggregate, create_stream, put, source_options, wait_for
 
-from kinesis_source.options import parse_options
+from kinesis_source.source.executor.shard_reader import read_shard
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import open_store
 from tests.fault_proxy import FaultProxy
 

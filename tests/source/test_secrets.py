@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from helpers import create_stream, put, source_options, wait_for
 
-from kinesis_source.options import SECRET_OPTIONS, parse_options
+from kinesis_source.options import SECRET_OPTIONS
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.stream_reader import KinesisStreamReader
 
 pytestmark = pytest.mark.spark

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from kinesis_source.options import parse_options
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.conftest import REGION
 from tests.helpers import (

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from kinesis_source.errors import KclLeaseError
-from kinesis_source.source.kcl_leases import Lease, read_lease_table
+from kinesis_source.source.driver.kcl_leases import Lease, read_lease_table
 from tests.conftest import REGION
 
 

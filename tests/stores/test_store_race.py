@@ -11,9 +11,10 @@ import pytest
 from helpers import REGION, create_stream, put, source_options, store_options
 
 from kinesis_source.errors import CheckpointConflictError, CheckpointStoreError
-from kinesis_source.options import KinesisOptions, parse_options
+from kinesis_source.source.executor.shard_reader import read_shard
+from kinesis_source.source.options import KinesisOptions, parse_options
 from kinesis_source.source.positions import Position, ShardEnd
-from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
 
 pytestmark = pytest.mark.lowest

@@ -12,13 +12,14 @@ import pytest
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from kinesis_source.errors import OptionError
-from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.source import multi_shard
-from kinesis_source.source.admission import plan_limits, split_budget
+from kinesis_source.source.driver.admission import plan_limits, split_budget
+from kinesis_source.source.executor import multi_shard
+from kinesis_source.source.executor.shard_reader import _ShardRead
+from kinesis_source.source.executor.stop_rules import first_arrival_after
+from kinesis_source.source.options import KinesisOptions, parse_options
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
-from kinesis_source.source.shard_reader import ShardTask, _ShardRead
-from kinesis_source.source.stop_rules import first_arrival_after
 from kinesis_source.source.stream_reader import max_rows
+from kinesis_source.source.tasks import ShardTask
 from tests.pages import BASE_SEQUENCE, make_page
 
 BASE = {"streamname": "orders", "region": "eu-west-1", "checkpointstore": "/tmp/store"}

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage
+from kinesis_source.source.executor.shard_reader import _ShardRead
+from kinesis_source.source.executor.stop_rules import passed
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position
-from kinesis_source.source.shard_reader import ShardTask, _ShardRead
-from kinesis_source.source.stop_rules import passed
+from kinesis_source.source.tasks import ShardTask
 from tests.pages import BASE_SEQUENCE, make_page
 
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kinesis_source.errors import DataLossError
-from kinesis_source.source.data_loss import (
-    ReadLoss,
-    go_on_after,
-    read_loss,
-    span,
-    stale_shards,
-    vanished_shards,
-)
+from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
+from kinesis_source.source.driver.loss_check import span, stale_shards, vanished_shards
 from kinesis_source.source.positions import Position
 
 HOUR = 3_600_000

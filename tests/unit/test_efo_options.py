@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kinesis_source.aws.consumers import Step, default_consumer_name, next_step
 from kinesis_source.errors import OptionError
-from kinesis_source.options import ConsumerMode, parse_options
+from kinesis_source.source.driver.consumers import Step, default_consumer_name, next_step
+from kinesis_source.source.options import ConsumerMode, parse_options
 
 BASE = {"streamName": "orders", "region": "us-east-1", "checkpointStore": "/tmp/x"}
 ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/orders/consumer/mine:1700000000"

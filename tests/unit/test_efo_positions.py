@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from kinesis_source.source.efo import rest_of_event
-from kinesis_source.source.efo_subscribe import starting_position
-from kinesis_source.source.efo_subscription import merge_events
+from kinesis_source.source.executor.efo import rest_of_event
+from kinesis_source.source.executor.efo_subscribe import starting_position
+from kinesis_source.source.executor.efo_subscription import merge_events
+from kinesis_source.source.executor.stop_rules import after_continuation
 from kinesis_source.source.positions import Position
-from kinesis_source.source.stop_rules import after_continuation
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
-"""The figures progress shows for the last finished batch (source/lag.py): pure."""
+"""The figures progress shows for the last finished batch (source/driver/lag.py): pure."""
 
 from __future__ import annotations
 
-from kinesis_source.source.lag import lag_report
+from kinesis_source.source.driver.lag import lag_report
 from kinesis_source.source.positions import Position, ShardEnd
 
 

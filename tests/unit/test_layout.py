@@ -1,5 +1,12 @@
 """The package layout's rules, read from the source with ``ast`` (no Spark, no server).
 
+- ``source/driver`` (the driver's streaming source runner) and ``source/executor``
+  (``read()`` on executors) never import each other: what crosses between them sits at the
+  root of ``source/``.
+- ``aws/`` (the boto3 seam) imports nothing from ``source/``, ``sink/``, ``records/`` or
+  ``stores/``; the top-level options import neither the source nor the sink, whose
+  options live with them; the source and the sink never import each other.
+- Each package's ``__init__`` docstring is its map: it names every module and sub-package.
 - The pure decisions (lineage, admission, positions, planning, stop rules, data loss,
   pacing) import neither boto3/botocore nor pyspark, not even through the modules they
   import.
@@ -29,13 +36,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("kinesis_source", "pyspark_kinesis")
 PURE = (
-    "kinesis_source.source.lineage",
-    "kinesis_source.source.admission",
+    "kinesis_source.source.driver.lineage",
+    "kinesis_source.source.driver.admission",
     "kinesis_source.source.positions",
-    "kinesis_source.source.planning",
-    "kinesis_source.source.stop_rules",
+    "kinesis_source.source.driver.planning",
+    "kinesis_source.source.executor.stop_rules",
     "kinesis_source.source.data_loss",
-    "kinesis_source.source.pacing",
+    "kinesis_source.source.driver.pacing",
+    "kinesis_source.source.driver.loss_check",
 )
 SDKS = ("boto3", "botocore", "pyspark")
 
@@ -260,3 +268,49 @@ def test_test_files_have_unique_names_across_the_test_folders() -> None:
     names = sorted(p.name for p in (ROOT / "tests").rglob("test_*.py"))
     assert len(names) > 20
     assert len(names) == len(set(names)), [n for n in names if names.count(n) > 1]
+
+
+def _imports_between(importer: str, imported: str) -> dict[str, list[str]]:
+    """Modules under ``importer`` that import (anywhere, even in a function) a module under
+    ``imported``, with what they import."""
+    found = {}
+    for module in _ours(importer):
+        bad = sorted(
+            n for n in imports_of(module).anywhere if n == imported or n.startswith(imported + ".")
+        )
+        if bad:
+            found[module] = bad
+    return found
+
+
+def test_driver_and_executor_never_import_each_other() -> None:
+    driver, executor = "kinesis_source.source.driver", "kinesis_source.source.executor"
+    assert len(_ours(driver)) > 5 and len(_ours(executor)) > 5
+    assert not _imports_between(driver, executor)
+    assert not _imports_between(executor, driver)
+
+
+def test_the_aws_seam_imports_none_of_its_callers() -> None:
+    for caller in ("source", "sink", "records", "stores"):
+        assert not _imports_between("kinesis_source.aws", f"kinesis_source.{caller}")
+
+
+def test_options_live_with_their_owner() -> None:
+    for owner in ("source", "sink"):
+        assert not _imports_between("kinesis_source.options", f"kinesis_source.{owner}")
+    assert not _imports_between("kinesis_source.sink", "kinesis_source.source")
+    assert not _imports_between("kinesis_source.source", "kinesis_source.sink")
+
+
+def test_each_package_docstring_maps_all_its_modules() -> None:
+    # The map a newcomer reads first must not drift from the files: every module and
+    # sub-package of a package is named in its __init__ docstring, as ``name`` or ``name/``.
+    packages = [m for m, path in MODULES.items() if path.name == "__init__.py"]
+    assert "kinesis_source.source.driver" in packages
+    for package in packages:
+        folder = MODULES[package].parent
+        doc = ast.get_docstring(ast.parse(MODULES[package].read_text())) or ""
+        children = [p.stem for p in folder.glob("*.py") if p.stem != "__init__"]
+        children += [f"{p.name}/" for p in folder.iterdir() if (p / "__init__.py").is_file()]
+        missing = [c for c in sorted(children) if f"``{c}``" not in doc]
+        assert not missing, f"{package}'s docstring does not name {missing}"

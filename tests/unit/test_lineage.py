@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kinesis_source.source.lineage import ShardInfo, advance_shards, readable_shards
+from kinesis_source.source.driver.lineage import ShardInfo, advance_shards, readable_shards
 from kinesis_source.source.positions import Position
 
 TH = Position.trim_horizon()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kinesis_source.source.planning import StreamStep, next_offset
+from kinesis_source.source.driver.planning import StreamStep, next_offset
 from kinesis_source.source.positions import Position, QueryOffset, StreamOffset
 
 AT = Position.after("5")

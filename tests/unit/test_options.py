@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kinesis_source.errors import OptionError
-from kinesis_source.options import OPTION_NAMES, InitialPosition, parse_options
+from kinesis_source.options import SOURCE_OPTION_NAMES
+from kinesis_source.source.options import InitialPosition, parse_options
 
 BASE = {"streamname": "orders", "region": "eu-west-1", "checkpointstore": "/tmp/store"}
 
@@ -70,7 +71,7 @@ def test_unknown_option_lists_the_known_ones() -> None:
         parse(maxrecordspershrad="10")
     message = str(err.value)
     assert "maxrecordspershrad" in message
-    for name in OPTION_NAMES:
+    for name in SOURCE_OPTION_NAMES:
         assert name in message
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kinesis_source.errors import OptionError
-from kinesis_source.options import SECRET_OPTIONS, parse_options
+from kinesis_source.options import SECRET_OPTIONS
+from kinesis_source.source.options import parse_options
 
 
 def _parse(**extra: str) -> Any:

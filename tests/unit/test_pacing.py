@@ -1,5 +1,5 @@
 """Which shards a trigger probes, which it reads without a probe, and when a shard may be
-called again: ``source/pacing.py``, without Spark or AWS."""
+called again: ``source/driver/pacing.py``, without Spark or AWS."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import pytest
 
 from kinesis_source.errors import OptionError
-from kinesis_source.options import parse_options
-from kinesis_source.source.pacing import ShardPacing, is_due, not_before_ms, probe_order
+from kinesis_source.source.driver.pacing import ShardPacing, is_due, not_before_ms, probe_order
+from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import Position, ShardEnd
 
 SHARDS = [f"shardId-{i:012d}" for i in range(10)]

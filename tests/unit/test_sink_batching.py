@@ -136,7 +136,8 @@ def test_bad_columns_are_named_with_the_accepted_ones(
 
 def test_sink_options_defaults_and_the_options_of_the_other_direction() -> None:
     from kinesis_source.errors import OptionError
-    from kinesis_source.options import parse_options, parse_sink_options
+    from kinesis_source.sink.options import parse_sink_options
+    from kinesis_source.source.options import parse_options
 
     opts = parse_sink_options(
         {"streamname": "s", "checkpointLocation": "/cp"}, env={"AWS_REGION": "us-east-1"}

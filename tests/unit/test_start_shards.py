@@ -7,14 +7,14 @@ from decimal import Decimal
 import pytest
 
 from kinesis_source.errors import KclLeaseError, OptionError
-from kinesis_source.source.kcl_leases import Lease, lease_positions, parse_lease
-from kinesis_source.source.lineage import ShardInfo
-from kinesis_source.source.positions import Position
-from kinesis_source.source.start_positions import (
+from kinesis_source.source.driver.kcl_leases import Lease, lease_positions, parse_lease
+from kinesis_source.source.driver.lineage import ShardInfo
+from kinesis_source.source.driver.start_positions import (
     ShardStart,
     resolve_shard_starts,
     start_shards,
 )
+from kinesis_source.source.positions import Position
 
 TRIM = Position.trim_horizon()
 END = Position.shard_end()

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from kinesis_source.errors import KinesisReadError
+from kinesis_source.source.executor.stop_rules import Progress, StopRules
 from kinesis_source.source.positions import Position
-from kinesis_source.source.stop_rules import Progress, StopRules
 from tests.pages import BASE_SEQUENCE, make_page
 
 WHERE = {"stream": "s", "shard_id": "shardId-0", "batch": 4}

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from kinesis_source.errors import OptionError
-from kinesis_source.options import InitialPosition, KinesisOptions, parse_options
+from kinesis_source.source.driver.start_positions import ShardStart
+from kinesis_source.source.options import InitialPosition, KinesisOptions, parse_options
 from kinesis_source.source.positions import Position
-from kinesis_source.source.start_positions import ShardStart
-from kinesis_source.source.streams import StreamRef
+from kinesis_source.streams import StreamRef
 
 ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/orders"
 SEQ = "49590338271490256608559692538361571095921575989136588898"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from kinesis_source.options import KinesisOptions, parse_options
-from kinesis_source.source.lineage import ShardInfo
+from kinesis_source.source.driver.lineage import ShardInfo
+from kinesis_source.source.driver.stream_start import changed_streams, initial_stream_offset
+from kinesis_source.source.options import KinesisOptions, parse_options
 from kinesis_source.source.positions import Position, StreamOffset
-from kinesis_source.source.stream_start import changed_streams, initial_stream_offset
 
 LISTING = [ShardInfo("s0"), ShardInfo("s1", ("s0",)), ShardInfo("s2", ("s0",)), ShardInfo("s9")]
 NOW = 1_769_860_800_000

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from kinesis_source.options import InitialPosition, KinesisOptions
-from kinesis_source.source.lineage import ShardInfo, advance_shards
+from kinesis_source.source.driver.lineage import ShardInfo, advance_shards
+from kinesis_source.source.driver.start_positions import resolve_shard_starts, start_shards
+from kinesis_source.source.options import InitialPosition, KinesisOptions
 from kinesis_source.source.positions import Position, StreamOffset
-from kinesis_source.source.start_positions import resolve_shard_starts, start_shards
 
 
 def initial_stream_offset(

@@ -23,7 +23,7 @@ from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.options import KinesisOptions
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position
 
 log = logging.getLogger(__name__)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from kinesis_source.options import KinesisOptions
-from kinesis_source.source import pacing, planning
-from kinesis_source.source.data_loss import DataLossCheck
-from kinesis_source.source.discovery import ShardDiscovery
-from kinesis_source.source.lineage import advance_shards, readable_shards
+from kinesis_source.source.driver import pacing, planning
+from kinesis_source.source.driver.discovery import ShardDiscovery
+from kinesis_source.source.driver.lineage import advance_shards, readable_shards
+from kinesis_source.source.driver.loss_check import DataLossCheck
+from kinesis_source.source.driver.probing import ShardProber
+from kinesis_source.source.driver.stream_start import initial_stream_offset
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position, ShardEnd, StreamOffset
-from kinesis_source.source.probing import ShardProber
-from kinesis_source.source.stream_start import initial_stream_offset
 
 
 class StreamPlanner:

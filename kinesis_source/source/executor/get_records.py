@@ -22,12 +22,16 @@ from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import KinesisReadError, StreamNotFoundError
-from kinesis_source.options import Decoder, KinesisOptions
-from kinesis_source.records.fast_decode import get_records_page, require_records
+from kinesis_source.records.fast_decode import (
+    get_records_page,
+    install_raw_get_records,
+    require_records,
+)
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.data_loss import go_on_after, read_loss
+from kinesis_source.source.executor.read_ahead import PageAhead
+from kinesis_source.source.options import Decoder, KinesisOptions
 from kinesis_source.source.positions import Position
-from kinesis_source.source.read_ahead import PageAhead
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,9 @@ class GetRecordsTransport:
         self.shard_id = shard_id
         # StreamName, or StreamARN when the user named the stream by ARN.
         self.stream_args = opts.stream_ref(stream).api_args()
-        self.client = kinesis_client(opts, raw_get_records=opts.decoder is Decoder.FAST)
+        self.client = kinesis_client(
+            opts, prepare=install_raw_get_records if opts.decoder is Decoder.FAST else None
+        )
         self.policy = policy_of(opts)
         # Set when the shard (or the position) is gone and failOnDataLoss=false says to go
         # on: the read then treats the shard as ended.

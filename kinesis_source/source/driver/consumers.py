@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from kinesis_source import limits
+from kinesis_source.aws import kinesis
 from kinesis_source.aws.clients import kinesis_client
-from kinesis_source.aws.retry import call_with_retry, policy_of
+from kinesis_source.aws.retry import policy_of
 from kinesis_source.errors import ConsumerError
-from kinesis_source.options import KinesisOptions
+from kinesis_source.source.options import KinesisOptions
 
 if TYPE_CHECKING:
-    from kinesis_source.source.streams import StreamRef
+    from kinesis_source.streams import StreamRef
 
 log = logging.getLogger(__name__)
 
@@ -207,12 +208,7 @@ class ConsumerRegistry:
 def registry_for(opts: KinesisOptions, ref: StreamRef) -> ConsumerRegistry:
     """The registry of the stream ``ref`` (one DescribeStreamSummary for its ARN)."""
     client = kinesis_client(opts)
-    summary = call_with_retry(
-        lambda: client.describe_stream_summary(**ref.api_args()),
-        policy_of(opts),
-        what="DescribeStreamSummary",
-        stream=ref.name,
-    )["StreamDescriptionSummary"]
+    summary = kinesis.describe_stream_summary(client, ref, opts.region, policy_of(opts))
     return ConsumerRegistry(
         client, ref.name, str(summary["StreamARN"]), opts.consumer_registration_timeout_ms
     )

@@ -1,6 +1,6 @@
 """Executor side, enhanced fan-out: a shard's SubscribeToShard events as ``RecordsPage``s.
 
-Only the transport differs from polling (DESIGN.md section 2): an event carries records,
+Only the transport differs from polling (docs/design.md section 2): an event carries records,
 ``MillisBehindLatest`` and a ``ContinuationSequenceNumber`` (or, at a closed shard's end,
 ``ChildShards`` and no continuation), and becomes a page the shard reader's stop rules,
 KPL deaggregation and Arrow output handle exactly as a GetRecords page. The page's
@@ -40,13 +40,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from kinesis_source import limits
-from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage, page_from_response
-from kinesis_source.source.efo_subscribe import ShardGone, ShardSubscriber, SubscriptionInUse
-from kinesis_source.source.efo_subscription import Ended, Subscription
-from kinesis_source.source.get_records import GetRecordsTransport
+from kinesis_source.source.executor.efo_subscribe import (
+    ShardGone,
+    ShardSubscriber,
+    SubscriptionInUse,
+)
+from kinesis_source.source.executor.efo_subscription import Ended, Subscription
+from kinesis_source.source.executor.get_records import GetRecordsTransport
+from kinesis_source.source.executor.stop_rules import after_continuation
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import AFTER_SEQUENCE_NUMBER, Position
-from kinesis_source.source.stop_rules import after_continuation
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the next batch reads, decided without I/O (DESIGN.md section 2).
+"""What the next batch reads, decided without I/O (docs/design.md section 2).
 
 Each stream's planner (``stream_planner``) gathers the facts of its stream: where the last
 batch ended, a fresh listing if one was due, which shards a probe found data on. These
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from kinesis_source.source import admission
+from kinesis_source.source.driver import admission
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
 
 

@@ -22,8 +22,9 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
-from kinesis_source.options import KinesisOptions
-from kinesis_source.source.shard_reader import ShardTask, read_shard
+from kinesis_source.source.executor.shard_reader import read_shard
+from kinesis_source.source.options import KinesisOptions
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import CheckpointStore
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kinesis_source.errors import OptionError
-from kinesis_source.source.lineage import ShardInfo, advance_shards
+from kinesis_source.source.driver.lineage import ShardInfo, advance_shards
 from kinesis_source.source.positions import (
     AFTER_SEQUENCE_NUMBER,
     AT_SEQUENCE_NUMBER,

@@ -26,9 +26,9 @@ from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import call_with_retry, policy_of
 from kinesis_source.errors import ConsumerError, KinesisReadError
-from kinesis_source.options import KinesisOptions
 from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
-from kinesis_source.source.efo_subscription import Subscription
+from kinesis_source.source.executor.efo_subscription import Subscription
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position
 
 log = logging.getLogger(__name__)

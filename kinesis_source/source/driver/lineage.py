@@ -1,6 +1,6 @@
 """Shard lineage: which shards a batch may read, decided without any I/O.
 
-Rules (DESIGN.md sections 2 and 4, the KCL's and Flink's parent-before-child order):
+Rules (docs/design.md sections 2 and 4, the KCL's and Flink's parent-before-child order):
 
 - A shard is tracked (and read) only once every parent that is still listed is finished,
   i.e. a read of it reached ``SHARD_END``. A parent that is no longer listed has expired

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import policy_of
-from kinesis_source.options import KinesisOptions
-from kinesis_source.source.discovery import describe_stream, list_shards
-from kinesis_source.source.start_positions import resolve_shard_starts
+from kinesis_source.source.driver.discovery import describe_stream, list_shards
+from kinesis_source.source.driver.start_positions import resolve_shard_starts
+from kinesis_source.source.options import KinesisOptions
 
 
 def check_streams(opts: KinesisOptions) -> None:

@@ -1,6 +1,6 @@
 """Executor side: read one shard for one batch and record where the read ended.
 
-``read_shard`` is the whole of DESIGN.md section 2's ``read(p)``:
+``read_shard`` is the whole of docs/design.md section 2's ``read(p)``:
 
 1. If the store has an end for ``(batch, shard)``, this is a replay: read from the start
    position up to and including that end, ignoring every limit.
@@ -18,42 +18,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 
 import pyarrow as pa
 
 from kinesis_source import limits
 from kinesis_source.errors import CheckpointConflictError
-from kinesis_source.options import KinesisOptions
 from kinesis_source.records.records_page import RecordsPage
-from kinesis_source.source.efo import EventStreamTransport
-from kinesis_source.source.get_records import GetRecordsTransport
+from kinesis_source.source.executor.efo import EventStreamTransport
+from kinesis_source.source.executor.get_records import GetRecordsTransport
+from kinesis_source.source.executor.stop_rules import Progress, StopRules
+from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position, ShardEnd
-from kinesis_source.source.stop_rules import Progress, StopRules
+from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import CheckpointStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """What one read needs besides the options: it travels in the InputPartition."""
-
-    batch: int
-    stream: str
-    query: str
-    shard_id: str
-    start: Position
-    # The batch's record limit for this shard (admission control); None: maxRecordsPerShard.
-    max_records: int | None = None
-    # Trigger.AvailableNow: records that arrived after this (epoch ms) are not read.
-    until_ms: int | None = None
-    # consumerMode=efo: the enhanced fan-out consumer to subscribe with; None: GetRecords.
-    consumer_arn: str | None = None
-    # The earliest time (epoch ms) of the read's first GetRecords: fetchIntervalMs after the
-    # driver's last call on the shard, a probe or the last batch's read (source/pacing.py).
-    # Pacing only, not part of what is read: a replay may ignore it.
-    not_before_ms: int | None = None
 
 
 class _ShardRead:

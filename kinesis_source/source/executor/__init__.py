@@ -1,0 +1,12 @@
+"""Executor side: runs in ``read()`` in the executors' Python workers, one task at a time.
+
+- ``multi_shard``: several shards of one batch inside one task (``shardsPerTask``).
+- ``shard_reader``: one shard for one batch: a replay up to the recorded end, or a fresh
+  read whose end is recorded with put-if-absent.
+- ``stop_rules``: when a read stops and which rows of a page it hands out (pure).
+- ``get_records``: the GetRecords transport (iterators, paging, pacing, retries).
+- ``read_ahead``: the next GetRecords page, fetched on a thread of its own.
+- ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).
+- ``efo_subscribe``: opening a subscription, and its refusals.
+- ``efo_subscription``: one open event stream, read by a background thread.
+"""
