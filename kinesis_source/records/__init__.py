@@ -13,3 +13,4 @@ the sink's tasks); the Avro type mapping and checks also on the driver.
 - ``avro_types``: Avro schemas as Arrow and Spark types.
 - ``avro_defaults``: a reader schema's defaults as Python values fastavro returns right.
 - ``avro_check``: does a column's type fit an Avro schema (the sink's driver check).
+"""
