@@ -59,6 +59,10 @@ class KinesisReadError(KinesisSourceError):
     """A Kinesis call kept failing after the configured retries."""
 
 
+class RecordDecodeError(KinesisReadError):
+    """A registry-framed record could not be decoded and ``failOnDecodeError=true``."""
+
+
 class KclLeaseError(KinesisSourceError):
     """The KCL lease table (``kclLeaseTable``) cannot be read or holds no KCL leases."""
 
@@ -89,3 +93,4 @@ class SchemaMismatchError(SchemaRegistryError, ValueError):
         where = f"field '{field}'" if field else "the value"
         super().__init__(f"{where}: {message}")
         self.field = field
+        self.reason = message

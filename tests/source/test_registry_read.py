@@ -1,0 +1,272 @@
+"""Glue Schema Registry records read end to end: real Spark, moto's Kinesis and Glue over
+HTTP on 127.0.0.1 (``schemaRegistryEndpointUrl``).
+
+Records are framed by ``tests.helpers.registry_frame`` from the documented layout and
+encoded by fastavro's own writer, independently of the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from pyspark.errors import AnalysisException, StreamingQueryException
+from pyspark.sql import functions as F
+
+from tests.helpers import (
+    REGION,
+    BatchCollector,
+    aggregate,
+    avro_bytes,
+    create_stream,
+    put,
+    registry_frame,
+    source_options,
+    start_query,
+)
+
+V1 = {
+    "type": "record",
+    "name": "Click",
+    "namespace": "shop",
+    "fields": [
+        {"name": "user", "type": "string"},
+        {"name": "count", "type": "long"},
+        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+# Version 2 adds a field with a default: records of version 1 read it as the default.
+V2 = {**V1, "fields": [*V1["fields"], {"name": "page", "type": ["null", "string"], "default": None}]}
+AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=timezone.utc)
+AT_MICROS = int(AT.timestamp()) * 1_000_000 + AT.microsecond
+
+
+@pytest.fixture
+def registry(moto_endpoint: str) -> Iterator[dict[str, Any]]:
+    """A registry with ``clicks`` (Avro V1, V2), ``events`` (JSON), ``protos`` (Protobuf)
+    and ``unions`` (Avro with a union Spark has no type for)."""
+    glue = boto3.client("glue", region_name=REGION, endpoint_url=moto_endpoint)
+    name = f"reg-{uuid.uuid4().hex[:8]}"
+    glue.create_registry(RegistryName=name)
+
+    def create(schema: str, data_format: str, definition: str) -> str:
+        made = glue.create_schema(
+            RegistryId={"RegistryName": name},
+            SchemaName=schema,
+            DataFormat=data_format,
+            Compatibility="NONE",
+            SchemaDefinition=definition,
+        )
+        return str(made["SchemaVersionId"])
+
+    ids = {
+        "v1": create("clicks", "AVRO", json.dumps(V1)),
+        "json": create("events", "JSON", json.dumps({"type": "object"})),
+    }
+    ids["v2"] = glue.register_schema_version(
+        SchemaId={"RegistryName": name, "SchemaName": "clicks"}, SchemaDefinition=json.dumps(V2)
+    )["SchemaVersionId"]
+    create("protos", "PROTOBUF", 'syntax = "proto3";\nmessage P { int64 n = 1; }')
+    union = {"type": "record", "name": "U", "fields": [{"name": "u", "type": ["int", "string"]}]}
+    create("unions", "AVRO", json.dumps(union))
+    yield {"name": name, **ids}
+    for schema in ("clicks", "events", "protos", "unions"):
+        glue.delete_schema(SchemaId={"RegistryName": name, "SchemaName": schema})
+    glue.delete_registry(RegistryId={"RegistryName": name})
+
+
+def registry_options(
+    endpoint: str, stream: str, store: str, registry: str, **extra: str
+) -> dict[str, str]:
+    return source_options(
+        endpoint,
+        stream,
+        store,
+        schemaRegistry="glue",
+        registryName=registry,
+        schemaRegistryEndpointUrl=endpoint,
+        **extra,
+    )
+
+
+class Collector(BatchCollector):
+    """Rows as plain dicts; ``value.at`` (if any) also as epoch microseconds, which do not
+    depend on the session's time zone."""
+
+    def __call__(self, df: Any, batch_id: int) -> None:
+        if "at" in df.schema["value"].dataType.simpleString():
+            df = df.withColumn("atMicros", F.expr("unix_micros(value.at)"))
+        self.batches[batch_id] = [row.asDict(recursive=True) for row in df.collect()]
+
+
+def read_all(spark: Any, options: dict[str, str], tmp_path: Path) -> list[dict[str, Any]]:
+    sink = Collector()
+    query = start_query(spark, options, str(tmp_path / "checkpoint"), sink, "availableNow")
+    assert query.awaitTermination(120), "the availableNow query did not finish"
+    rows = sink.rows()
+    return sorted(rows, key=lambda r: (int(r["sequenceNumber"]), r["subSequenceNumber"]))
+
+
+def click(n: int, schema: dict[str, Any] = V1, **extra: Any) -> bytes:
+    return avro_bytes(schema, {"user": f"u{n}", "count": n, "at": AT, **extra})
+
+
+def test_two_versions_zlib_plain_kpl_and_unframed_records_in_one_stream(
+    spark: Any,
+    kinesis: Any,
+    moto_endpoint: str,
+    stream_name: str,
+    tmp_path: Path,
+    registry: dict[str, Any],
+) -> None:
+    create_stream(kinesis, stream_name, 1)
+    unknown = str(uuid.uuid4())
+    records = [
+        ("a", registry_frame(click(1), registry["v1"])),
+        ("b", registry_frame(click(2, V2, page="/home"), registry["v2"], compress=True)),
+        ("c", registry_frame(click(3), registry["v1"], compress=True)),
+        ("d", b"plain bytes, no registry header"),
+        ("e", registry_frame(click(4), unknown)),
+        (
+            "f",
+            aggregate(
+                [
+                    ("k5", registry_frame(click(5), registry["v1"])),
+                    ("k6", registry_frame(click(6, V2, page=None), registry["v2"], compress=True)),
+                ]
+            ),
+        ),
+    ]
+    put(kinesis, stream_name, records)
+    options = registry_options(
+        moto_endpoint, stream_name, str(tmp_path / "store"), registry["name"], schemaName="clicks"
+    )
+    rows = read_all(spark, options, tmp_path)
+
+    def expected(n: int, page: str | None = None) -> dict[str, Any]:
+        return {"user": f"u{n}", "count": n, "at": None, "page": page}
+
+    got = [
+        (
+            r["partitionKey"],
+            None if r["value"] is None else {**r["value"], "at": None},
+            r.get("atMicros"),
+            r["schemaVersionId"],
+            r["decodeError"],
+        )
+        for r in rows
+    ]
+    v1, v2 = registry["v1"], registry["v2"]
+    assert got[:3] == [
+        ("a", expected(1), AT_MICROS, v1, None),
+        ("b", expected(2, "/home"), AT_MICROS, v2, None),
+        ("c", expected(3), AT_MICROS, v1, None),
+    ]
+    key, value, _, version, error = got[3]
+    assert (key, value, version) == ("d", None, None)
+    assert error.startswith("no registry header: byte 0 is 0x70")
+    assert got[4][:4] == ("e", None, None, unknown)
+    assert got[4][4] == f"unknown schema version {unknown}"
+    assert got[5:] == [
+        ("k5", expected(5), AT_MICROS, v1, None),
+        ("k6", expected(6), AT_MICROS, v2, None),
+    ]
+    # The record's bytes stay as they came, header and all.
+    assert [bytes(r["data"]) for r in rows[:4]] == [data for _, data in records[:4]]
+
+
+def test_a_json_schema_stream_gives_the_payload_as_text(
+    spark: Any,
+    kinesis: Any,
+    moto_endpoint: str,
+    stream_name: str,
+    tmp_path: Path,
+    registry: dict[str, Any],
+) -> None:
+    create_stream(kinesis, stream_name, 1)
+    put(
+        kinesis,
+        stream_name,
+        [
+            ("a", registry_frame(b'{"n": 1}', registry["json"])),
+            ("b", registry_frame('{"n": 2, "é": true}'.encode(), registry["json"], compress=True)),
+            ("c", registry_frame(click(3), registry["v1"])),
+        ],
+    )
+    options = registry_options(
+        moto_endpoint, stream_name, str(tmp_path / "store"), registry["name"], schemaName="events"
+    )
+    rows = read_all(spark, options, tmp_path)
+    assert [(r["value"], r["schemaVersionId"], r["decodeError"]) for r in rows] == [
+        ('{"n": 1}', registry["json"], None),
+        ('{"n": 2, "é": true}', registry["json"], None),
+        (None, registry["v1"], f"schema version {registry['v1']} is AVRO, the reader schema JSON"),
+    ]
+
+
+def test_fail_on_decode_error_stops_the_query_naming_shard_and_sequence_number(
+    spark: Any,
+    kinesis: Any,
+    moto_endpoint: str,
+    stream_name: str,
+    tmp_path: Path,
+    registry: dict[str, Any],
+) -> None:
+    create_stream(kinesis, stream_name, 1)
+    puts = put(
+        kinesis,
+        stream_name,
+        [("a", registry_frame(click(1), registry["v1"])), ("b", b"\x03\x00 too short")],
+    )
+    options = registry_options(
+        moto_endpoint,
+        stream_name,
+        str(tmp_path / "store"),
+        registry["name"],
+        schemaName="clicks",
+        failOnDecodeError="true",
+    )
+    sink = Collector()
+    query = start_query(spark, options, str(tmp_path / "checkpoint"), sink, "availableNow")
+    with pytest.raises(StreamingQueryException) as err:
+        query.awaitTermination(120)
+    message = str(err.value)
+    bad = puts[1]
+    assert f"stream '{stream_name}' shard {bad['shardId']} record {bad['sequenceNumber']}" in message
+    assert "truncated registry header" in message
+    assert not sink.rows(), "the batch with the undecodable record reached the sink"
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"registryName": "no-such-registry", "schemaName": "clicks"}, "EntityNotFoundException"),
+        ({"schemaName": "no-such-schema"}, "schema 'no-such-schema' in registry"),
+        ({"schemaName": "protos"}, "is PROTOBUF; the connector reads AVRO and JSON"),
+        ({"schemaName": "unions"}, r"field 'u': the union \[int, string\] has no Spark type"),
+    ],
+)
+def test_bad_registry_input_fails_at_load(
+    spark: Any,
+    kinesis: Any,
+    moto_endpoint: str,
+    stream_name: str,
+    tmp_path: Path,
+    registry: dict[str, Any],
+    options: dict[str, str],
+    reason: str,
+) -> None:
+    create_stream(kinesis, stream_name, 1)
+    opts = registry_options(moto_endpoint, stream_name, str(tmp_path), registry["name"])
+    opts.update(options)
+    reader = spark.readStream.format("kinesis")
+    for key, value in opts.items():
+        reader = reader.option(key, value)
+    with pytest.raises(AnalysisException, match=reason):
+        reader.load()
