@@ -2,83 +2,30 @@
 HTTP on 127.0.0.1 (``schemaRegistryEndpointUrl``).
 
 Records are framed by ``tests.helpers.registry_frame`` from the documented layout and
-encoded by fastavro's own writer, independently of the code under test.
+encoded by fastavro's own writer, independently of the code under test; the registry's
+schemas are those of tests/registry.py.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from pyspark.errors import AnalysisException, StreamingQueryException
 from pyspark.sql import functions as F
 
 from tests.helpers import (
-    REGION,
     BatchCollector,
     aggregate,
-    avro_bytes,
     create_stream,
     put,
     registry_frame,
     source_options,
     start_query,
 )
-
-V1 = {
-    "type": "record",
-    "name": "Click",
-    "namespace": "shop",
-    "fields": [
-        {"name": "user", "type": "string"},
-        {"name": "count", "type": "long"},
-        {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-    ],
-}
-# Version 2 adds a field with a default: records of version 1 read it as the default.
-V2 = {**V1, "fields": [*V1["fields"], {"name": "page", "type": ["null", "string"], "default": None}]}
-AT = datetime(2025, 3, 1, 12, 30, 15, 123000, tzinfo=timezone.utc)
-AT_MICROS = int(AT.timestamp()) * 1_000_000 + AT.microsecond
-
-
-@pytest.fixture
-def registry(moto_endpoint: str) -> Iterator[dict[str, Any]]:
-    """A registry with ``clicks`` (Avro V1, V2), ``events`` (JSON), ``protos`` (Protobuf)
-    and ``unions`` (Avro with a union Spark has no type for)."""
-    glue = boto3.client("glue", region_name=REGION, endpoint_url=moto_endpoint)
-    name = f"reg-{uuid.uuid4().hex[:8]}"
-    glue.create_registry(RegistryName=name)
-
-    def create(schema: str, data_format: str, definition: str) -> str:
-        made = glue.create_schema(
-            RegistryId={"RegistryName": name},
-            SchemaName=schema,
-            DataFormat=data_format,
-            Compatibility="NONE",
-            SchemaDefinition=definition,
-        )
-        return str(made["SchemaVersionId"])
-
-    ids = {
-        "v1": create("clicks", "AVRO", json.dumps(V1)),
-        "json": create("events", "JSON", json.dumps({"type": "object"})),
-    }
-    ids["v2"] = glue.register_schema_version(
-        SchemaId={"RegistryName": name, "SchemaName": "clicks"}, SchemaDefinition=json.dumps(V2)
-    )["SchemaVersionId"]
-    create("protos", "PROTOBUF", 'syntax = "proto3";\nmessage P { int64 n = 1; }')
-    union = {"type": "record", "name": "U", "fields": [{"name": "u", "type": ["int", "string"]}]}
-    create("unions", "AVRO", json.dumps(union))
-    yield {"name": name, **ids}
-    for schema in ("clicks", "events", "protos", "unions"):
-        glue.delete_schema(SchemaId={"RegistryName": name, "SchemaName": schema})
-    glue.delete_registry(RegistryId={"RegistryName": name})
+from tests.registry import AT_MICROS, V2, click
 
 
 def registry_options(
@@ -113,17 +60,13 @@ def read_all(spark: Any, options: dict[str, str], tmp_path: Path) -> list[dict[s
     return sorted(rows, key=lambda r: (int(r["sequenceNumber"]), r["subSequenceNumber"]))
 
 
-def click(n: int, schema: dict[str, Any] = V1, **extra: Any) -> bytes:
-    return avro_bytes(schema, {"user": f"u{n}", "count": n, "at": AT, **extra})
-
-
 def test_two_versions_zlib_plain_kpl_and_unframed_records_in_one_stream(
     spark: Any,
     kinesis: Any,
     moto_endpoint: str,
     stream_name: str,
     tmp_path: Path,
-    registry: dict[str, Any],
+    registry: dict[str, str],
 ) -> None:
     create_stream(kinesis, stream_name, 1)
     unknown = str(uuid.uuid4())
@@ -187,7 +130,7 @@ def test_a_json_schema_stream_gives_the_payload_as_text(
     moto_endpoint: str,
     stream_name: str,
     tmp_path: Path,
-    registry: dict[str, Any],
+    registry: dict[str, str],
 ) -> None:
     create_stream(kinesis, stream_name, 1)
     put(
@@ -216,7 +159,7 @@ def test_fail_on_decode_error_stops_the_query_naming_shard_and_sequence_number(
     moto_endpoint: str,
     stream_name: str,
     tmp_path: Path,
-    registry: dict[str, Any],
+    registry: dict[str, str],
 ) -> None:
     create_stream(kinesis, stream_name, 1)
     puts = put(
@@ -238,7 +181,9 @@ def test_fail_on_decode_error_stops_the_query_naming_shard_and_sequence_number(
         query.awaitTermination(120)
     message = str(err.value)
     bad = puts[1]
-    assert f"stream '{stream_name}' shard {bad['shardId']} record {bad['sequenceNumber']}" in message
+    assert (
+        f"stream '{stream_name}' shard {bad['shardId']} record {bad['sequenceNumber']}" in message
+    )
     assert "truncated registry header" in message
     assert not sink.rows(), "the batch with the undecodable record reached the sink"
 
@@ -258,7 +203,7 @@ def test_bad_registry_input_fails_at_load(
     moto_endpoint: str,
     stream_name: str,
     tmp_path: Path,
-    registry: dict[str, Any],
+    registry: dict[str, str],
     options: dict[str, str],
     reason: str,
 ) -> None:
