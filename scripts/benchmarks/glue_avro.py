@@ -6,7 +6,8 @@ The record has 10 fields: long, string, double, boolean, int, optional string,
 timestamp-millis, array of strings, float, enum. Pages of 10,000 records
 (``PAGE_RECORDS``, GetRecords' most), all of one schema version, which is also the reader
 schema (the common case); a second line reads records of an older version through schema
-resolution (not in the table).
+resolution (not in the table). Each side gets its natural input: the loop a list of bare
+payloads, our decoder a page's ``data`` column as the source hands it over (Arrow).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import fastavro
+import pyarrow as pa
 
 from kinesis_source.records.glue_decode import GlueDecoder
 
@@ -96,12 +98,13 @@ def run(repeat: int) -> None:
     older = _Version(str(uuid.UUID(int=rng.getrandbits(128))), "AVRO", json.dumps(OLDER))
     versions = {v.version_id: v for v in (current, older)}
     payloads = _payloads(SCHEMA, rng, total)
+    # Our decoder takes a page's data column as the source has it: an Arrow binary array.
     pages = [
-        _framed(current.version_id, payloads[i : i + PAGE_RECORDS])
+        pa.array(_framed(current.version_id, payloads[i : i + PAGE_RECORDS]), pa.binary())
         for i in range(0, total, PAGE_RECORDS)
     ]
     older_pages = [
-        _framed(older.version_id, page)
+        pa.array(_framed(older.version_id, page), pa.binary())
         for page in (_payloads(OLDER, rng, PAGE_RECORDS) for _ in range(PAGES))
     ]
     parsed = fastavro.parse_schema(SCHEMA)
