@@ -1,6 +1,7 @@
 """A Glue Schema Registry on moto for the tests that read and write registry records:
 Avro schema ``clicks`` (versions V1 and V2, V2 adding a field with a default), JSON schema
-``events``, Protobuf ``protos`` and Avro ``unions`` (a union Spark has no type for)."""
+``events``, Protobuf ``protos`` and Avro ``unions`` (a union Spark has no type for); and
+reading a stream with ``schemaRegistry=glue`` into rows."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import boto3
+from pyspark.sql import functions as F
 
-from tests.helpers import REGION, avro_bytes
+from tests.helpers import REGION, BatchCollector, avro_bytes, source_options, start_query
 
 V1 = {
     "type": "record",
@@ -74,3 +77,35 @@ def glue_registry(endpoint: str) -> Iterator[dict[str, str]]:
         for schema in SCHEMAS:
             glue.delete_schema(SchemaId={"RegistryName": name, "SchemaName": schema})
         glue.delete_registry(RegistryId={"RegistryName": name})
+
+
+def registry_options(
+    endpoint: str, stream: str, store: str, registry: str, **extra: str
+) -> dict[str, str]:
+    return source_options(
+        endpoint,
+        stream,
+        store,
+        schemaRegistry="glue",
+        registryName=registry,
+        schemaRegistryEndpointUrl=endpoint,
+        **extra,
+    )
+
+
+class Collector(BatchCollector):
+    """Rows as plain dicts; ``value.at`` (if any) also as epoch microseconds, which do not
+    depend on the session's time zone."""
+
+    def __call__(self, df: Any, batch_id: int) -> None:
+        if "at" in df.schema["value"].dataType.simpleString():
+            df = df.withColumn("atMicros", F.expr("unix_micros(value.at)"))
+        self.batches[batch_id] = [row.asDict(recursive=True) for row in df.collect()]
+
+
+def read_all(spark: Any, options: dict[str, str], tmp_path: Path) -> list[dict[str, Any]]:
+    sink = Collector()
+    query = start_query(spark, options, str(tmp_path / "checkpoint"), sink, "availableNow")
+    assert query.awaitTermination(120), "the availableNow query did not finish"
+    rows = sink.rows()
+    return sorted(rows, key=lambda r: (int(r["sequenceNumber"]), r["subSequenceNumber"]))

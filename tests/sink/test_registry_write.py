@@ -15,15 +15,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from tests.helpers import (
-    REGION,
-    BatchCollector,
-    create_stream,
-    read_stream,
-    source_options,
-    start_query,
-)
-from tests.registry import V2
+from tests.helpers import REGION, create_stream, read_stream
+from tests.registry import V2, read_all, registry_options
 
 pytestmark = pytest.mark.spark
 
@@ -87,21 +80,12 @@ def test_rows_written_framed_zlib_and_aggregated_read_back_as_the_same_rows(
         for r, (_, _, record) in zip(found, framed, strict=True)
     ] == [(key, value[0], value[3]) for key, value in rows]
 
-    sink = BatchCollector()
-    options = source_options(
-        moto_endpoint,
-        stream_name,
-        str(tmp_path / "store"),
-        schemaRegistry="glue",
-        registryName=registry["name"],
-        schemaName="clicks",
-        schemaRegistryEndpointUrl=moto_endpoint,
+    options = registry_options(
+        moto_endpoint, stream_name, str(tmp_path / "store"), registry["name"], schemaName="clicks"
     )
-    query = start_query(spark, options, str(tmp_path / "checkpoint"), sink, "availableNow")
-    assert query.awaitTermination(120), "the availableNow query did not finish"
     read = sorted(
-        (r["partitionKey"], tuple(r["value"]), r["schemaVersionId"], r["decodeError"])
-        for r in sink.rows()
+        (r["partitionKey"], tuple(r["value"].values()), r["schemaVersionId"], r["decodeError"])
+        for r in read_all(spark, options, tmp_path)
     )
     assert read == sorted((key, value, registry["v2"], None) for key, value in rows)
 

@@ -14,52 +14,13 @@ from typing import Any
 
 import pytest
 from pyspark.errors import AnalysisException, StreamingQueryException
-from pyspark.sql import functions as F
 
-from tests.helpers import (
-    BatchCollector,
-    aggregate,
-    create_stream,
-    put,
-    registry_frame,
-    source_options,
-    start_query,
-)
-from tests.registry import AT_MICROS, V2, click
+from tests.helpers import aggregate, create_stream, put, registry_frame, start_query
+from tests.registry import AT_MICROS, V2, Collector, click, read_all, registry_options
 
 
-def registry_options(
-    endpoint: str, stream: str, store: str, registry: str, **extra: str
-) -> dict[str, str]:
-    return source_options(
-        endpoint,
-        stream,
-        store,
-        schemaRegistry="glue",
-        registryName=registry,
-        schemaRegistryEndpointUrl=endpoint,
-        **extra,
-    )
-
-
-class Collector(BatchCollector):
-    """Rows as plain dicts; ``value.at`` (if any) also as epoch microseconds, which do not
-    depend on the session's time zone."""
-
-    def __call__(self, df: Any, batch_id: int) -> None:
-        if "at" in df.schema["value"].dataType.simpleString():
-            df = df.withColumn("atMicros", F.expr("unix_micros(value.at)"))
-        self.batches[batch_id] = [row.asDict(recursive=True) for row in df.collect()]
-
-
-def read_all(spark: Any, options: dict[str, str], tmp_path: Path) -> list[dict[str, Any]]:
-    sink = Collector()
-    query = start_query(spark, options, str(tmp_path / "checkpoint"), sink, "availableNow")
-    assert query.awaitTermination(120), "the availableNow query did not finish"
-    rows = sink.rows()
-    return sorted(rows, key=lambda r: (int(r["sequenceNumber"]), r["subSequenceNumber"]))
-
-
+# Also on the lowest versions (scripts/test.sh): pyarrow's and pyspark's Arrow schemas agree.
+@pytest.mark.lowest
 def test_two_versions_zlib_plain_kpl_and_unframed_records_in_one_stream(
     spark: Any,
     kinesis: Any,
