@@ -36,7 +36,7 @@ Sections:
       SubscribeToShard test double, one task a batch; then EFO with a task per shard
       (subscriptions refused by the 5-second rule when a shard changes Python worker).
       The EFO/polling ratio of the p50s; no target.
-  (h) Glue Schema Registry Avro rows per core, a 10-field record: our page decoder
+  (j) Glue Schema Registry Avro rows per core, a 10-field record: our page decoder
       (registry-framed records to the value/schemaVersionId/decodeError Arrow columns) vs
       a plain fastavro ``schemaless_reader`` loop over the bare payloads (to dicts), page
       by page. Target >= 0.7x (framing, version look-ups and Arrow on top of the decode).
@@ -53,7 +53,7 @@ Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning
 sink, efo_latency, glue_avro, memory); the run ends with one table of every figure next to
 its target.
 
-(a), (b) and (h) run in this one process on one core; each figure is the best of
+(a), (b) and (j) run in this one process on one core; each figure is the best of
 ``--repeat`` runs over the same data, timed in process CPU seconds (the median is printed
 too), after one warm-up run. (c), (d) and (e) start the bench's own Kinesis server
 (``benchmarks/kinesis_server.py``), (f) moto's, in a subprocess on 127.0.0.1, (g)
@@ -93,7 +93,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "e": latency.run,
     "f": sink.run,
     "g": efo_latency.run,
-    "h": glue_avro.run,
+    "j": glue_avro.run,
     "m": memory.run,
 }
 

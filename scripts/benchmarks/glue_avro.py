@@ -1,4 +1,4 @@
-"""(h) Glue Schema Registry Avro rows per core: our page decoder (registry-framed records
+"""(j) Glue Schema Registry Avro rows per core: our page decoder (registry-framed records
 to Arrow columns: value struct, schemaVersionId, decodeError) vs a plain fastavro
 ``schemaless_reader`` loop over the bare payloads (to dicts, no header, no Arrow).
 
@@ -90,7 +90,7 @@ def _framed(version_id: str, payloads: list[bytes]) -> list[bytes]:
 def run(repeat: int) -> None:
     total = PAGE_RECORDS * PAGES
     print(
-        f"(h) Glue Schema Registry Avro, {total:,} records of a 10-field record in pages of "
+        f"(j) Glue Schema Registry Avro, {total:,} records of a 10-field record in pages of "
         f"{PAGE_RECORDS:,}, per core (fastavro {fastavro.__version__})"
     )
     rng = random.Random(8)
@@ -148,7 +148,7 @@ def run(repeat: int) -> None:
         f"through resolution {resolved_rate / loop_rate:.2f}x"
     )
     figure(
-        "h",
+        "j",
         "Glue Avro rows per core (10 fields), ours to Arrow vs fastavro's schemaless_reader loop",
         f"{our_rate:,.0f} vs {loop_rate:,.0f} rows/s: {ratio:.2f}x",
         f">= {TARGET}x",
