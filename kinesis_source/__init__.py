@@ -35,6 +35,11 @@ Errors, all in ``kinesis_source.errors``, for users who catch them:
 - ``ConsumerError``: an enhanced fan-out consumer cannot be registered, found or used.
 - ``KinesisWriteError``: the sink's records could not be written after the retries.
 - ``SinkInputError`` (also a ``ValueError``): a column or row the sink cannot write.
+- ``SchemaRegistryError``: a Glue Schema Registry, schema or version cannot be used
+  (``schemaRegistry=glue``); ``SchemaMismatchError`` (also a ``ValueError``), a schema
+  with no Spark type, or a column that does not fit the schema, naming the field.
+- ``RecordDecodeError`` (a ``KinesisReadError``): a registry record cannot be decoded and
+  ``failOnDecodeError=true``; names the stream, shard and sequence number.
 
 docs/design.md holds the design the code follows.
 """

@@ -10,6 +10,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from kinesis_source.aws.glue import SchemaVersion
 from kinesis_source.schema import SCHEMA_DDL
 from kinesis_source.source.options import KinesisOptions, parse_options
 
@@ -31,18 +32,45 @@ class KinesisDataSource(DataSource):
     def _source_options(self) -> KinesisOptions:
         return parse_options(self.options)
 
-    def schema(self) -> str:
+    def schema(self) -> str | StructType:
         # Spark asks for the schema at load(): the first place where an error reaches the
         # user as it is (stream_check.py says why the reader's constructor is not).
         from kinesis_source.source.driver.stream_check import check_streams
 
-        check_streams(self._source_options())
-        return SCHEMA_DDL
+        opts = self._source_options()
+        check_streams(opts)
+        reader = self._reader_schema(opts)
+        if reader is None:
+            return SCHEMA_DDL
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        from kinesis_source.source.driver.schema_registry import output_schema
+
+        # A StructType, not DDL: DDL cannot say that an array's items or a map's values
+        # are never null, and the Arrow batches must match the schema exactly.
+        return from_arrow_schema(output_schema(reader), prefer_timestamp_ntz=True)
+
+    def _reader_schema(self, opts: KinesisOptions) -> SchemaVersion | None:
+        """schemaRegistry=glue: the reader schema, asked of Glue once. Spark pickles this
+        object after schema() for streamReader(), so the one found at load() is the one read
+        with, even if a newer version is registered in between."""
+        if not hasattr(self, "_registry_reader"):
+            from kinesis_source.source.driver.schema_registry import reader_schema
+
+            self._registry_reader = reader_schema(opts)
+        return self._registry_reader
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         from kinesis_source.source.stream_reader import KinesisStreamReader
 
-        return KinesisStreamReader(self._source_options())
+        opts = self._source_options()
+        reader = self._reader_schema(opts)
+        if reader is None:
+            return KinesisStreamReader(opts)
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        # The Arrow schema Spark checks each batch against, made from the schema it has.
+        return KinesisStreamReader(opts, reader, to_arrow_schema(schema, timezone="UTC"))
 
     def writer(self, schema: StructType, overwrite: bool) -> DataSourceWriter:
         from kinesis_source.sink.writer import KinesisBatchWriter, sink_plan

@@ -59,6 +59,10 @@ class KinesisReadError(KinesisSourceError):
     """A Kinesis call kept failing after the configured retries."""
 
 
+class RecordDecodeError(KinesisReadError):
+    """A registry-framed record could not be decoded and ``failOnDecodeError=true``."""
+
+
 class KclLeaseError(KinesisSourceError):
     """The KCL lease table (``kclLeaseTable``) cannot be read or holds no KCL leases."""
 
@@ -73,3 +77,20 @@ class KinesisWriteError(KinesisSourceError):
 
 class ConsumerError(KinesisSourceError):
     """The enhanced fan-out consumer cannot be registered, found or used."""
+
+
+class SchemaRegistryError(KinesisSourceError):
+    """The AWS Glue Schema Registry, a registry, a schema or a schema version cannot be used."""
+
+
+class SchemaMismatchError(SchemaRegistryError, ValueError):
+    """An Avro schema has no Spark type, or a column's type does not match the schema.
+
+    ``field`` is the dotted path of the field at fault (``""`` for the whole value).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        where = f"field '{field}'" if field else "the value"
+        super().__init__(f"{where}: {message}")
+        self.field = field
+        self.reason = message

@@ -91,6 +91,16 @@ SINK_ONLY_OPTION_NAMES = (
     "aggregate",
     "preserveOrder",
 )
+# The AWS Glue Schema Registry (docs/schema-registry.md), both directions; all but
+# schemaRegistry only with schemaRegistry=glue, like those of each direction below.
+REGISTRY_OPTION_NAMES = (
+    "schemaRegistry",
+    "registryName",
+    "schemaName",
+    "schemaRegistryEndpointUrl",
+)
+SOURCE_REGISTRY_OPTION_NAMES = ("schemaVersionNumber", "failOnDecodeError")
+SINK_REGISTRY_OPTION_NAMES = ("compression",)
 CONNECTION_OPTION_NAMES = (
     *STREAM_OPTION_NAMES,
     *_ENDPOINT_OPTION_NAMES,
@@ -109,18 +119,28 @@ SOURCE_OPTION_NAMES = (
     *_CREDENTIAL_OPTION_NAMES,
     "consumerMode",
     *EFO_ONLY_OPTION_NAMES,
+    *REGISTRY_OPTION_NAMES,
+    *SOURCE_REGISTRY_OPTION_NAMES,
 )
-SINK_OPTION_NAMES = (*CONNECTION_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
+SINK_OPTION_NAMES = (
+    *CONNECTION_OPTION_NAMES,
+    *SINK_ONLY_OPTION_NAMES,
+    *REGISTRY_OPTION_NAMES,
+    *SINK_REGISTRY_OPTION_NAMES,
+)
 # Options of one direction only, by lower-cased name: named as such when given to the other.
 _OTHER_DIRECTION = {
     name.lower(): name
-    for name in (*SOURCE_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
+    for name in (*SOURCE_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES, *SINK_REGISTRY_OPTION_NAMES)
     if (name in SOURCE_OPTION_NAMES) != (name in SINK_OPTION_NAMES)
 }
 # Options whose values must never appear in a message, a log line or a file.
 SECRET_OPTIONS = frozenset({"awsSecretKey", "awsSessionToken"})
 DEFAULT_ROLE_SESSION_NAME = "kinesis-source"
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+DEFAULT_REGISTRY_NAME = "default-registry"
+# Glue's pattern for registry and schema names (CreateRegistry, CreateSchema).
+_REGISTRY_NAME = re.compile(r"[a-zA-Z0-9-_$#.]{1,255}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +164,23 @@ class ConnectionOptions:
     role_session_name: str = DEFAULT_ROLE_SESSION_NAME
     role_external_id: str | None = field(default=None, repr=False)
     sts_endpoint_url: str | None = None
+    # The Glue Schema Registry's endpoint (None: Glue's in ``region``).
+    schema_registry_endpoint_url: str | None = None
+
+
+class SchemaRegistry(Enum):
+    """Which schema registry frames the records (``schemaRegistry``)."""
+
+    GLUE = "glue"
+
+
+@dataclass(frozen=True)
+class RegistrySchema:
+    """Where the schema is in the AWS Glue Schema Registry (``schemaRegistry=glue``)."""
+
+    registry_name: str = DEFAULT_REGISTRY_NAME
+    # None (the source only): no reader schema, JSON-schema records read as text.
+    schema_name: str | None = None
 
 
 def by_public_name(raw: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
@@ -218,7 +255,31 @@ def parse_connection(
         "role_session_name": _parse_session_name(opts.get("roleSessionName")),
         "role_external_id": opts.get("roleExternalId") or None,
         "sts_endpoint_url": opts.get("stsEndpointUrl", "").strip() or None,
+        "schema_registry_endpoint_url": opts.get("schemaRegistryEndpointUrl", "").strip() or None,
     }
+
+
+def parse_registry_schema(
+    opts: Mapping[str, str], direction_names: tuple[str, ...]
+) -> RegistrySchema | None:
+    """``schemaRegistry``, ``registryName`` and ``schemaName``; None without
+    ``schemaRegistry``, when every other registry option (those of ``direction_names``
+    too) is an error."""
+    if "schemaRegistry" not in opts:
+        for name in (*REGISTRY_OPTION_NAMES[1:], *direction_names):
+            if name in opts:
+                raise OptionError(name, "is only allowed with schemaRegistry=glue")
+        return None
+    parse_enum("schemaRegistry", opts["schemaRegistry"], SchemaRegistry)
+    names = {}
+    for option in ("registryName", "schemaName"):
+        value = opts.get(option, "").strip()
+        if value and not _REGISTRY_NAME.fullmatch(value):
+            raise OptionError(
+                option, f"got {value!r}; expected 1 to 255 letters, digits or any of -_$#."
+            )
+        names[option] = value or None
+    return RegistrySchema(names["registryName"] or DEFAULT_REGISTRY_NAME, names["schemaName"])
 
 
 def _parse_session_name(value: str | None) -> str:

@@ -1,4 +1,9 @@
-"""The rows the source produces: the Spark schema and the matching Arrow schema."""
+"""The rows the source produces: the Spark schema and the matching Arrow schema.
+
+With ``schemaRegistry=glue`` three columns follow those of every read: ``value`` (the
+decoded record, its type from the reader schema), ``schemaVersionId`` and
+``decodeError`` (``output_arrow_schema``).
+"""
 
 from __future__ import annotations
 
@@ -24,3 +29,19 @@ ARROW_SCHEMA = pa.schema(
         ("approximateArrivalTimestamp", pa.timestamp("us", tz="UTC")),
     ]
 )
+
+VALUE = "value"
+SCHEMA_VERSION_ID = "schemaVersionId"
+DECODE_ERROR = "decodeError"
+
+
+def output_arrow_schema(value_type: pa.DataType) -> pa.Schema:
+    """``ARROW_SCHEMA`` and the registry's three columns, ``value`` of ``value_type``."""
+    return pa.schema(
+        [
+            *ARROW_SCHEMA,
+            pa.field(VALUE, value_type),
+            pa.field(SCHEMA_VERSION_ID, pa.string()),
+            pa.field(DECODE_ERROR, pa.string()),
+        ]
+    )

@@ -36,6 +36,10 @@ Sections:
       SubscribeToShard test double, one task a batch; then EFO with a task per shard
       (subscriptions refused by the 5-second rule when a shard changes Python worker).
       The EFO/polling ratio of the p50s; no target.
+  (j) Glue Schema Registry Avro rows per core, a 10-field record: our page decoder
+      (registry-framed records to the value/schemaVersionId/decodeError Arrow columns) vs
+      a plain fastavro ``schemaless_reader`` loop over the bare payloads (to dicts), page
+      by page. Target >= 0.7x (framing, version look-ups and Arrow on top of the decode).
   (m) one task's memory: a fresh Python process reads 10 MiB pages of 1 MiB records
       through the real read path; its peak resident memory over its baseline (after a
       warm-up read). Target < 3 pages (30 MiB).
@@ -46,11 +50,12 @@ Python, the JVM and the Python workers, and the store's entries, after warm-up a
 end, with a verdict each, and a check that every record put was read exactly once.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
-sink, efo_latency, memory); the run ends with one table of every figure next to its target.
+sink, efo_latency, glue_avro, memory); the run ends with one table of every figure next to
+its target.
 
-(a) and (b) run in this one process on one core; each figure is the best of ``--repeat``
-runs over the same data, timed in process CPU seconds (the median is printed too), after
-one warm-up run. (c), (d) and (e) start the bench's own Kinesis server
+(a), (b) and (j) run in this one process on one core; each figure is the best of
+``--repeat`` runs over the same data, timed in process CPU seconds (the median is printed
+too), after one warm-up run. (c), (d) and (e) start the bench's own Kinesis server
 (``benchmarks/kinesis_server.py``), (f) moto's, in a subprocess on 127.0.0.1, (g)
 kinesis-local (node, installed by scripts/test.sh) and the SubscribeToShard double; (c),
 (e), (f) and (g) a local[2] SparkSession. Each stops what it started.
@@ -70,6 +75,7 @@ from scripts.benchmarks import (
     decode,
     efo_latency,
     end_to_end,
+    glue_avro,
     kpl,
     latency,
     memory,
@@ -87,6 +93,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "e": latency.run,
     "f": sink.run,
     "g": efo_latency.run,
+    "j": glue_avro.run,
     "m": memory.run,
 }
 

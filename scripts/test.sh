@@ -66,7 +66,8 @@ installed=$SECONDS
 versions() {
     "$1" - <<'PY'
 from importlib.metadata import version
-names = ["pyspark", "boto3", "botocore", "pyarrow", "msgspec", "aws-kinesis-agg", "protobuf"]
+names = ["pyspark", "boto3", "botocore", "pyarrow", "msgspec", "aws-kinesis-agg", "protobuf",
+         "fastavro"]
 print(", ".join(f"{name} {version(name)}" for name in names))
 PY
 }

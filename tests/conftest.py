@@ -117,6 +117,15 @@ def stream_name() -> str:
 
 
 @pytest.fixture
+def registry(moto_endpoint: str) -> Iterator[dict[str, str]]:
+    """A Glue Schema Registry on moto (tests/registry.py): its ``name`` and version ids."""
+    from tests.registry import glue_registry
+
+    with glue_registry(moto_endpoint) as ids:
+        yield ids
+
+
+@pytest.fixture
 def efo_server(kinesis_local_endpoint: str) -> Iterator[Any]:
     """Start SubscribeToShard servers in front of kinesis-local (tests/emulators/efo_server.py):
     ``efo_server(subscription_seconds=..., takeover_seconds=...)`` returns a started one,

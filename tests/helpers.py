@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import time
+import uuid
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import fastavro
 from aws_kinesis_agg.aggregator import RecordAggregator
 
 from kinesis_source.records.deaggregation import KPL_MAGIC
@@ -248,3 +252,18 @@ def shard_of(client: Any, stream: str, hash_key: int) -> str:
             if "EndingSequenceNumber" not in shard["SequenceNumberRange"]:
                 return str(shard["ShardId"])
     raise AssertionError(f"no open shard of {stream} holds {hash_key}")
+
+
+def avro_bytes(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
+    """One Avro datum, no container header, as fastavro's own writer writes it."""
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)
+    return out.getvalue()
+
+
+def registry_frame(payload: bytes, version_id: str, *, compress: bool = False) -> bytes:
+    """A record as the Glue Schema Registry's serializer frames it, spelled out from its
+    documented layout (independent of the code under test): header version 3,
+    compression 0 (none) or 5 (zlib), the version id's 16 bytes, the (deflated) payload."""
+    body = zlib.compress(payload) if compress else payload
+    return bytes([3, 5 if compress else 0]) + uuid.UUID(version_id).bytes + body

@@ -225,3 +225,9 @@ def store_client(
         endpoint_url=endpoint_url,
         config=CHECK_CONFIG if check else STORE_CONFIG,
     )
+
+
+def schema_registry_client(opts: ConnectionOptions, endpoint_url: str | None = None) -> Any:
+    """A Glue client for the Schema Registry: the stream's region and credentials, and the
+    endpoint ``schemaRegistryEndpointUrl`` when given (tests; private endpoints)."""
+    return client("glue", opts, endpoint_url=endpoint_url)

@@ -2,7 +2,9 @@
 
 On the driver: ``writer`` (the Spark writers; checks options and columns before any task
 runs, logs each batch), ``options`` (``SinkOptions``), ``columns`` (which input columns
-are accepted). In the executors' tasks: ``task`` (rows into PutRecords entries on several
-lanes), ``put_records`` (sending and retrying rejected entries), ``batching`` (the calls'
-limits, pure), ``shard_map`` (which shard a hash key goes to, pure).
+are accepted), ``registry`` (schemaRegistry=glue: the schema version that encodes the
+``value`` column, checked against its type). In the executors' tasks: ``task`` (rows into
+PutRecords entries on several lanes), ``put_records`` (sending and retrying rejected
+entries), ``batching`` (the calls' limits, pure), ``shard_map`` (which shard a hash key
+goes to, pure).
 """

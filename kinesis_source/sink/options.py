@@ -10,12 +10,16 @@ from kinesis_source import limits
 from kinesis_source.errors import OptionError
 from kinesis_source.options import (
     SINK_OPTION_NAMES,
+    SINK_REGISTRY_OPTION_NAMES,
     ConnectionOptions,
+    RegistrySchema,
     by_public_name,
     parse_bool,
     parse_connection,
     parse_int,
+    parse_registry_schema,
 )
+from kinesis_source.records.glue_format import Compression
 from kinesis_source.streams import StreamRef, check_region, parse_stream_names
 
 # Spark adds this to a streaming writer's options itself; the sink ignores it.
@@ -32,6 +36,10 @@ class SinkOptions(ConnectionOptions):
     max_in_flight_requests: int = limits.DEFAULT_MAX_IN_FLIGHT_REQUESTS
     aggregate: bool = False
     preserve_order: bool = False
+    # schemaRegistry=glue: the ``value`` column is encoded with this schema's latest version
+    # and framed (docs/schema-registry.md); None: the ``data`` column is written as it is.
+    registry_schema: RegistrySchema | None = None
+    compression: Compression = Compression.NONE
 
 
 def parse_sink_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> SinkOptions:
@@ -45,6 +53,13 @@ def parse_sink_options(raw: Mapping[str, str], env: Mapping[str, str] | None = N
     (stream,) = _one_stream(parse_stream_names(name, opts.get("region")))
     connection = parse_connection(opts, env, stream.name, None)
     check_region(connection["region"], (stream,), connection["endpoint_url"])
+    registry_schema = parse_registry_schema(opts, SINK_REGISTRY_OPTION_NAMES)
+    if registry_schema is not None and registry_schema.schema_name is None:
+        raise OptionError(
+            "schemaName",
+            "is required with schemaRegistry=glue: the schema whose latest version encodes "
+            "the value column",
+        )
     return SinkOptions(
         **connection,
         max_record_bytes=parse_int(
@@ -63,6 +78,8 @@ def parse_sink_options(raw: Mapping[str, str], env: Mapping[str, str] | None = N
         ),
         aggregate=parse_bool(opts, "aggregate", False),
         preserve_order=parse_bool(opts, "preserveOrder", False),
+        registry_schema=registry_schema,
+        compression=Compression.parse("compression", opts.get("compression", "none")),
     )
 
 

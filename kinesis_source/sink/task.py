@@ -15,6 +15,7 @@ import pyarrow as pa
 from kinesis_source import limits
 from kinesis_source.aws import kinesis
 from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.glue import SchemaVersion
 from kinesis_source.aws.retry import RetryPolicy, policy_of
 from kinesis_source.errors import KinesisWriteError
 from kinesis_source.records.aggregation import AggregateBuilder
@@ -37,6 +38,8 @@ class SinkPlan:
 
     options: SinkOptions
     columns: ColumnLayout
+    # schemaRegistry=glue: the schema version that encodes the value column.
+    writer_schema: SchemaVersion | None = None
 
 
 def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition: int) -> PutStats:
@@ -127,8 +130,13 @@ def _user_records(
     columns = plan.columns
     max_bytes = plan.options.max_record_bytes
     position = 0
+    encode = _value_encoder(plan)
     for batch in batches:
-        datas: list[Any] = batch.column(columns.data).to_pylist()
+        datas: list[Any]
+        if encode is not None:
+            datas = encode(batch.column(columns.data), name=columns.data)
+        else:
+            datas = batch.column(columns.data).to_pylist()
         if columns.data_is_string:
             datas = [None if d is None else d.encode("utf-8") for d in datas]
         keys: list[Any] = (
@@ -145,6 +153,18 @@ def _user_records(
             check_record(position, partition, data, key, hash_key, max_bytes)
             position += 1
             yield data, key, hash_key
+
+
+def _value_encoder(plan: SinkPlan) -> Any:
+    """schemaRegistry=glue: the task's encoder of the value column (its ``encode``)."""
+    version = plan.writer_schema
+    if version is None:
+        return None
+    # Imported here: fastavro only where the registry is used.
+    from kinesis_source.records.glue_encode import AvroEncoder
+
+    encoder = AvroEncoder(version.version_id, version.definition, plan.options.compression)
+    return encoder.encode
 
 
 _KEY_DIGITS = limits.RANDOM_PARTITION_KEY_HEX_DIGITS

@@ -35,8 +35,16 @@ def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> Si
             "the kinesis sink only appends records to a stream: use mode('append') "
             "(batch) or outputMode('append') (streaming)"
         )
-    columns = check_columns([(f.name, f.dataType.simpleString()) for f in schema.fields])
-    return SinkPlan(options, columns)
+    columns = check_columns(
+        [(f.name, f.dataType.simpleString()) for f in schema.fields],
+        encode_value=options.registry_schema is not None,
+    )
+    if not columns.encode_value:
+        return SinkPlan(options, columns)
+    from kinesis_source.sink.registry import writer_schema
+
+    value_type = schema[columns.data].dataType
+    return SinkPlan(options, columns, writer_schema(options, columns.data, value_type))
 
 
 @dataclass

@@ -20,13 +20,16 @@ from kinesis_source.errors import OptionError
 from kinesis_source.options import (
     EFO_ONLY_OPTION_NAMES,
     SOURCE_OPTION_NAMES,
+    SOURCE_REGISTRY_OPTION_NAMES,
     ConnectionOptions,
+    RegistrySchema,
     by_public_name,
     parse_bool,
     parse_connection,
     parse_enum,
     parse_int,
     parse_limit,
+    parse_registry_schema,
     parse_timestamp_ms,
 )
 from kinesis_source.source.driver.start_positions import (
@@ -129,6 +132,13 @@ class KinesisOptions(ConnectionOptions):
     # A batch whose SubscribeToShard is refused because another Python worker subscribed
     # the shard under 5 s ago reads by GetRecords instead of waiting (executor/efo.py).
     efo_fallback_to_polling: bool = True
+    # -- the AWS Glue Schema Registry (docs/schema-registry.md) ----------------------------
+    # None: records are not decoded (no value, schemaVersionId and decodeError columns).
+    registry_schema: RegistrySchema | None = None
+    # The reader schema's version number; None: the schema's latest at the query's start.
+    schema_version_number: int | None = None
+    # An undecodable record stops the query instead of getting a decodeError.
+    fail_on_decode_error: bool = False
 
     def __post_init__(self) -> None:
         if not self.streams:
@@ -178,6 +188,11 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         raise OptionError("initialTimestamp", "is only allowed with initialPosition=at_timestamp")
 
     efo = _parse_efo(opts, streams)
+    registry_schema = parse_registry_schema(opts, SOURCE_REGISTRY_OPTION_NAMES)
+    if registry_schema is not None and registry_schema.schema_name is None:
+        for name in ("registryName", "schemaVersionNumber"):
+            if name in opts:
+                raise OptionError(name, "is only allowed with schemaName (the reader schema)")
 
     return KinesisOptions(
         **connection,
@@ -220,6 +235,13 @@ def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) 
         checkpoint_region=opts.get("checkpointRegion", "").strip() or None,
         checkpoint_endpoint_url=opts.get("checkpointEndpointUrl", "").strip() or None,
         create_checkpoint_table=parse_bool(opts, "createCheckpointTable", True),
+        registry_schema=registry_schema,
+        schema_version_number=(
+            parse_int(opts, "schemaVersionNumber", 0, minimum=1)
+            if "schemaVersionNumber" in opts
+            else None
+        ),
+        fail_on_decode_error=parse_bool(opts, "failOnDecodeError", False),
     )
 
 

@@ -35,6 +35,7 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.aws.clients import store_client
+from kinesis_source.aws.glue import SchemaVersion
 from kinesis_source.source.driver.consumers import registry_for, resolve_consumer
 from kinesis_source.source.driver.kcl_leases import lease_positions, read_lease_table
 from kinesis_source.source.driver.lag import lag_report
@@ -64,8 +65,18 @@ def max_rows(limit: ReadLimit | None) -> int | None:
 
 
 class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
-    def __init__(self, opts: KinesisOptions) -> None:
+    def __init__(
+        self,
+        opts: KinesisOptions,
+        registry_reader: SchemaVersion | None = None,
+        arrow_schema: pa.Schema | None = None,
+    ) -> None:
         self.opts = opts
+        # schemaRegistry=glue: the reader schema resolved at load(), and the rows' Arrow
+        # schema; both travel to read() in the pickled reader, so tasks never ask Glue
+        # for the reader schema.
+        self.registry_reader = registry_reader
+        self.arrow_schema = arrow_schema
         # Trigger.AvailableNow's arrival-time bound (epoch ms), set by prepare on the driver.
         self._until_ms: int | None = None
         # The last finished batch's per-stream, per-shard figures, for reportLatestOffset.
@@ -235,7 +246,13 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ShardPartition)
-        return read_shards(self.opts, self._store(), partition.tasks)
+        batches = read_shards(self.opts, self._store(), partition.tasks)
+        if self.registry_reader is None or self.arrow_schema is None:
+            return batches
+        # Imported here: fastavro is for the executors, not the planner's start.
+        from kinesis_source.source.executor.registry_decode import decode_batches
+
+        return decode_batches(self.opts, self.registry_reader, self.arrow_schema, batches)
 
     def commit(self, end: dict[str, Any]) -> None:
         offset = QueryOffset.from_json(end)

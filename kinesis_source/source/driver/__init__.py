@@ -8,6 +8,8 @@ The I/O:
 - ``stream_check``: at ``load()``, does each stream exist (and each shard a JSON start names)?
 - ``consumers``: enhanced fan-out consumers, registered and awaited before the first batch.
 - ``kcl_leases``: read a KCL lease table into start positions.
+- ``schema_registry``: ``schemaRegistry=glue``: the reader schema, asked of Glue once at
+  ``load()``, and the rows' schema it gives.
 
 The decisions, pure (no boto3, no Spark):
 

@@ -9,4 +9,6 @@
 - ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).
 - ``efo_subscribe``: opening a subscription, and its refusals.
 - ``efo_subscription``: one open event stream, read by a background thread.
+- ``registry_decode``: ``schemaRegistry=glue``: a task's batches gain the decoded
+  ``value``, ``schemaVersionId`` and ``decodeError`` columns.
 """
