@@ -1,4 +1,5 @@
-"""Driver side: runs in the driver's streaming source runner, planning each micro-batch.
+"""Driver side: runs in the driver's streaming source runner, planning each micro-batch, and
+in the Python worker that plans a batch read (``spark.read``).
 
 The I/O:
 
@@ -8,6 +9,7 @@ The I/O:
 - ``stream_check``: at ``load()``, does each stream exist (and each shard a JSON start names)?
 - ``consumers``: enhanced fan-out consumers, registered and awaited before the first batch.
 - ``kcl_leases``: read a KCL lease table into start positions.
+- ``batch_plan``: a batch read's shards, starts and ends (pure).
 
 The decisions, pure (no boto3, no Spark):
 

@@ -16,6 +16,7 @@ loop on hand-made pages.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -106,6 +107,9 @@ class StopRules:
     # The most records one GetRecords page can hold (its Limit); a full page is not the
     # tip. An event (a page with a continuation) has no such limit.
     page_limit: int | None
+    # ``stop`` is a batch read's fixed end, not a replay's recorded end: the read may reach
+    # the tip or the arrival bound before it, which ends it without an error.
+    end_is_bound: bool = False
 
     @classmethod
     def for_read(
@@ -275,7 +279,7 @@ class StopRules:
         if page.next_shard_iterator is None:
             progress.shard_ended()
             return True
-        if self.stop is not None:
+        if self.stop is not None and not self.end_is_bound:
             if not len(page) and page.millis_behind_latest == 0:
                 raise KinesisReadError(
                     f"replay of batch {batch} on shard {shard_id} reached the end of the "
@@ -297,7 +301,17 @@ class StopRules:
         next call can start while this page's rows are still being handed on."""
         if progress.done or page.next_shard_iterator is None:
             return False
-        if self.stop is not None:
+        if self.stop is not None and not self.end_is_bound:
             # A replay reads on, except where it is about to fail for data that ran out.
             return bool(len(page)) or page.millis_behind_latest != 0
         return not self.at_tip(page)
+
+    @classmethod
+    def for_batch(
+        cls, start: Position, end: Position | None, *, until_ms: int, page_limit: int | None
+    ) -> StopRules:
+        """The rules of a batch read (docs/design.md section 17): from ``start`` through
+        ``end`` (a through mark; None: no mark), before the first record that arrived after
+        ``until_ms``, or to the shard's end or its tip, whichever comes first. No cap and no
+        time limit: the range is read whole, and every attempt reads the same rows."""
+        return cls(start, end, None, until_ms, math.inf, page_limit, end_is_bound=True)
