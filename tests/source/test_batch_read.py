@@ -118,12 +118,12 @@ def test_a_time_window_returns_exactly_the_records_that_arrived_inside_it(
     spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str
 ) -> None:
     create_stream(kinesis, stream_name, 2)
-    groups = []
+    groups: list[list[dict[str, str]]] = []
     for name in ("before", "inside", "after"):
         if groups:
             # Kinesis stamps arrival in milliseconds: let its clock move past the last group.
             past = max(ms for _, ms in arrivals(kinesis, stream_name)) + 2
-            wait_for(lambda past=past: time.time() * 1000 > past, 5, "the clock to move on")
+            wait_for(lambda: time.time() * 1000 > past, 5, "the clock to move on")  # noqa: B023
         groups.append(
             put(kinesis, stream_name, [(f"k{i}", f"{name}-{i}".encode()) for i in range(12)])
         )
