@@ -8,7 +8,9 @@ for every transport alike:
   the limits, and fails if the shard's data runs out before it;
 - a fresh read stops when caught up with the shard's tip, at the shard's end, at the
   per-shard or per-trigger record cap, at ``maxFetchTimeMs``, or (Trigger.AvailableNow)
-  before the first record that arrived after the run's bound.
+  before the first record that arrived after the run's bound;
+- a batch read (``for_batch``) stops at its fixed end: a last record, the arrival bound of
+  its planning, the shard's end or the tip, with no cap and no time limit.
 
 No boto3, no Spark: ``tests/unit/test_consume.py`` checks the slicing against a unit-by-unit
 loop on hand-made pages.
