@@ -1,13 +1,14 @@
 """kinesis_source: a Spark Structured Streaming source and sink for Amazon Kinesis Data Streams.
 
 Use: ``spark.readStream.format("kinesis")`` (``register`` is only needed for a
-``--py-files`` zip), ``df.write.format("kinesis")``, ``df.writeStream.format("kinesis")``.
+``--py-files`` zip), ``spark.read.format("kinesis")`` over a bounded range,
+``df.write.format("kinesis")``, ``df.writeStream.format("kinesis")``.
 
 The map, with the process that runs each part:
 
 - ``data_source``: the ``DataSource`` Spark builds (driver): parses the options, gives the
   schema, builds the reader or the writers.
-- ``source/``: the stream reader; ``source/driver/`` plans batches on the driver,
+- ``source/``: the stream and batch readers; ``source/driver/`` plans batches on the driver,
   ``source/executor/`` reads shards in ``read()`` on executors.
 - ``sink/``: the writers (driver) and their tasks (executors).
 - ``stores/``: checkpoint stores (both).

@@ -1,9 +1,11 @@
-"""The ``kinesis`` data source: options, schema, stream reader, batch and streaming writers."""
+"""The ``kinesis`` data source: options, schema, batch and stream readers, batch and streaming
+writers."""
 
 from __future__ import annotations
 
 from pyspark.sql.datasource import (
     DataSource,
+    DataSourceReader,
     DataSourceStreamReader,
     DataSourceStreamWriter,
     DataSourceWriter,
@@ -16,28 +18,30 @@ from kinesis_source.source.options import KinesisOptions, parse_options
 
 
 class KinesisDataSource(DataSource):
-    """``format("kinesis")``: read (``readStream``) or write (``write``, ``writeStream``) an
-    Amazon Kinesis data stream.
+    """``format("kinesis")``: read (``readStream``, or ``read`` over a bounded range) or write
+    (``write``, ``writeStream``) an Amazon Kinesis data stream.
 
     Spark builds the data source before saying which way it goes, so options are parsed by
-    the method that does: ``schema``/``streamReader`` for reads, ``writer``/``streamWriter``
-    for writes. All of them run on the driver, so every bad option still fails before any
-    task runs.
+    the method that does: ``schema`` and ``reader``/``streamReader`` for reads,
+    ``writer``/``streamWriter`` for writes. All of them run on the driver, so every bad
+    option still fails before any task runs.
     """
 
     @classmethod
     def name(cls) -> str:
         return "kinesis"
 
-    def _source_options(self) -> KinesisOptions:
-        return parse_options(self.options)
+    def _source_options(self, *, stream: bool = True) -> KinesisOptions:
+        return parse_options(self.options, stream=stream)
 
     def schema(self) -> str | StructType:
         # Spark asks for the schema at load(): the first place where an error reaches the
-        # user as it is (stream_check.py says why the reader's constructor is not).
+        # user as it is (stream_check.py says why the reader's constructor is not). Whether
+        # the read is a stream or a batch is not known yet: reader and streamReader check
+        # what only one of them takes.
         from kinesis_source.source.driver.stream_check import check_streams
 
-        opts = self._source_options()
+        opts = self._source_options(stream=False)
         check_streams(opts)
         reader = self._reader_schema(opts)
         if reader is None:
@@ -59,6 +63,18 @@ class KinesisDataSource(DataSource):
 
             self._registry_reader = reader_schema(opts)
         return self._registry_reader
+
+    def reader(self, schema: StructType) -> DataSourceReader:
+        from kinesis_source.source.batch_options import parse_batch_read
+        from kinesis_source.source.batch_reader import KinesisBatchReader
+
+        read = parse_batch_read(self.options)
+        registry = self._reader_schema(read.opts)
+        if registry is None:
+            return KinesisBatchReader(read)
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return KinesisBatchReader(read, registry, to_arrow_schema(schema, timezone="UTC"))
 
     def streamReader(self, schema: StructType) -> DataSourceStreamReader:
         from kinesis_source.source.stream_reader import KinesisStreamReader

@@ -55,6 +55,12 @@ _SOURCE_START_OPTION_NAMES = (
     "initialPositionDefault",
     "kclLeaseTable",
 )
+# Options only a batch read (spark.read) takes: where its range ends
+# (source/batch_options.py).
+BATCH_ONLY_OPTION_NAMES = (
+    "endingPosition",
+    "endingTimestamp",
+)
 _SOURCE_STORE_OPTION_NAMES = (
     "checkpointStore",
     "checkpointRegion",
@@ -112,6 +118,7 @@ SOURCE_OPTION_NAMES = (
     _SOURCE_START_OPTION_NAMES[0],
     *_ENDPOINT_OPTION_NAMES,
     *_SOURCE_START_OPTION_NAMES[1:],
+    *BATCH_ONLY_OPTION_NAMES,
     *_SOURCE_STORE_OPTION_NAMES,
     *_SOURCE_READ_OPTION_NAMES,
     *_CALL_OPTION_NAMES,

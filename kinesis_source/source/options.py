@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from kinesis_source import limits
 from kinesis_source.errors import OptionError
 from kinesis_source.options import (
+    BATCH_ONLY_OPTION_NAMES,
     EFO_ONLY_OPTION_NAMES,
     SOURCE_OPTION_NAMES,
     SOURCE_REGISTRY_OPTION_NAMES,
@@ -93,7 +94,8 @@ _DEFAULT_POSITIONS = {
 class KinesisOptions(ConnectionOptions):
     """The source's options."""
 
-    checkpoint_store: str
+    # Empty for a batch read, which records nothing.
+    checkpoint_store: str = ""
     initial_position: InitialPosition = InitialPosition.LATEST
     # Epoch milliseconds; set only with initial_position AT_TIMESTAMP.
     initial_timestamp_ms: int | None = None
@@ -153,25 +155,39 @@ class KinesisOptions(ConnectionOptions):
         return StreamRef(name)
 
 
-def parse_options(raw: Mapping[str, str], env: Mapping[str, str] | None = None) -> KinesisOptions:
+def parse_options(
+    raw: Mapping[str, str], env: Mapping[str, str] | None = None, *, stream: bool = True
+) -> KinesisOptions:
     """Validate ``raw`` (Spark's option map) and return the source's typed options.
 
     ``env`` defaults to ``os.environ``; it supplies the region when the option is absent.
+    ``stream=False``: the options of a batch read, or of a read whose kind Spark has not
+    said yet (``schema()``): no checkpointStore needed, the batch-only options let through
+    (``batch_options.parse_batch_read`` checks them).
     """
     opts = by_public_name(raw, SOURCE_OPTION_NAMES)
+    if stream:
+        for name in BATCH_ONLY_OPTION_NAMES:
+            if name in opts:
+                raise OptionError(
+                    name,
+                    "is only for batch reads (spark.read): a stream has no end; to stop at "
+                    "the records there now, run it with Trigger.AvailableNow",
+                )
     env = os.environ if env is None else env
     streams, arn_region = _parse_streams(opts, env)
     connection = parse_connection(opts, env, streams[0].name, arn_region)
     check_region(connection["region"], streams, connection["endpoint_url"])
 
     checkpoint_store = opts.get("checkpointStore", "").strip()
-    if not checkpoint_store:
+    if not checkpoint_store and stream:
         raise OptionError(
             "checkpointStore",
             "is required: where the connector records what each batch read: a local "
             "directory or file:// URI (local mode), s3://BUCKET/PREFIX or dynamodb://TABLE",
         )
-    _check_store_uri(checkpoint_store)
+    if checkpoint_store:
+        _check_store_uri(checkpoint_store)
 
     initial_position, shard_starts = _parse_start(opts, streams)
     initial_position_default, kcl_lease_table = _parse_start_extras(opts, initial_position)

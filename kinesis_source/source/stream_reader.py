@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -34,18 +34,17 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
-from kinesis_source.aws.clients import store_client
 from kinesis_source.aws.glue import SchemaVersion
 from kinesis_source.source.driver.consumers import registry_for, resolve_consumer
-from kinesis_source.source.driver.kcl_leases import lease_positions, read_lease_table
+from kinesis_source.source.driver.kcl_leases import leases_for
 from kinesis_source.source.driver.lag import lag_report
 from kinesis_source.source.driver.lineage import readable_shards
 from kinesis_source.source.driver.planning import StreamStep, next_offset
 from kinesis_source.source.driver.stream_planner import StreamPlanner
 from kinesis_source.source.driver.stream_start import changed_streams
 from kinesis_source.source.executor.multi_shard import read_shards
-from kinesis_source.source.options import ConsumerMode, InitialPosition, KinesisOptions
-from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
+from kinesis_source.source.options import ConsumerMode, KinesisOptions
+from kinesis_source.source.positions import QueryOffset, ShardEnd, StreamOffset
 from kinesis_source.source.tasks import ShardPartition, ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
 
@@ -97,27 +96,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def _names(self) -> str:
         return ",".join(self._planners)
 
-    def _leases(self) -> Mapping[str, Mapping[str, Position]]:
-        """initialPosition=kcl: each stream's positions from the KCL lease table."""
-        table = self.opts.kcl_lease_table
-        if self.opts.initial_position is not InitialPosition.KCL or table is None:
-            return {}
-        # The lease table is read where the checkpoint store is (checkpointRegion, ...).
-        dynamodb = store_client(
-            "dynamodb",
-            self.opts,
-            region=self.opts.checkpoint_region,
-            endpoint_url=self.opts.checkpoint_endpoint_url,
-            check=True,
-        )
-        leases = read_lease_table(dynamodb, table)
-        return lease_positions(table, leases, list(self._planners))
-
     def _start(self, streams: Sequence[str], now_ms: int) -> dict[str, StreamOffset]:
         """Where ``streams`` start: at the query's first batch, or when added to the list."""
         if not streams:
             return {}
-        leases = self._leases()
+        leases = leases_for(self.opts, list(self._planners))
         return {name: self._planners[name].initial(now_ms, leases.get(name)) for name in streams}
 
     def _consumer_for(self, query: str, stream: str) -> str | None:

@@ -35,6 +35,11 @@ class ShardTask:
     # driver's last call on the shard, a probe or the last batch's read (source/driver/pacing.py).
     # Pacing only, not part of what is read: a replay may ignore it.
     not_before_ms: int | None = None
+    # A batch read (spark.read, docs/design.md section 19): the range is fixed in the task
+    # (``start``, ``until_ms`` and ``end``), read whole, and nothing is recorded.
+    batch_read: bool = False
+    # A batch read's last user record (AFTER_SEQUENCE_NUMBER), from the endingPosition JSON.
+    end: Position | None = None
 
 
 class ShardPartition(InputPartition):

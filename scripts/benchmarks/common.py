@@ -285,6 +285,17 @@ def available_now(spark: Any, df_of: Callable[[str], Any]) -> tuple[float, int, 
     return elapsed, sum(p["numInputRows"] for p in progress), len(progress)
 
 
+def batch_read(spark: Any, endpoint: str, stream: str) -> tuple[float, int, int]:
+    """Wall seconds of ``count()`` on a batch read of ``stream`` (planning included: Spark
+    plans it at the first action), its rows, and 1 (one job)."""
+    options = source_options(endpoint, stream, store="")
+    del options["checkpointStore"]  # a batch read records nothing
+    df = spark.read.format("kinesis").options(**options).load()
+    start = time.perf_counter()
+    rows = df.count()
+    return time.perf_counter() - start, rows, 1
+
+
 def spark_available_now(spark: Any, endpoint: str, stream: str) -> tuple[float, int]:
     """Wall seconds from start() to termination of an AvailableNow query, and its rows."""
     elapsed, rows, _ = available_now(

@@ -11,7 +11,8 @@ in a subprocess on 127.0.0.1, so the emulator is not the bottleneck):
    partitions (one per shard), the same micro-batches and the same rows, into the same noop
    sink with Trigger.AvailableNow. Whatever it costs is Spark's: planning, scheduling, Arrow
    to the JVM, the sink.
-2. The connector: ``spark.readStream.format("kinesis")``, the same query.
+2. The connector: ``spark.readStream.format("kinesis")``, the same query; and
+   ``spark.read.format("kinesis")`` over the same records (a batch read, ``count()``).
 3. A single-process boto3 GetRecords loop over every shard (with aws_kinesis_agg's
    deaggregator for KPL records).
 
@@ -47,6 +48,7 @@ from .common import (
     PAGE_RECORDS,
     RECORD_BYTES,
     available_now,
+    batch_read,
     descendants_cpu_seconds,
     figure,
     kinesis,
@@ -292,6 +294,18 @@ def measure(spark: Any, server: KinesisServer, stream: str, runs: int, tmp: str)
 
     line("Spark's ceiling", ceiling, f"{batch.num_rows:,}-row Arrow batches")
     line("connector", ours, f"{batches(ours)}, max {ours_calls} GetRecords/s/shard")
+    server.reset_stats()
+    batch_timing = best(runs, lambda: batch_read(spark, server.endpoint, stream), rows, server.pid)
+    batch_calls = server.stats()["get_records_max_per_shard_1s"]
+    line("spark.read, batch", batch_timing, f"one job, max {batch_calls} GetRecords/s/shard")
+    figure(
+        "c",
+        f"batch read, {label}: spark.read vs Trigger.AvailableNow",
+        f"{rows / batch_timing.wall_s:,.0f} vs {rows / ours.wall_s:,.0f} rows/s: "
+        f"{ours.wall_s / batch_timing.wall_s:.2f}x (CPU {cpu_of(batch_timing)} vs {cpu_of(ours)})",
+        ">= 1.00x",
+        batch_timing.wall_s <= ours.wall_s,
+    )
     if capped is not None:
         line(f"maxRecordsPerShard={JVM_CONNECTORS_CAP:,}", capped, batches(capped))
     sampled = f"timed over {got:,} rows, " if got < rows else ""

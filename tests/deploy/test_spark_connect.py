@@ -1,4 +1,5 @@
-"""Over Spark Connect: a client session registers the source and reads a stream to files.
+"""Over Spark Connect: a client session registers the source, reads a stream to files, then
+reads it in batch (two actions on one DataFrame, and a SQL view).
 
 The server (tests/deploy/connect_server.py) and the client (tests/deploy/connect_client.py)
 run in processes of their own: a Connect session cannot share a JVM with the suite's
@@ -15,6 +16,7 @@ import select
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,14 @@ def test_connect_client_reads_new_records_only_on_the_second_run(
             client.stdin.write(b"go\n")
             client.stdin.flush()
             assert next_line(client, tmp_path / "client.log") == b"RUN 2\n"
+
+            # A batch read over Connect; more records arrive between its two actions.
+            assert next_line(client, tmp_path / "client.log") == b"COUNT 200\n"
+            late = put(kinesis, stream, [(f"key-{i % 13}", b"late") for i in range(30)])
+            client.stdin.write(b"go\n")
+            client.stdin.flush()
+            rows = next_line(client, tmp_path / "client.log").decode()
+            view = next_line(client, tmp_path / "client.log").decode()
             assert client.wait(timeout=120) == 0
         finally:
             stop(client, grace_s=0)
@@ -96,3 +106,9 @@ def test_connect_client_reads_new_records_only_on_the_second_run(
         stop(server, grace_s=60)
     # Every record once: the second run added exactly the records that arrived after the first.
     assert record_keys(committed_rows(out)) == expected_keys(first + more)
+    # The batch read's second action saw the rows of its first: its ends were fixed then.
+    assert rows.startswith("ROWS ")
+    assert json.loads(rows[5:]) == sorted([p["shardId"], p["sequenceNumber"]] for p in first + more)
+    # A SQL view planned later holds the late records too.
+    counts = Counter(p["partitionKey"] for p in first + more + late)
+    assert view == f"VIEW {json.dumps(dict(sorted(counts.items())))}\n"

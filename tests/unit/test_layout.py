@@ -7,7 +7,7 @@
   ``stores/``; the top-level options import neither the source nor the sink, whose
   options live with them; the source and the sink never import each other.
 - Each package's ``__init__`` docstring is its map: it names every module and sub-package.
-- The pure decisions (lineage, admission, positions, planning, stop rules, data loss,
+- The pure decisions (lineage, admission, positions, planning, batch plan, stop rules, data loss,
   pacing) import neither boto3/botocore nor pyspark, not even through the modules they
   import.
 - Decoding (``records/``) knows no Spark, and each of its modules imports on its own.
@@ -45,6 +45,7 @@ PURE = (
     "kinesis_source.source.driver.pacing",
     "kinesis_source.source.driver.loss_check",
     "kinesis_source.source.shard_range",
+    "kinesis_source.source.driver.batch_plan",
 )
 SDKS = ("boto3", "botocore", "pyspark")
 

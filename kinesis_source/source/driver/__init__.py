@@ -1,4 +1,5 @@
-"""Driver side: runs in the driver's streaming source runner, planning each micro-batch.
+"""Driver side: runs in the driver's streaming source runner, planning each micro-batch, and
+in the Python worker that plans a batch read (``spark.read``).
 
 The I/O:
 
@@ -10,6 +11,7 @@ The I/O:
 - ``kcl_leases``: read a KCL lease table into start positions.
 - ``schema_registry``: ``schemaRegistry=glue``: the reader schema, asked of Glue once at
   ``load()``, and the rows' schema it gives.
+- ``batch_plan``: a batch read's shards, starts and ends (pure).
 
 The decisions, pure (no boto3, no Spark):
 

@@ -20,7 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kinesis_source.aws.clients import store_client
 from kinesis_source.errors import KclLeaseError
+from kinesis_source.source.options import InitialPosition, KinesisOptions
 from kinesis_source.source.positions import Position
 
 log = logging.getLogger(__name__)
@@ -133,3 +135,20 @@ def read_lease_table(client: Any, table: str) -> list[Lease]:
         raise KclLeaseError(f"cannot read KCL lease table {table!r}: {exc}") from exc
     log.info("KCL lease table %s: %d leases", table, len(leases))
     return leases
+
+
+def leases_for(opts: KinesisOptions, streams: Sequence[str]) -> dict[str, dict[str, Position]]:
+    """``initialPosition=kcl``: each stream's positions from the KCL lease table (nothing
+    for another start). The table is read where the checkpoint store would be
+    (``checkpointRegion``, ``checkpointEndpointUrl``)."""
+    table = opts.kcl_lease_table
+    if opts.initial_position is not InitialPosition.KCL or table is None:
+        return {}
+    dynamodb = store_client(
+        "dynamodb",
+        opts,
+        region=opts.checkpoint_region,
+        endpoint_url=opts.checkpoint_endpoint_url,
+        check=True,
+    )
+    return lease_positions(table, read_lease_table(dynamodb, table), streams)

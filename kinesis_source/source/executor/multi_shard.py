@@ -34,9 +34,10 @@ _Item = tuple[int, "pa.RecordBatch | BaseException | None"]
 
 
 def read_shards(
-    opts: KinesisOptions, store: CheckpointStore, tasks: Sequence[ShardTask]
+    opts: KinesisOptions, store: CheckpointStore | None, tasks: Sequence[ShardTask]
 ) -> Iterator[pa.RecordBatch]:
-    """Rows of every shard of ``tasks`` (one batch), read concurrently."""
+    """Rows of every shard of ``tasks`` (one batch), read concurrently; ``store`` is None
+    for a batch read, which records nothing."""
     if len(tasks) == 1:
         yield from read_shard(opts, store, tasks[0])
         return

@@ -54,6 +54,11 @@ class _ShardRead:
             # Applies to GetRecords pages only (an EFO read may fall back to them).
             page_limit=opts.get_records_limit,
         )
+        if task.batch_read:
+            assert task.until_ms is not None
+            self.rules = StopRules.for_batch(
+                task.start, task.end, until_ms=task.until_ms, page_limit=opts.get_records_limit
+            )
         self.transport: GetRecordsTransport | EventStreamTransport
         if task.consumer_arn is None:
             self.transport = GetRecordsTransport(
@@ -150,9 +155,14 @@ def record_end(
 
 
 def read_shard(
-    opts: KinesisOptions, store: CheckpointStore, task: ShardTask
+    opts: KinesisOptions, store: CheckpointStore | None, task: ShardTask
 ) -> Generator[pa.RecordBatch, None, None]:
-    """Rows of ``task``'s shard for its batch; records the end on first success."""
+    """Rows of ``task``'s shard for its batch; records the end on first success (a batch
+    read, whose range is fixed in its task, has no store and records nothing)."""
+    if task.batch_read:
+        yield from _ShardRead(opts, task, stop=None).run()
+        return
+    assert store is not None
     recorded = store.get(task.stream, task.query, task.batch, task.shard_id)
     if recorded is not None:
         log.info(

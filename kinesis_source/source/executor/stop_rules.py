@@ -8,7 +8,9 @@ for every transport alike:
   the limits, and fails if the shard's data runs out before it;
 - a fresh read stops when caught up with the shard's tip, at the shard's end, at the
   per-shard or per-trigger record cap, at ``maxFetchTimeMs``, or (Trigger.AvailableNow)
-  before the first record that arrived after the run's bound.
+  before the first record that arrived after the run's bound;
+- a batch read (``for_batch``) stops at its fixed end: a last record, the arrival bound of
+  its planning, the shard's end or the tip, with no cap and no time limit.
 
 No boto3, no Spark: ``tests/unit/test_consume.py`` checks the slicing against a unit-by-unit
 loop on hand-made pages.
@@ -16,6 +18,7 @@ loop on hand-made pages.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -106,6 +109,9 @@ class StopRules:
     # The most records one GetRecords page can hold (its Limit); a full page is not the
     # tip. An event (a page with a continuation) has no such limit.
     page_limit: int | None
+    # ``stop`` is a batch read's fixed end, not a replay's recorded end: the read may reach
+    # the tip or the arrival bound before it, which ends it without an error.
+    end_is_bound: bool = False
 
     @classmethod
     def for_read(
@@ -275,7 +281,7 @@ class StopRules:
         if page.next_shard_iterator is None:
             progress.shard_ended()
             return True
-        if self.stop is not None:
+        if self.stop is not None and not self.end_is_bound:
             if not len(page) and page.millis_behind_latest == 0:
                 raise KinesisReadError(
                     f"replay of batch {batch} on shard {shard_id} reached the end of the "
@@ -297,7 +303,17 @@ class StopRules:
         next call can start while this page's rows are still being handed on."""
         if progress.done or page.next_shard_iterator is None:
             return False
-        if self.stop is not None:
+        if self.stop is not None and not self.end_is_bound:
             # A replay reads on, except where it is about to fail for data that ran out.
             return bool(len(page)) or page.millis_behind_latest != 0
         return not self.at_tip(page)
+
+    @classmethod
+    def for_batch(
+        cls, start: Position, end: Position | None, *, until_ms: int, page_limit: int | None
+    ) -> StopRules:
+        """The rules of a batch read (docs/design.md section 19): from ``start`` through
+        ``end`` (a through mark; None: no mark), before the first record that arrived after
+        ``until_ms``, or to the shard's end or its tip, whichever comes first. No cap and no
+        time limit: the range is read whole, and every attempt reads the same rows."""
+        return cls(start, end, None, until_ms, math.inf, page_limit, end_is_bound=True)
