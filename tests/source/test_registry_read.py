@@ -83,6 +83,21 @@ def test_two_versions_zlib_plain_kpl_and_unframed_records_in_one_stream(
     ]
     # The record's bytes stay as they came, header and all.
     assert [bytes(r["data"]) for r in rows[:4]] == [data for _, data in records[:4]]
+    # A batch read (spark.read) of the same stream decodes the same rows.
+    batch = spark.read.format("kinesis").options(**options).load()
+    batch_rows = batch.selectExpr(
+        "partitionKey", "value.user", "value.count", "schemaVersionId", "decodeError"
+    ).collect()
+    assert [tuple(r) for r in batch_rows] == [
+        (
+            key,
+            None if value is None else value["user"],
+            None if value is None else value["count"],
+            version,
+            error,
+        )
+        for key, value, _, version, error in got
+    ]
 
 
 def test_a_json_schema_stream_gives_the_payload_as_text(
