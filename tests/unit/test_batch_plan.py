@@ -13,7 +13,7 @@ from kinesis_source.errors import OptionError
 from kinesis_source.options import SINK_OPTION_NAMES, by_public_name
 from kinesis_source.source.batch_options import EndingPosition, parse_batch_read
 from kinesis_source.source.driver.batch_plan import (
-    ShardRange,
+    ShardSpan,
     arrival_bound,
     check_start_time,
     per_shard_starts,
@@ -161,7 +161,7 @@ def test_a_start_after_the_end_is_an_error_and_a_start_at_it_an_empty_range() ->
 def test_a_resharded_stream_from_trim_horizon_reads_every_shard_once_to_the_bound() -> None:
     opts = batch().opts
     ranges = plan_ranges("orders", RESHARDED, stream_starts(opts, "orders", RESHARDED, None), {})
-    assert ranges == [ShardRange(i.shard_id, Position.trim_horizon()) for i in RESHARDED]
+    assert ranges == [ShardSpan(i.shard_id, Position.trim_horizon()) for i in RESHARDED]
 
 
 def test_an_at_timestamp_start_starts_parents_and_children_at_that_time() -> None:
@@ -195,8 +195,8 @@ def test_a_json_end_cuts_its_shard_and_drops_its_descendants() -> None:
     starts = {i.shard_id: Position.trim_horizon() for i in RESHARDED}
     ranges = plan_ranges("orders", RESHARDED, starts, {"shardId-0": at(100), "shardId-4": after(7)})
     assert ranges == [
-        ShardRange("shardId-0", Position.trim_horizon(), Position.after("99")),
-        ShardRange("shardId-4", Position.trim_horizon(), Position.after("7")),
+        ShardSpan("shardId-0", Position.trim_horizon(), Position.after("99")),
+        ShardSpan("shardId-4", Position.trim_horizon(), Position.after("7")),
     ]
 
 
@@ -216,7 +216,7 @@ def test_an_end_before_the_start_is_an_error_and_an_end_at_it_is_not_read() -> N
         with pytest.raises(OptionError, match="shard 'shardId-4': ends at .* before its start"):
             plan_ranges("orders", RESHARDED, starts, {"shardId-4": before})
     assert plan_ranges("orders", RESHARDED, starts, {"shardId-4": after(50, 3)}) == [
-        ShardRange("shardId-4", Position.after("50", 2), Position.after("50", 3))
+        ShardSpan("shardId-4", Position.after("50", 2), Position.after("50", 3))
     ]
 
 

@@ -2,7 +2,7 @@
 
 The input is each stream's listing (every shard ListShards gives, closed ones too), the
 starts, the per-shard ends and the time the read is planned; the output is one
-``ShardRange`` per shard that may hold records of the range (docs/design.md section 19):
+``ShardSpan`` per shard that may hold records of the range (docs/design.md section 19):
 
 - Every record lives in exactly one shard, so reading each shard once, from its start to
   its end, returns each record of the range once, across a reshard too: a parent and its
@@ -44,7 +44,7 @@ Mark = tuple[int, float]
 
 
 @dataclass(frozen=True)
-class ShardRange:
+class ShardSpan:
     """One shard's part of a batch read."""
 
     shard_id: str
@@ -147,7 +147,7 @@ def plan_ranges(
     listing: Iterable[ShardInfo],
     starts: Mapping[str, Position],
     ends: Mapping[str, ShardStart],
-) -> list[ShardRange]:
+) -> list[ShardSpan]:
     """The shards of ``stream`` to read, sorted by shard id, each from its start to its end.
 
     ``ends`` are the ``endingPosition`` JSON's entries for this stream; a shard it names
@@ -182,7 +182,7 @@ def plan_ranges(
                 )
             if end_mark == start_mark:
                 continue
-        ranges.append(ShardRange(sid, start, end))
+        ranges.append(ShardSpan(sid, start, end))
     return ranges
 
 
