@@ -70,12 +70,14 @@ class Service:
             return 400, [json.dumps(error).encode()]
 
     def control(self, op: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Test calls: Stats, ResetStats, AdvanceClock (Seconds), ConfigureStream
+        """Test calls: Stats, ResetStats, FreezeClock, AdvanceClock (Seconds), ConfigureStream
         (StreamName, EndShape, RetentionSeconds)."""
         if op == "Stats":
             return self.stats.as_dict()
         if op == "ResetStats":
             self.stats.reset()
+        elif op == "FreezeClock":
+            self.clock.freeze()
         elif op == "AdvanceClock":
             self.clock.offset_ms += round(float(request["Seconds"]) * 1000)
         elif op == "ConfigureStream":

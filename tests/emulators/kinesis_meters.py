@@ -12,13 +12,21 @@ from tests.emulators.kinesis_store import ApiError
 
 
 class Clock:
-    """The server's clock: wall time plus an offset a test moves forward to age the stream."""
+    """The server's clock: wall time plus an offset a test moves forward to age the stream;
+    a test may freeze it, so that only ``AdvanceClock`` moves it (exact figures, no race
+    with the wall clock)."""
 
     def __init__(self) -> None:
         self.offset_ms = 0
+        self.frozen_ms: int | None = None
 
     def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.offset_ms
+        base = int(time.time() * 1000) if self.frozen_ms is None else self.frozen_ms
+        return base + self.offset_ms
+
+    def freeze(self) -> None:
+        if self.frozen_ms is None:
+            self.frozen_ms = int(time.time() * 1000)
 
 
 class Quota:

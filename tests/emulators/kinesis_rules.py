@@ -144,14 +144,15 @@ class ReadBytes:
 
     def __init__(self, per_s: int | None) -> None:
         self.per_s = per_s
-        self.free_at_ms = 0.0
+        self.free_at_ms = 0
 
     def admit(self, now_ms: int) -> bool:
         return self.per_s is None or now_ms >= self.free_at_ms
 
     def spend(self, now_ms: int, size: int) -> None:
         if self.per_s is not None and size:
-            self.free_at_ms = max(self.free_at_ms, now_ms) + size * 1_000 / self.per_s
+            # Whole milliseconds, as the clock counts: a small page blocks nothing.
+            self.free_at_ms = max(self.free_at_ms, now_ms) + size * 1_000 // self.per_s
 
 
 class WriteRate:

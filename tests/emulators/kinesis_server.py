@@ -268,6 +268,10 @@ class KinesisServer:
     def reset_stats(self) -> None:
         self._control("ResetStats")
 
+    def freeze_clock(self) -> None:
+        """Stop the server's clock where it is: from now on only ``advance_clock`` moves it."""
+        self._control("FreezeClock")
+
     def advance_clock(self, seconds: float) -> int:
         """Move the server's clock forward: records age, iterators and NextTokens expire,
         throttle windows pass, the retention trims. Returns the server's time in ms."""
