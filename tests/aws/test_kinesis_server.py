@@ -228,7 +228,9 @@ def test_trim_horizon_walks_an_hour_of_empty_history_before_the_records(
     kinesis.put_records(
         StreamName="s", Records=[{"PartitionKey": "k", "Data": b"%d" % i} for i in range(3)]
     )
-    iterator, empty, behind, data = trim_horizon(kinesis, "s"), 0, [], []
+    iterator, empty = trim_horizon(kinesis, "s"), 0
+    behind: list[int] = []
+    data: list[bytes] = []
     while not data:
         server.advance_clock(0.2)  # a reader at the quota's 5 calls/s
         page = kinesis.get_records(ShardIterator=iterator)
