@@ -6,10 +6,11 @@ SubscribeToShard test double (tests/emulators/efo_server.py), as the EFO tests r
 Both modes read the two shards in one task a batch (``shardsPerTask=2``), as
 docs/enhanced-fan-out.md advises for short triggers with enhanced fan-out: a shard then
 stays in its Python worker, whose open subscription the next batch continues. A third run
-shows EFO with one task per shard (the default): a shard that moves to the other worker finds its SubscribeToShard
-refused by Kinesis' 5-second rule and reads that batch by GetRecords instead of waiting
-(``efoFallbackToPolling``). Each run prints how many subscriptions the double refused by
-that rule, and how many of those were retries of a refused call (a read waiting it out).
+shows EFO with one task per shard (the default): a shard that moves to the other worker
+finds its SubscribeToShard refused by Kinesis' 5-second rule and reads that batch by
+GetRecords instead of waiting (``efoFallbackToPolling``). Each run prints how many
+subscriptions the double refused by that rule, and how many of those were retries of a
+refused call (a read waiting it out).
 
 The double pushes what it reads from kinesis-local's GetRecords every 50 ms; AWS pushes a
 record within about 70 ms. Polling's calls pass through the double too (forwarded unchanged).
