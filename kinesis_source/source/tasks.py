@@ -35,6 +35,10 @@ class ShardTask:
     # driver's last call on the shard, a probe or the last batch's read (source/driver/pacing.py).
     # Pacing only, not part of what is read: a replay may ignore it.
     not_before_ms: int | None = None
+    # The driver's last listing showed the shard closed (it has an EndingSequenceNumber): the
+    # read goes on to its end instead of stopping at a tip, since the end may come in a
+    # later, empty call (docs/design.md section 12).
+    closed: bool = False
 
 
 class ShardPartition(InputPartition):

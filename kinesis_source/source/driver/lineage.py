@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kinesis_source.source.positions import Position
 
@@ -23,13 +24,17 @@ from kinesis_source.source.positions import Position
 class ShardInfo:
     shard_id: str
     parents: tuple[str, ...] = ()
+    # ListShards shows an EndingSequenceNumber: the shard takes no more records.
+    closed: bool = False
 
     @staticmethod
-    def from_api(shard: Mapping[str, object]) -> ShardInfo:
+    def from_api(shard: Mapping[str, Any]) -> ShardInfo:
         parents = tuple(
             str(shard[key]) for key in ("ParentShardId", "AdjacentParentShardId") if shard.get(key)
         )
-        return ShardInfo(str(shard["ShardId"]), parents)
+        sequences = shard.get("SequenceNumberRange") or {}
+        closed = bool(sequences.get("EndingSequenceNumber"))
+        return ShardInfo(str(shard["ShardId"]), parents, closed)
 
 
 def advance_shards(

@@ -8,7 +8,12 @@ for every transport alike:
   the limits, and fails if the shard's data runs out before it;
 - a fresh read stops when caught up with the shard's tip, at the shard's end, at the
   per-shard or per-trigger record cap, at ``maxFetchTimeMs``, or (Trigger.AvailableNow)
-  before the first record that arrived after the run's bound.
+  before the first record that arrived after the run's bound. A shard the driver knows is
+  closed has no tip: its read goes on to its end (no ``NextShardIterator``), which may come
+  in a later, empty call;
+- a fresh read that has met only empty pages, one of them behind the tip
+  (``MillisBehindLatest > 0``: an empty stretch of the shard's storage), records how far
+  it walked as a timestamp (``walked_position``), so that the next batch goes on from there.
 
 No boto3, no Spark: ``tests/unit/test_consume.py`` checks the slicing against a unit-by-unit
 loop on hand-made pages.
@@ -22,8 +27,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
+from kinesis_source import limits
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.source.positions import Position
+from kinesis_source.source.positions import (
+    AFTER_SEQUENCE_NUMBER,
+    AT_SEQUENCE_NUMBER,
+    AT_TIMESTAMP,
+    TRIM_HORIZON,
+    Position,
+)
 
 if TYPE_CHECKING:
     from kinesis_source.records.records_page import RecordsPage
@@ -43,6 +55,11 @@ class Progress:
     caught_up: bool = False
     done: bool = False
     reached_bound: bool = False
+    # A page held records (taken, skipped or past a bound): the position now follows them.
+    took_records: bool = False
+    # An empty page behind the tip was met before any record: the read is walking an
+    # empty stretch, and its position follows the walk (``walked_position``).
+    walking: bool = False
 
     def shard_ended(self) -> None:
         """The shard has no more records for this read: it closed, or it is gone."""
@@ -68,6 +85,32 @@ def first_arrival_after(page: RecordsPage, until_ms: int, count: int) -> int:
     return count if index < 0 else int(index)
 
 
+def walked_position(start: Position, reached_ms: int) -> Position | None:
+    """Where a read from ``start`` that met only empty pages up to a point dated
+    ``reached_ms`` (epoch ms, margin included) stands, or None: it cannot say.
+
+    No record arrived between ``start`` and that point, and every record after it arrived
+    at ``reached_ms`` or later, so ``AT_TIMESTAMP(reached_ms)`` skips nothing. From a
+    sequence number the records up to it were read, and some may have arrived after
+    ``reached_ms``: the position skips through them. A timestamp start moves only forward.
+    """
+    if start.kind == TRIM_HORIZON:
+        return Position.walked_to(reached_ms)
+    if start.kind == AT_TIMESTAMP:
+        assert start.timestamp_ms is not None
+        if reached_ms <= start.timestamp_ms:
+            return None
+        return Position.walked_to(reached_ms, start.skip_sequence)
+    if start.kind == AFTER_SEQUENCE_NUMBER and start.sub is None:
+        return Position.walked_to(reached_ms, start.sequence)
+    if start.kind == AT_SEQUENCE_NUMBER:
+        # Sequence numbers are integers: "before x" is "through x - 1".
+        assert start.sequence is not None
+        return Position.walked_to(reached_ms, str(int(start.sequence) - 1))
+    # Inside a split aggregate (its record comes first), or at a shard's end.
+    return None
+
+
 def after_continuation(
     position: Position, continuation: str | None, stop: Position | None
 ) -> tuple[Position, bool]:
@@ -82,6 +125,8 @@ def after_continuation(
         return position, False
     if stop is not None and stop.sequence is not None and int(continuation) >= int(stop.sequence):
         return stop, True
+    if position.skip_sequence is not None and int(continuation) <= int(position.skip_sequence):
+        return position, False  # still among the records read before a walk
     if position.sequence is not None and position.sub is not None:
         # Mid-aggregate: the rest of that aggregate is still unread.
         if int(continuation) <= int(position.sequence):
@@ -106,6 +151,10 @@ class StopRules:
     # The most records one GetRecords page can hold (its Limit); a full page is not the
     # tip. An event (a page with a continuation) has no such limit.
     page_limit: int | None
+    # The driver's last listing showed the shard closed (an EndingSequenceNumber): it has
+    # no tip, and a read goes on until the call without a NextShardIterator.
+    closed: bool = False
+    walk_margin_ms: int = limits.WALK_CLOCK_MARGIN_MS
 
     @classmethod
     def for_read(
@@ -118,6 +167,7 @@ class StopRules:
         until_ms: int | None,
         max_fetch_ms: int,
         page_limit: int | None,
+        closed: bool = False,
     ) -> StopRules:
         """The rules of a read from ``start``: a replay if ``stop`` is set, else fresh.
 
@@ -127,9 +177,9 @@ class StopRules:
         """
         if stop is not None:
             # A replay reads to the recorded end whatever the limits: only a fresh read has them.
-            return cls(start, stop, None, None, max_fetch_ms / 1000.0, page_limit)
+            return cls(start, stop, None, None, max_fetch_ms / 1000.0, page_limit, closed)
         cap = max_records_per_shard if task_max_records is None else task_max_records
-        return cls(start, None, cap, until_ms, max_fetch_ms / 1000.0, page_limit)
+        return cls(start, None, cap, until_ms, max_fetch_ms / 1000.0, page_limit, closed)
 
     @property
     def skip(self) -> Mark | None:
@@ -157,13 +207,19 @@ class StopRules:
         return replace(self, page_limit=limit)
 
     def nothing_to_read(self) -> bool:
-        """A replay of a batch that read nothing from this shard."""
-        return self.stop is not None and self.stop == self.start
+        """A replay of a batch that read nothing from this shard: its recorded end is its
+        start, or a timestamp (only a read that took no record records one)."""
+        return self.stop is not None and (
+            self.stop == self.start or self.stop.kind in (AT_TIMESTAMP, TRIM_HORIZON)
+        )
 
     def at_tip(self, page: RecordsPage) -> bool:
-        """The page reached the shard's newest record (and the shard goes on)."""
+        """The page reached the shard's newest record (and the shard goes on).
+
+        Never on a shard known closed: its end may come in a later, empty call."""
         return (
-            page.millis_behind_latest == 0
+            not self.closed
+            and page.millis_behind_latest == 0
             and page.next_shard_iterator is not None
             and (
                 self.page_limit is None
@@ -245,7 +301,15 @@ class StopRules:
             # Every record before record_end is consumed, including trailing ones that
             # hold no unit (a KPL aggregate of no user records): the position must pass
             # them, or each probe finds them again and plans an empty batch, forever.
-            progress.position = Position.after(seqs[record_end - 1])
+            last_seq = seqs[record_end - 1]
+            if skip is not None and skip[1] is None and int(last_seq) < skip[0]:
+                # Only records read before a walk so far: they end at the skip mark.
+                last_seq = str(skip[0])
+            progress.position = Position.after(last_seq)
+        if count:
+            progress.took_records = True
+        else:
+            self._walk(page, progress)
         if stop_mark is not None and progress.position == self.stop:
             progress.done = True
         if page.continuation is not None and not progress.done:
@@ -254,6 +318,31 @@ class StopRules:
                 progress.position, page.continuation, self.stop
             )
         return lo, hi
+
+    def _walk(self, page: RecordsPage, progress: Progress) -> None:
+        """An empty page of a fresh read that has met no record yet: once a page was behind
+        the tip, the position follows the walk, dated by this page (its arrival on the
+        reader's clock, minus MillisBehindLatest, minus the clock margin). Under
+        Trigger.AvailableNow a walk past the run's bound is done for the run."""
+        if (
+            self.stop is not None
+            or progress.took_records
+            or page.continuation is not None
+            or page.next_shard_iterator is None
+            or page.received_ms is None
+            or page.millis_behind_latest is None
+        ):
+            return
+        if page.millis_behind_latest > 0:
+            progress.walking = True
+        if not progress.walking:
+            return
+        reached_ms = page.received_ms - page.millis_behind_latest - self.walk_margin_ms
+        walked = walked_position(self.start, reached_ms)
+        if walked is not None:
+            progress.position = walked
+        if self.until_ms is not None and reached_ms > self.until_ms:
+            progress.done = progress.caught_up = progress.reached_bound = True
 
     def stops_after(
         self,
