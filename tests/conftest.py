@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -164,3 +165,25 @@ def kinesis_server_with() -> Iterator[Callable[..., test_server.KinesisServer]]:
             return stack.enter_context(test_server.kinesis_server(**options))
 
         yield start
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """A Kinesis to run a scenario against: its name, a boto3 client, its endpoint."""
+
+    name: str
+    client: Any
+    endpoint: str
+
+
+@pytest.fixture(params=["moto", "kinesis_server"])
+def emulator(request: pytest.FixtureRequest) -> Emulator:
+    """The end-to-end scenarios that take this run on moto and on the Kinesis test server,
+    whose AWS rules (throttling, MillisBehindLatest from the position, 56-digit sequence
+    numbers, a closed shard's end in a later call) moto does not keep."""
+    if request.param == "moto":
+        endpoint = request.getfixturevalue("moto_endpoint")
+    else:
+        endpoint = request.getfixturevalue("kinesis_server").endpoint
+    client = boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint)
+    return Emulator(request.param, client, endpoint)

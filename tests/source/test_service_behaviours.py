@@ -190,3 +190,26 @@ def test_available_now_crosses_an_hour_of_empty_history_and_stops(
     assert query.exception() is None
     assert_every_record_once_and_counters_increase(sink.batches, producer.written)
     assert_shard_order(sink.rows())
+
+
+def test_process_all_available_waits_for_shards_read_just_before_to_be_probed_again(
+    spark: Any, kinesis_server: KinesisServer, stream_name: str, tmp_path: Path
+) -> None:
+    """Item 2: a trigger that comes within fetchIntervalMs of a shard's last call may not
+    probe it yet; it must not say "no new data" on that account. Records put between
+    two processAllAvailable() calls are all read by the second. Before issue 22 a round
+    returned with none of its records when the trigger followed the last read closely."""
+    client = client_of(kinesis_server)
+    client.create_stream(StreamName=stream_name, ShardCount=2)
+    producer = Producer(client, stream_name)
+    sink = BatchCollector()
+    options = options_for(kinesis_server, stream_name, tmp_path)
+    query = start_query(spark, options, str(tmp_path / "ckpt"), sink, trigger="50 milliseconds")
+    try:
+        for round_ in range(4):
+            producer.produce(1, f"round{round_}")
+            query.processAllAvailable()
+            seen = {b: list(rows) for b, rows in sink.batches.items()}
+            assert_every_record_once_and_counters_increase(seen, producer.written)
+    finally:
+        query.stop()

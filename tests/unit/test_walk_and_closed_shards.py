@@ -6,16 +6,18 @@ known closed is read to its end, not to a tip."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from kinesis_source import limits
 from kinesis_source.records.records_page import RecordsPage
-from kinesis_source.source.executor.stop_rules import Progress, StopRules, walked_position
+from kinesis_source.source.executor.stop_rules import Progress, StopRules
+from kinesis_source.source.executor.walk import walked_position
 from kinesis_source.source.positions import Position
 from tests.pages import BASE_SEQUENCE, make_page
 
-WHERE = {"stream": "s", "shard_id": "shardId-0", "batch": 4}
+WHERE: dict[str, Any] = {"stream": "s", "shard_id": "shardId-0", "batch": 4}
 NOW = 1_800_000_000_000
 MARGIN = limits.WALK_CLOCK_MARGIN_MS
 SEQ = str(BASE_SEQUENCE)

@@ -29,13 +29,8 @@ import pyarrow.compute as pc
 
 from kinesis_source import limits
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.source.positions import (
-    AFTER_SEQUENCE_NUMBER,
-    AT_SEQUENCE_NUMBER,
-    AT_TIMESTAMP,
-    TRIM_HORIZON,
-    Position,
-)
+from kinesis_source.source.executor.walk import walk_on
+from kinesis_source.source.positions import AT_TIMESTAMP, TRIM_HORIZON, Position
 
 if TYPE_CHECKING:
     from kinesis_source.records.records_page import RecordsPage
@@ -83,32 +78,6 @@ def first_arrival_after(page: RecordsPage, until_ms: int, count: int) -> int:
     later = pc.greater(page.arrival_us.slice(0, count), until_ms * 1000 + 999)
     index = pc.index(later, True).as_py()
     return count if index < 0 else int(index)
-
-
-def walked_position(start: Position, reached_ms: int) -> Position | None:
-    """Where a read from ``start`` that met only empty pages up to a point dated
-    ``reached_ms`` (epoch ms, margin included) stands, or None: it cannot say.
-
-    No record arrived between ``start`` and that point, and every record after it arrived
-    at ``reached_ms`` or later, so ``AT_TIMESTAMP(reached_ms)`` skips nothing. From a
-    sequence number the records up to it were read, and some may have arrived after
-    ``reached_ms``: the position skips through them. A timestamp start moves only forward.
-    """
-    if start.kind == TRIM_HORIZON:
-        return Position.walked_to(reached_ms)
-    if start.kind == AT_TIMESTAMP:
-        assert start.timestamp_ms is not None
-        if reached_ms <= start.timestamp_ms:
-            return None
-        return Position.walked_to(reached_ms, start.skip_sequence)
-    if start.kind == AFTER_SEQUENCE_NUMBER and start.sub is None:
-        return Position.walked_to(reached_ms, start.sequence)
-    if start.kind == AT_SEQUENCE_NUMBER:
-        # Sequence numbers are integers: "before x" is "through x - 1".
-        assert start.sequence is not None
-        return Position.walked_to(reached_ms, str(int(start.sequence) - 1))
-    # Inside a split aggregate (its record comes first), or at a shard's end.
-    return None
 
 
 def after_continuation(
@@ -308,8 +277,8 @@ class StopRules:
             progress.position = Position.after(last_seq)
         if count:
             progress.took_records = True
-        else:
-            self._walk(page, progress)
+        elif self.stop is None:
+            walk_on(page, progress, self.start, self.until_ms, self.walk_margin_ms)
         if stop_mark is not None and progress.position == self.stop:
             progress.done = True
         if page.continuation is not None and not progress.done:
@@ -318,31 +287,6 @@ class StopRules:
                 progress.position, page.continuation, self.stop
             )
         return lo, hi
-
-    def _walk(self, page: RecordsPage, progress: Progress) -> None:
-        """An empty page of a fresh read that has met no record yet: once a page was behind
-        the tip, the position follows the walk, dated by this page (its arrival on the
-        reader's clock, minus MillisBehindLatest, minus the clock margin). Under
-        Trigger.AvailableNow a walk past the run's bound is done for the run."""
-        if (
-            self.stop is not None
-            or progress.took_records
-            or page.continuation is not None
-            or page.next_shard_iterator is None
-            or page.received_ms is None
-            or page.millis_behind_latest is None
-        ):
-            return
-        if page.millis_behind_latest > 0:
-            progress.walking = True
-        if not progress.walking:
-            return
-        reached_ms = page.received_ms - page.millis_behind_latest - self.walk_margin_ms
-        walked = walked_position(self.start, reached_ms)
-        if walked is not None:
-            progress.position = walked
-        if self.until_ms is not None and reached_ms > self.until_ms:
-            progress.done = progress.caught_up = progress.reached_bound = True
 
     def stops_after(
         self,
