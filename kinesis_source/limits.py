@@ -110,6 +110,12 @@ PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60
 # before the recorded timestamp; too large a margin only re-walks a few seconds.
 WALK_CLOCK_MARGIN_MS = 5_000
 
+# A trigger that found nothing to read waits at most this long for shards held back by
+# pacing (called less than fetchIntervalMs ago) to become due, and probes them, before it
+# says "no new data" (which ends a Trigger.AvailableNow run and returns
+# processAllAvailable()). One default fetch interval: a longer interval is not waited out.
+HELD_BACK_PROBE_WAIT_MS = DEFAULT_FETCH_INTERVAL_MS
+
 # A read hands Spark a page's rows in Arrow batches of at most this much record data (a
 # larger record alone): the worker keeps the batch it sent last while the read fetches and
 # decodes the next page, so a small batch bounds what a task holds beyond that page.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from kinesis_source import limits
 from kinesis_source.source.driver import pacing, planning
 from kinesis_source.source.driver.discovery import ShardDiscovery
 from kinesis_source.source.driver.lineage import ShardInfo, advance_shards, readable_shards
@@ -116,16 +117,22 @@ class StreamPlanner:
 
         This trigger would otherwise say "no new data", which ends a Trigger.AvailableNow
         run and returns ``processAllAvailable()``; a shard read or probed just before
-        (its parent's end, records put since) may hold records. The wait is at most one
-        interval, and only on a trigger that has found nothing else to do.
+        (its parent's end, records put since) may hold records. Only shards due within
+        ``HELD_BACK_PROBE_WAIT_MS`` are waited for, and only on a trigger that has found
+        nothing else to do: a longer ``fetchIntervalMs`` is kept, not waited out.
         """
-        if not held:
-            return set()
         interval = self.opts.fetch_interval_ms
         now_ms = int(time.time() * 1000)
-        time.sleep(
-            pacing.wait_until_due_ms(held, self.pacing.last_call_ms, now_ms, interval) / 1000
-        )
+        last_call = self.pacing.last_call_ms
+        held = [
+            sid
+            for sid in held
+            if pacing.wait_until_due_ms([sid], last_call, now_ms, interval)
+            <= limits.HELD_BACK_PROBE_WAIT_MS
+        ]
+        if not held:
+            return set()
+        time.sleep(pacing.wait_until_due_ms(held, last_call, now_ms, interval) / 1000)
         now_ms = int(time.time() * 1000)
         todo = pacing.probe_order(held, self.pacing.last_call_ms, now_ms, interval, len(held))
         self.prober.start(positions, todo, until_ms)
