@@ -102,6 +102,20 @@ ASSUME_ROLE_SESSION_SECONDS = 3600
 # 5 minute life, so that a slow trigger never hands Kinesis an expired one.
 PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60
 
+# A read that walks only empty pages (an empty stretch of a shard's storage, GetRecords
+# API reference) records how far it got as a timestamp: the executor's clock at the
+# response, minus MillisBehindLatest, minus this margin. The margin covers the skew
+# between the executor's clock and Kinesis' (which stamps arrivals) and the approximation
+# of ApproximateArrivalTimestamp, so that no record arriving after the walk's end is dated
+# before the recorded timestamp; too large a margin only re-walks a few seconds.
+WALK_CLOCK_MARGIN_MS = 5_000
+
+# A trigger that found nothing to read waits at most this long for shards held back by
+# pacing (called less than fetchIntervalMs ago) to become due, and probes them, before it
+# says "no new data" (which ends a Trigger.AvailableNow run and returns
+# processAllAvailable()). One default fetch interval: a longer interval is not waited out.
+HELD_BACK_PROBE_WAIT_MS = DEFAULT_FETCH_INTERVAL_MS
+
 # A read hands Spark a page's rows in Arrow batches of at most this much record data (a
 # larger record alone): the worker keeps the batch it sent last while the read fetches and
 # decodes the next page, so a small batch bounds what a task holds beyond that page.

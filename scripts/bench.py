@@ -11,7 +11,7 @@ Sections:
   (b) KPL user records per core: ``deaggregation.deaggregate_arrow`` (aggregate bytes to
       Arrow columns) vs aws_kinesis_agg's deaggregator. Target >= 4x.
   (c) end to end through Spark (local[2], noop sink, Trigger.AvailableNow), in wall-clock
-      seconds, on the bench's in-memory Kinesis server (``benchmarks/kinesis_server.py``:
+      seconds, on the bench's in-memory Kinesis server (``tests/emulators/kinesis_server.py``:
       pre-built GetRecords pages, so the emulator is not the bottleneck): the connector vs
       Spark's ceiling for a Python streaming source (a trivial source yielding the same
       Arrow batches from memory, same partitions and micro-batches) and vs a single-process
@@ -57,7 +57,7 @@ its target.
 (a), (b) and (j) run in this one process on one core; each figure is the best of
 ``--repeat`` runs over the same data, timed in process CPU seconds (the median is printed
 too), after one warm-up run. (c), (d) and (e) start the bench's own Kinesis server
-(``benchmarks/kinesis_server.py``), (f) moto's, in a subprocess on 127.0.0.1, (g)
+(``tests/emulators/kinesis_server.py``), (f) moto's, in a subprocess on 127.0.0.1, (g)
 kinesis-local (node, installed by scripts/test.sh) and the SubscribeToShard double; (c),
 (e), (f) and (g) a local[2] SparkSession. Each stops what it started.
 """

@@ -1,18 +1,22 @@
-"""Shared fixtures: one SparkSession and one moto server per test session."""
+"""Shared fixtures: one SparkSession, one moto server and one Kinesis test server per test
+session."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
 from tests.emulators import kinesis_local as local_emulator
+from tests.emulators import kinesis_server as test_server
 from tests.fault_proxy import FaultProxy
 
 REGION = "us-east-1"
@@ -145,3 +149,50 @@ def efo_server(kinesis_local_endpoint: str) -> Iterator[Any]:
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def kinesis_server() -> Iterator[test_server.KinesisServer]:
+    """One Kinesis test server (tests/emulators/kinesis_server.py) for the session, with AWS'
+    rules (throttles, iterator expiry, empty stretches, closed shards' end in two calls...).
+    ``kinesis_server.endpoint`` is its URL. Shared: never move or freeze its clock nor
+    reconfigure it; a test that needs other rules or the clock takes ``kinesis_server_with``."""
+    with test_server.kinesis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def kinesis_server_with() -> Iterator[Callable[..., test_server.KinesisServer]]:
+    """Start servers of the test's own: ``kinesis_server_with(iterator_ttl_s=5,
+    walk_slice_s=60, empty_history_s=3600, streams={...}, ...)`` (``kinesis_rules.Rules``
+    field names, ``None`` turns a rule off) returns a started one, which the test may age
+    (``advance_clock``) or freeze (``freeze_clock``); all stop when the test ends. A start
+    costs about 0.1 s."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**options: Any) -> test_server.KinesisServer:
+            return stack.enter_context(test_server.kinesis_server(**options))
+
+        yield start
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """A Kinesis to run a scenario against: its name, a boto3 client, its endpoint."""
+
+    name: str
+    client: Any
+    endpoint: str
+
+
+@pytest.fixture(params=["moto", "kinesis_server"])
+def emulator(request: pytest.FixtureRequest) -> Emulator:
+    """The end-to-end scenarios that take this run on moto and on the Kinesis test server,
+    whose AWS rules (throttling, MillisBehindLatest from the position, 56-digit sequence
+    numbers, a closed shard's end in a later call) moto does not keep."""
+    if request.param == "moto":
+        endpoint = request.getfixturevalue("moto_endpoint")
+    else:
+        endpoint = request.getfixturevalue("kinesis_server").endpoint
+    client = boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint)
+    return Emulator(request.param, client, endpoint)

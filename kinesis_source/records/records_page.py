@@ -64,6 +64,9 @@ class RecordsPage:
     # SubscribeToShard events only: every record up to this sequence number was delivered
     # (see source/executor/efo.py); None for GetRecords pages.
     continuation: str | None = None
+    # When the response arrived (epoch ms, the reader's clock), set by the GetRecords
+    # transport: with MillisBehindLatest it dates how far an empty page's walk got.
+    received_ms: int | None = None
 
     def __len__(self) -> int:
         return len(self.sequence_numbers)

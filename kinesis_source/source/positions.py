@@ -31,12 +31,18 @@ class Position:
 
     ``sub`` is only set on ``AFTER_SEQUENCE_NUMBER`` when a KPL aggregate was split: the
     user records of ``sequence`` up to and including sub-sequence ``sub`` were consumed.
+
+    ``skip_sequence`` is only set on ``AT_TIMESTAMP``, by a read that walked empty pages
+    from a sequence-number position (docs/design.md section 12, "Empty stretches"): read
+    from the timestamp, but the records up to and including ``skip_sequence`` were
+    consumed already. Its text is ``AT_TIMESTAMP(ms,seq)``.
     """
 
     kind: str
     sequence: str | None = None
     sub: int | None = None
     timestamp_ms: int | None = None
+    skip_sequence: str | None = None
 
     @staticmethod
     def trim_horizon() -> Position:
@@ -54,6 +60,12 @@ class Position:
     def after(sequence: str, sub: int | None = None) -> Position:
         return Position(AFTER_SEQUENCE_NUMBER, sequence=sequence, sub=sub)
 
+    @staticmethod
+    def walked_to(ms: int, skip_sequence: str | None = None) -> Position:
+        """How far a read of empty pages got: records that arrived from ``ms`` on, except
+        those up to ``skip_sequence`` (read before the walk started)."""
+        return Position(AT_TIMESTAMP, timestamp_ms=ms, skip_sequence=skip_sequence)
+
     @property
     def is_shard_end(self) -> bool:
         return self.kind == SHARD_END
@@ -62,6 +74,8 @@ class Position:
         if self.kind in (TRIM_HORIZON, SHARD_END):
             return self.kind
         if self.kind == AT_TIMESTAMP:
+            if self.skip_sequence is not None:
+                return f"{AT_TIMESTAMP}({self.timestamp_ms},{self.skip_sequence})"
             return f"{AT_TIMESTAMP}({self.timestamp_ms})"
         if self.sub is not None:
             return f"{self.kind}({self.sequence},{self.sub})"
@@ -75,8 +89,8 @@ class Position:
         kind, number, sub = match.group(1), match.group(2), match.group(3)
         if kind in (TRIM_HORIZON, SHARD_END) and number is None:
             return Position(kind)
-        if kind == AT_TIMESTAMP and number is not None and sub is None:
-            return Position(kind, timestamp_ms=int(number))
+        if kind == AT_TIMESTAMP and number is not None:
+            return Position(kind, timestamp_ms=int(number), skip_sequence=sub)
         if kind == AT_SEQUENCE_NUMBER and number is not None and sub is None:
             return Position(kind, sequence=number)
         if kind == AFTER_SEQUENCE_NUMBER and number is not None:
@@ -108,11 +122,15 @@ class Position:
             }
         raise ValueError(f"no iterator starts at {self.text()}")
 
-    def skip_through(self) -> tuple[int, int] | None:
-        """(sequence, sub) of the last user record consumed of a split aggregate, if any."""
+    def skip_through(self) -> tuple[int, int | None] | None:
+        """(sequence, sub) of the last user record consumed of a split aggregate, or
+        (sequence, None) of the last whole record consumed before a walk, if any: a read
+        from here skips what lies at or before it."""
         if self.kind == AFTER_SEQUENCE_NUMBER and self.sub is not None:
             assert self.sequence is not None
             return int(self.sequence), self.sub
+        if self.skip_sequence is not None:
+            return int(self.skip_sequence), None
         return None
 
 

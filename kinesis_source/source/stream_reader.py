@@ -120,6 +120,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         planner = self._planners.get(stream)
         return None if planner is None else planner.not_before_ms(shard_id)
 
+    def _closed(self, stream: str, shard_id: str) -> bool:
+        """The stream's last listing showed the shard closed: its read goes on to its end."""
+        planner = self._planners.get(stream)
+        return planner is not None and planner.is_closed(shard_id)
+
     # -- DataSourceStreamReader ----------------------------------------------------------
 
     def initialOffset(self) -> dict[str, Any]:
@@ -220,6 +225,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 until_ms=offset.until_ms,
                 consumer_arn=self._consumer_for(offset.query, name),
                 not_before_ms=self._not_before_ms(name, sid),
+                closed=self._closed(name, sid),
             )
             for name, stream in sorted(offset.streams.items())
             for sid in stream.planned_shards()

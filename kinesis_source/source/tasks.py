@@ -40,6 +40,10 @@ class ShardTask:
     batch_read: bool = False
     # A batch read's last user record (AFTER_SEQUENCE_NUMBER), from the endingPosition JSON.
     end: Position | None = None
+    # The driver's last listing showed the shard closed (it has an EndingSequenceNumber): the
+    # read goes on to its end instead of stopping at a tip, since the end may come in a
+    # later, empty call (docs/design.md section 12).
+    closed: bool = False
 
 
 class ShardPartition(InputPartition):

@@ -42,8 +42,10 @@ from pyspark.sql.datasource import (
 from pyspark.sql.streaming.datasource import ReadLimit, SupportsTriggerAvailableNow
 
 from kinesis_source.schema import ARROW_SCHEMA, SCHEMA_DDL
+from tests.emulators.kinesis_server import KinesisServer, StreamInfo, StreamSpec, kinesis_server
 
 from .common import (
+    BENCH_SERVER_RULES,
     E2E_SHARDS,
     PAGE_RECORDS,
     RECORD_BYTES,
@@ -55,7 +57,6 @@ from .common import (
     source,
     spark_session,
 )
-from .kinesis_server import KinesisServer, StreamInfo, StreamSpec, kinesis_server
 
 E2E_PLAIN_RECORDS_PER_SHARD = 750_000
 E2E_KPL_USER_RECORDS_PER_SHARD = 750_000
@@ -365,7 +366,10 @@ def run(repeat: int) -> None:
             shards=E2E_SHARDS, records_per_shard=E2E_KPL_USER_RECORDS_PER_SHARD, kind="kpl"
         ),
     }
-    with kinesis_server(streams) as server, tempfile.TemporaryDirectory() as tmp:
+    with (
+        kinesis_server(streams, rules=BENCH_SERVER_RULES) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         for stream in streams:
             measure(spark, server, stream, runs, tmp)
     spark.stop()

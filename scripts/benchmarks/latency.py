@@ -17,8 +17,9 @@ import threading
 import time
 from typing import Any
 
-from .common import E2E_SHARDS, figure, kinesis, source, spark_session
-from .kinesis_server import StreamSpec, kinesis_server
+from tests.emulators.kinesis_server import StreamSpec, kinesis_server
+
+from .common import BENCH_SERVER_RULES, E2E_SHARDS, figure, kinesis, source, spark_session
 
 LATENCY_PUT_INTERVAL_S = 0.05
 LATENCY_RUN_S = 20.0
@@ -110,7 +111,7 @@ def run(repeat: int) -> None:
     progress: list[dict[str, Any]] = []
     spec = {STREAM: StreamSpec(shards=E2E_SHARDS)}
     with (
-        kinesis_server(spec, latency_ms=LATENCY_CALL_MS) as server,
+        kinesis_server(spec, latency_ms=LATENCY_CALL_MS, rules=BENCH_SERVER_RULES) as server,
         tempfile.TemporaryDirectory() as tmp,
     ):
         # The default fetchIntervalMs: probes and reads paced to Kinesis' 5 calls/s per shard.

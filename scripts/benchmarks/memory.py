@@ -46,10 +46,10 @@ import time
 from typing import Any
 
 from kinesis_source import limits
+from tests.emulators.kinesis_server import StreamSpec, kinesis_server
 
 from . import procs
-from .common import REPO_ROOT, fake_credentials, figure, kinesis, source_options
-from .kinesis_server import StreamSpec, kinesis_server
+from .common import BENCH_SERVER_RULES, REPO_ROOT, fake_credentials, figure, kinesis, source_options
 
 MIB = procs.MIB
 PAGE_BYTES = limits.GET_RECORDS_MAX_BYTES
@@ -143,7 +143,7 @@ def run(repeat: int) -> None:
         "pages": StreamSpec(records_per_shard=PAGES * RECORDS_PER_PAGE, kind="mib"),
         "warm-up": StreamSpec(records_per_shard=1),
     }
-    with kinesis_server(streams) as server:
+    with kinesis_server(streams, rules=BENCH_SERVER_RULES) as server:
         result = _run_child(server.endpoint, "pages", "warm-up")
     baseline, peak = result["baseline"], result["peak"]
     expected = PAGES * RECORDS_PER_PAGE

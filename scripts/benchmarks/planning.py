@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from kinesis_source.source.options import parse_options
+from tests.emulators.kinesis_server import KinesisServer, StreamSpec, kinesis_server
 
-from .common import REGION, fake_credentials, figure
-from .kinesis_server import KinesisServer, StreamSpec, kinesis_server
+from .common import BENCH_SERVER_RULES, REGION, fake_credentials, figure
 
 PLANNING_LATENCY_MS = 20
 TRIGGER_S = 0.2  # a 200 ms processingTime trigger
@@ -125,7 +125,7 @@ def run(repeat: int) -> None:
         f"{TRIGGER_S * 1000:.0f} ms, {PLANNING_TRIGGERS} timed after one warm-up"
     )
     idle = {"idle": StreamSpec(shards=2_000)}
-    with kinesis_server(idle, latency_ms=PLANNING_LATENCY_MS) as server:
+    with kinesis_server(idle, latency_ms=PLANNING_LATENCY_MS, rules=BENCH_SERVER_RULES) as server:
         paced = drive(server, "idle", PLANNING_TRIGGERS)
         per_shard = describe("2,000 idle shards", 2_000, paced)
         rotation = math.ceil(2_000 / budget)
@@ -152,7 +152,9 @@ def run(repeat: int) -> None:
     flowing = {
         "busy": StreamSpec(shards=10_000, records_per_shard=BACKLOG_RECORDS, shards_with_data=1)
     }
-    with kinesis_server(flowing, latency_ms=PLANNING_LATENCY_MS) as server:
+    with kinesis_server(
+        flowing, latency_ms=PLANNING_LATENCY_MS, rules=BENCH_SERVER_RULES
+    ) as server:
         busy = drive(server, "busy", PLANNING_TRIGGERS, maxRecordsPerShard=str(BACKLOG_PER_BATCH))
         per_shard = describe("10,000 shards, one with a backlog", 10_000, busy)
         figure(

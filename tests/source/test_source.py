@@ -18,6 +18,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from tests.conftest import Emulator
 from tests.helpers import (
     REGION,
     BatchCollector,
@@ -85,8 +86,9 @@ def test_bad_options_fail_at_load_naming_the_option(
 
 
 def test_trim_horizon_reads_every_record_once_in_shard_order(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any, emulator: Emulator, stream_name: str, tmp_path: Path
 ) -> None:
+    kinesis, moto_endpoint = emulator.client, emulator.endpoint
     create_stream(kinesis, stream_name, 3)
     puts = put(kinesis, stream_name, ((f"key-{i % 17}", f"rec-{i}".encode()) for i in range(90)))
     assert len({p["shardId"] for p in puts}) == 3
@@ -232,8 +234,9 @@ def test_caps_that_split_an_aggregate_lose_and_repeat_nothing(
 
 
 def test_restart_after_more_data_loses_and_duplicates_nothing(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any, emulator: Emulator, stream_name: str, tmp_path: Path
 ) -> None:
+    kinesis, moto_endpoint = emulator.client, emulator.endpoint
     create_stream(kinesis, stream_name, 3)
     first = put(kinesis, stream_name, ((f"k{i}", f"first-{i}".encode()) for i in range(30)))
     options = source_options(moto_endpoint, stream_name, str(tmp_path / "store"))
@@ -250,8 +253,9 @@ def test_restart_after_more_data_loses_and_duplicates_nothing(
 
 
 def test_a_failed_batch_is_replayed_exactly_after_restart(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any, emulator: Emulator, stream_name: str, tmp_path: Path
 ) -> None:
+    kinesis, moto_endpoint = emulator.client, emulator.endpoint
     create_stream(kinesis, stream_name, 3)
     first = put(kinesis, stream_name, ((f"k{i}", f"first-{i}".encode()) for i in range(30)))
     sink = FailOnceCollector()

@@ -20,6 +20,8 @@ SEQ = "49590338271490256608559692538361571095921575989136588898"
         Position.after(SEQ),
         Position.after(SEQ, 3),
         Position("AT_SEQUENCE_NUMBER", sequence=SEQ),
+        Position.walked_to(1_769_860_800_000),
+        Position.walked_to(1_769_860_800_000, SEQ),
     ],
 )
 def test_position_text_round_trips(position: Position) -> None:
@@ -27,7 +29,7 @@ def test_position_text_round_trips(position: Position) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "LATEST", "AFTER_SEQUENCE_NUMBER", "AT_TIMESTAMP(1,2)", "X(1)"]
+    "text", ["", "LATEST", "AFTER_SEQUENCE_NUMBER", "AT_SEQUENCE_NUMBER(1,2)", "X(1)"]
 )
 def test_bad_position_text_is_rejected(text: str) -> None:
     with pytest.raises(ValueError):

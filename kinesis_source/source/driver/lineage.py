@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kinesis_source.source.positions import Position
 from kinesis_source.source.shard_range import ShardRange
@@ -26,13 +27,17 @@ class ShardInfo:
     parents: tuple[str, ...] = ()
     # Its sequence-number and hash-key ranges (None: not known, as in hand-made listings).
     range: ShardRange | None = None
+    # ListShards shows an EndingSequenceNumber: the shard takes no more records.
+    closed: bool = False
 
     @staticmethod
-    def from_api(shard: Mapping[str, object]) -> ShardInfo:
+    def from_api(shard: Mapping[str, Any]) -> ShardInfo:
         parents = tuple(
             str(shard[key]) for key in ("ParentShardId", "AdjacentParentShardId") if shard.get(key)
         )
-        return ShardInfo(str(shard["ShardId"]), parents, ShardRange.from_api(shard))
+        sequences = shard.get("SequenceNumberRange") or {}
+        closed = bool(sequences.get("EndingSequenceNumber"))
+        return ShardInfo(str(shard["ShardId"]), parents, ShardRange.from_api(shard), closed)
 
 
 def advance_shards(

@@ -57,6 +57,15 @@ def probe_order(
     return due[:budget]
 
 
+def wait_until_due_ms(
+    shards: Iterable[str], last_call_ms: Mapping[str, int], now_ms: int, interval_ms: int
+) -> int:
+    """How long (ms) until every shard of ``shards`` may be called again: at most one
+    interval, 0 if all are due."""
+    waits = [last_call_ms[sid] + interval_ms - now_ms for sid in shards if sid in last_call_ms]
+    return max(0, min(interval_ms, max(waits, default=0)))
+
+
 def not_before_ms(last_call_ms: int | None, now_ms: int, interval_ms: int) -> int | None:
     """When a read planned now may send its first GetRecords (epoch ms), or None: at once."""
     if last_call_ms is None or interval_ms <= 0 or now_ms - last_call_ms >= interval_ms:

@@ -135,18 +135,24 @@ class ShardProber:
         records = resp.get("Records") or []
         following = resp.get("NextShardIterator")
         if not records and following:
-            # An empty page's next iterator is at the same position: the next probe of an
-            # idle shard is one GetRecords call instead of two.
+            # An empty page's next iterator reads on from the same position (past empty
+            # storage only): the next probe of an idle shard is one GetRecords call, not two.
             expiry = time.monotonic() + limits.PROBE_ITERATOR_REUSE_SECONDS
             self._iterators[shard_id] = (position.text(), following, expiry)
         else:
             self._iterators.pop(shard_id, None)
         if records:
             return until_ms is None or _arrival_ms(records[0]) <= until_ms, None
-        has_work = bool(
-            (resp.get("MillisBehindLatest") or 0) > 0 or resp.get("NextShardIterator") is None
-        )
-        return has_work, None if has_work else probed_at_ms
+        if following is None:
+            return True, None  # the shard's end: a read records SHARD_END
+        behind = int(resp.get("MillisBehindLatest") or 0)
+        if behind > 0:
+            # An empty stretch of the shard's storage: records may lie further on, and only
+            # a read walks it and records how far it got (stop_rules.walked_position). Under
+            # AvailableNow a stretch that reaches past the run's bound holds nothing to read.
+            reached_ms = int(time.time() * 1000) - behind - limits.WALK_CLOCK_MARGIN_MS
+            return until_ms is None or reached_ms <= until_ms, None
+        return False, probed_at_ms
 
     def _first_record(self, client: Any, position: Position, shard_id: str) -> Any:
         """GetRecords Limit=1 at ``position``, reusing the last probe's iterator if valid."""

@@ -16,9 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from kinesis_source import limits
 from kinesis_source.source.driver import pacing, planning
 from kinesis_source.source.driver.discovery import ShardDiscovery
-from kinesis_source.source.driver.lineage import advance_shards, readable_shards
+from kinesis_source.source.driver.lineage import ShardInfo, advance_shards, readable_shards
 from kinesis_source.source.driver.loss_check import DataLossCheck
 from kinesis_source.source.driver.probing import ShardProber
 from kinesis_source.source.driver.stream_start import initial_stream_offset
@@ -33,7 +34,9 @@ class StreamPlanner:
         self.opts = opts
         self.stream = stream
         self.discovery = ShardDiscovery(opts, stream)
-        self.discovery.listing()
+        # Shards the last listing showed closed: their reads go on to their end (ShardTask).
+        self.closed: set[str] = set()
+        self._saw_listing(self.discovery.listing())
         self.data_loss = DataLossCheck(
             stream, self.discovery.retention_ms(), opts.fail_on_data_loss
         )
@@ -43,6 +46,7 @@ class StreamPlanner:
     def initial(self, now_ms: int, leases: Mapping[str, Position] | None) -> StreamOffset:
         """The stream's positions at its first batch (``stream_start``)."""
         listing = self.discovery.listing()
+        self._saw_listing(listing)
         return initial_stream_offset(
             self.opts, self.stream, listing, now_ms, leases, self.data_loss.retention_ms
         )
@@ -65,6 +69,8 @@ class StreamPlanner:
         # shard still tracked: a merge parent waits there for its co-parent, and an idle
         # stream would be listed on every trigger.
         listing = self.discovery.list_if_due(planning.any_shard_ended(ends))
+        if listing is not None:
+            self._saw_listing(listing)
         self.data_loss.confirm_ends(ends)
         listed = None if listing is None else [s.shard_id for s in listing]
         positions = self.data_loss.check(positions, listed, int(time.time() * 1000))
@@ -81,12 +87,17 @@ class StreamPlanner:
         flowing = set() if until_ms is not None else self.pacing.flowing(rest)
         with_data = known | self.pacing.due(flowing, now_ms, interval)
         in_flight = self.prober.in_flight
+        candidates = [sid for sid in rest if sid not in in_flight and sid not in with_data]
+        budget = max(0, self.opts.max_probes_per_trigger - len(in_flight))
+        if until_ms is not None and not with_data:
+            # "No data" ends an AvailableNow run: every shard not done is looked at first.
+            budget = len(candidates)
         todo = pacing.probe_order(
-            [sid for sid in rest if sid not in flowing and sid not in in_flight],
+            [sid for sid in candidates if sid not in flowing],
             self.pacing.last_call_ms,
             now_ms,
             interval,
-            max(0, self.opts.max_probes_per_trigger - len(in_flight)),
+            budget,
         )
         self.prober.start(positions, todo, until_ms)
         # With a batch to plan anyway, its planning does not wait for the idle shards'
@@ -94,7 +105,49 @@ class StreamPlanner:
         # probes decide whether there is a batch at all, so they are waited for.
         probes = self.prober.collect(positions, until_ms, wait=not with_data)
         self.pacing.saw_probes(probes.probed, probes.found, int(time.time() * 1000))
-        return planning.StreamStep(current, positions, readable, with_data | probes.found)
+        found = probes.found
+        if not with_data and not found:
+            held = [sid for sid in candidates if sid not in todo][: budget - len(todo)]
+            found = self._probe_held_back(positions, held, until_ms)
+        return planning.StreamStep(current, positions, readable, with_data | found)
+
+    def _probe_held_back(
+        self, positions: Mapping[str, Position], held: list[str], until_ms: int | None
+    ) -> set[str]:
+        """Probe ``held``, readable shards left out of this trigger's probes only because
+        they were called less than ``fetchIntervalMs`` ago, once they are due.
+
+        This trigger would otherwise say "no new data", which ends a Trigger.AvailableNow
+        run and returns ``processAllAvailable()``; a shard read or probed just before
+        (its parent's end, records put since) may hold records. Only shards due within
+        ``HELD_BACK_PROBE_WAIT_MS`` are waited for, and only on a trigger that has found
+        nothing else to do: a longer ``fetchIntervalMs`` is kept, not waited out.
+        """
+        interval = self.opts.fetch_interval_ms
+        now_ms = int(time.time() * 1000)
+        last_call = self.pacing.last_call_ms
+        held = [
+            sid
+            for sid in held
+            if pacing.wait_until_due_ms([sid], last_call, now_ms, interval)
+            <= limits.HELD_BACK_PROBE_WAIT_MS
+        ]
+        if not held:
+            return set()
+        time.sleep(pacing.wait_until_due_ms(held, last_call, now_ms, interval) / 1000)
+        now_ms = int(time.time() * 1000)
+        todo = pacing.probe_order(held, self.pacing.last_call_ms, now_ms, interval, len(held))
+        self.prober.start(positions, todo, until_ms)
+        probes = self.prober.collect(positions, until_ms, wait=True)
+        self.pacing.saw_probes(probes.probed, probes.found, int(time.time() * 1000))
+        return probes.found
+
+    def _saw_listing(self, listing: list[ShardInfo]) -> None:
+        self.closed = {info.shard_id for info in listing if info.closed}
+
+    def is_closed(self, shard_id: str) -> bool:
+        """The last listing showed ``shard_id`` closed: its read goes on to its end."""
+        return shard_id in self.closed
 
     def not_before_ms(self, shard_id: str) -> int | None:
         """When the read of ``shard_id`` planned now may send its first GetRecords."""

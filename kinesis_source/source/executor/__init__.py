@@ -4,6 +4,7 @@
 - ``shard_reader``: one shard for one batch: a replay up to the recorded end, or a fresh
   read whose end is recorded with put-if-absent.
 - ``stop_rules``: when a read stops and which rows of a page it hands out (pure).
+- ``walk``: how far a read of empty pages got, recorded as a timestamp (pure).
 - ``get_records``: the GetRecords transport (iterators, paging, pacing, retries).
 - ``read_ahead``: the next GetRecords page, fetched on a thread of its own.
 - ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).

@@ -151,7 +151,9 @@ class GetRecordsTransport:
         if wait > 0:
             time.sleep(wait)
         self._last_call = time.monotonic()
-        return self._get_page(iterator, limit)
+        page = self._get_page(iterator, limit)
+        page.received_ms = int(time.time() * 1000)
+        return page
 
     def _limit(self, units: int | None) -> int:
         """GetRecords' Limit for the next call.

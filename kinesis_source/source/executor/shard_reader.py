@@ -53,6 +53,7 @@ class _ShardRead:
             max_fetch_ms=opts.max_fetch_time_ms,
             # Applies to GetRecords pages only (an EFO read may fall back to them).
             page_limit=opts.get_records_limit,
+            closed=task.closed,
         )
         if task.batch_read:
             assert task.until_ms is not None

@@ -8,7 +8,12 @@ for every transport alike:
   the limits, and fails if the shard's data runs out before it;
 - a fresh read stops when caught up with the shard's tip, at the shard's end, at the
   per-shard or per-trigger record cap, at ``maxFetchTimeMs``, or (Trigger.AvailableNow)
-  before the first record that arrived after the run's bound;
+  before the first record that arrived after the run's bound. A shard the driver knows is
+  closed has no tip: its read goes on to its end (no ``NextShardIterator``), which may come
+  in a later, empty call;
+- a fresh read that has met only empty pages, one of them behind the tip
+  (``MillisBehindLatest > 0``: an empty stretch of the shard's storage), records how far
+  it walked as a timestamp (``walked_position``), so that the next batch goes on from there;
 - a batch read (``for_batch``) stops at its fixed end: a last record, the arrival bound of
   its planning, the shard's end or the tip, with no cap and no time limit.
 
@@ -25,8 +30,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
 
+from kinesis_source import limits
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.source.positions import Position
+from kinesis_source.source.executor.walk import walk_on
+from kinesis_source.source.positions import AT_TIMESTAMP, TRIM_HORIZON, Position
 
 if TYPE_CHECKING:
     from kinesis_source.records.records_page import RecordsPage
@@ -46,6 +53,11 @@ class Progress:
     caught_up: bool = False
     done: bool = False
     reached_bound: bool = False
+    # A page held records (taken, skipped or past a bound): the position now follows them.
+    took_records: bool = False
+    # An empty page behind the tip was met before any record: the read is walking an
+    # empty stretch, and its position follows the walk (``walked_position``).
+    walking: bool = False
 
     def shard_ended(self) -> None:
         """The shard has no more records for this read: it closed, or it is gone."""
@@ -85,6 +97,8 @@ def after_continuation(
         return position, False
     if stop is not None and stop.sequence is not None and int(continuation) >= int(stop.sequence):
         return stop, True
+    if position.skip_sequence is not None and int(continuation) <= int(position.skip_sequence):
+        return position, False  # still among the records read before a walk
     if position.sequence is not None and position.sub is not None:
         # Mid-aggregate: the rest of that aggregate is still unread.
         if int(continuation) <= int(position.sequence):
@@ -112,6 +126,10 @@ class StopRules:
     # ``stop`` is a batch read's fixed end, not a replay's recorded end: the read may reach
     # the tip or the arrival bound before it, which ends it without an error.
     end_is_bound: bool = False
+    # The driver's last listing showed the shard closed (an EndingSequenceNumber): it has
+    # no tip, and a read goes on until the call without a NextShardIterator.
+    closed: bool = False
+    walk_margin_ms: int = limits.WALK_CLOCK_MARGIN_MS
 
     @classmethod
     def for_read(
@@ -124,6 +142,7 @@ class StopRules:
         until_ms: int | None,
         max_fetch_ms: int,
         page_limit: int | None,
+        closed: bool = False,
     ) -> StopRules:
         """The rules of a read from ``start``: a replay if ``stop`` is set, else fresh.
 
@@ -133,9 +152,9 @@ class StopRules:
         """
         if stop is not None:
             # A replay reads to the recorded end whatever the limits: only a fresh read has them.
-            return cls(start, stop, None, None, max_fetch_ms / 1000.0, page_limit)
+            return cls(start, stop, None, None, max_fetch_ms / 1000.0, page_limit, closed=closed)
         cap = max_records_per_shard if task_max_records is None else task_max_records
-        return cls(start, None, cap, until_ms, max_fetch_ms / 1000.0, page_limit)
+        return cls(start, None, cap, until_ms, max_fetch_ms / 1000.0, page_limit, closed=closed)
 
     @property
     def skip(self) -> Mark | None:
@@ -163,13 +182,19 @@ class StopRules:
         return replace(self, page_limit=limit)
 
     def nothing_to_read(self) -> bool:
-        """A replay of a batch that read nothing from this shard."""
-        return self.stop is not None and self.stop == self.start
+        """A replay of a batch that read nothing from this shard: its recorded end is its
+        start, or a timestamp (only a read that took no record records one)."""
+        return self.stop is not None and (
+            self.stop == self.start or self.stop.kind in (AT_TIMESTAMP, TRIM_HORIZON)
+        )
 
     def at_tip(self, page: RecordsPage) -> bool:
-        """The page reached the shard's newest record (and the shard goes on)."""
+        """The page reached the shard's newest record (and the shard goes on).
+
+        Never on a shard known closed: its end may come in a later, empty call."""
         return (
-            page.millis_behind_latest == 0
+            not self.closed
+            and page.millis_behind_latest == 0
             and page.next_shard_iterator is not None
             and (
                 self.page_limit is None
@@ -251,7 +276,15 @@ class StopRules:
             # Every record before record_end is consumed, including trailing ones that
             # hold no unit (a KPL aggregate of no user records): the position must pass
             # them, or each probe finds them again and plans an empty batch, forever.
-            progress.position = Position.after(seqs[record_end - 1])
+            last_seq = seqs[record_end - 1]
+            if skip is not None and skip[1] is None and int(last_seq) < skip[0]:
+                # Only records read before a walk so far: they end at the skip mark.
+                last_seq = str(skip[0])
+            progress.position = Position.after(last_seq)
+        if count:
+            progress.took_records = True
+        elif self.stop is None:
+            walk_on(page, progress, self.start, self.until_ms, self.walk_margin_ms)
         if stop_mark is not None and progress.position == self.stop:
             progress.done = True
         if page.continuation is not None and not progress.done:
