@@ -4,6 +4,8 @@
 - ``shard_reader``: one shard for one batch: a replay up to the recorded end, or a fresh
   read whose end is recorded with put-if-absent.
 - ``stop_rules``: when a read stops and which rows of a page it hands out (pure).
+- ``replay_check``: a replay's first record against the first attempt's (trimmed records
+  are data loss), and whether an end is an enhanced fan-out continuation (pure).
 - ``get_records``: the GetRecords transport (iterators, paging, pacing, retries).
 - ``read_ahead``: the next GetRecords page, fetched on a thread of its own.
 - ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).

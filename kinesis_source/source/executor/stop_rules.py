@@ -106,6 +106,9 @@ class StopRules:
     # The most records one GetRecords page can hold (its Limit); a full page is not the
     # tip. An event (a page with a continuation) has no such limit.
     page_limit: int | None
+    # A replay whose recorded end is an enhanced fan-out continuation, not a record: read
+    # by GetRecords, reaching the tip means every record up to it was read (section 13).
+    stop_at_continuation: bool = False
 
     @classmethod
     def for_read(
@@ -277,6 +280,9 @@ class StopRules:
             return True
         if self.stop is not None:
             if not len(page) and page.millis_behind_latest == 0:
+                if self.stop_at_continuation:
+                    progress.position, progress.done = self.stop, True
+                    return True
                 raise KinesisReadError(
                     f"replay of batch {batch} on shard {shard_id} reached the end of the "
                     f"shard's data before the recorded end {self.stop.text()}; the records "
