@@ -46,6 +46,7 @@ from kinesis_source.source.driver.stream_start import changed_streams
 from kinesis_source.source.executor.multi_shard import read_shards
 from kinesis_source.source.options import ConsumerMode, InitialPosition, KinesisOptions
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
+from kinesis_source.source.shard_range import ShardRange
 from kinesis_source.source.tasks import ShardPartition, ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
 
@@ -136,6 +137,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         whose replay after a restart has no calls of this run to keep apart from."""
         planner = self._planners.get(stream)
         return None if planner is None else planner.not_before_ms(shard_id)
+
+    def _shard_range(self, stream: str, shard_id: str) -> ShardRange | None:
+        """The shard's ranges from the stream's listings (None: a stream no longer read)."""
+        planner = self._planners.get(stream)
+        return None if planner is None else planner.discovery.ranges.get(shard_id)
 
     # -- DataSourceStreamReader ----------------------------------------------------------
 
@@ -237,6 +243,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 until_ms=offset.until_ms,
                 consumer_arn=self._consumer_for(offset.query, name),
                 not_before_ms=self._not_before_ms(name, sid),
+                shard_range=self._shard_range(name, sid),
             )
             for name, stream in sorted(offset.streams.items())
             for sid in stream.planned_shards()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pyspark.sql.datasource import InputPartition
 
 from kinesis_source.source.positions import Position
+from kinesis_source.source.shard_range import ShardRange
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ShardTask:
     # driver's last call on the shard, a probe or the last batch's read (source/driver/pacing.py).
     # Pacing only, not part of what is read: a replay may ignore it.
     not_before_ms: int | None = None
+    # The shard's ranges from the driver's last listing: user records of KPL aggregates
+    # outside its hash-key range are not emitted (records/hash_range.py). None: not known.
+    shard_range: ShardRange | None = None
 
 
 class ShardPartition(InputPartition):

@@ -176,6 +176,7 @@ def test_a_refused_subscription_reads_the_batch_by_get_records_without_waiting(
         millis_behind_latest=end.millis_behind_latest,
         caught_up=False,
         efo_fallback=True,
+        first_sequence=puts[0]["sequenceNumber"],
     )
     assert replayed == read
     assert rest == [b"r4", b"r5", b"late"]

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from kinesis_source import limits
 from kinesis_source.errors import CheckpointConflictError
+from kinesis_source.records.hash_range import keep_in_range
 from kinesis_source.records.records_page import RecordsPage
 from kinesis_source.source.executor.efo import EventStreamTransport
 from kinesis_source.source.executor.get_records import GetRecordsTransport
@@ -35,6 +36,7 @@ from kinesis_source.source.executor.replay_check import (
 from kinesis_source.source.executor.stop_rules import Progress, StopRules
 from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.source.shard_range import ShardRange
 from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import CheckpointStore
 
@@ -63,6 +65,7 @@ class _ShardRead:
         self.first_sequence: str | None = None
         self.first_seen = False
         self.end_at_continuation = False
+        self.warned_out_of_range = False
         self.rules = StopRules.for_read(
             task.start,
             stop,
@@ -108,6 +111,22 @@ class _ShardRead:
             self.end_at_continuation = moved_to_continuation(page, self.progress.position)
         return lo_hi
 
+    def _leave_out_of_range(self, page: RecordsPage, shard_range: ShardRange) -> None:
+        """Aggregates' user records outside the shard's hash-key range are not emitted (a
+        copy re-sent after a reshard is read on its own shard); said once per read, as an
+        aggregator that ignores shards (aws_kinesis_agg) loses records this way."""
+        dropped = keep_in_range(page, shard_range.low_hash_key, shard_range.high_hash_key)
+        if dropped and not self.warned_out_of_range:
+            self.warned_out_of_range = True
+            log.warning(
+                "batch %d shard %s: left out %d KPL user records whose hash keys lie outside "
+                "the shard's range (as the KCL does: after a reshard the producer sends them "
+                "again to their own shard)",
+                self.task.batch,
+                self.task.shard_id,
+                dropped,
+            )
+
     def _see_first(self, page: RecordsPage) -> None:
         """Note the first record a fresh read meets; a replay checks its own against it
         (``replay_check``), at its first record or at the tip if it meets none."""
@@ -145,6 +164,9 @@ class _ShardRead:
             for page in pages:
                 progress.millis_behind_latest = page.millis_behind_latest
                 self._see_first(page)
+                shard_range = task.shard_range
+                if shard_range is not None and not shard_range.all_hash_keys:
+                    self._leave_out_of_range(page, shard_range)
                 lo, hi = self._consume(page)
                 log.debug(
                     "shard %s batch %d: %d records, %d rows, %s ms behind",
