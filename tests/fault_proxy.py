@@ -6,6 +6,7 @@ at all, the upstream's answer late ("delay": a slow network or a slow shard, for
 speculative tasks and executors lost in the middle of a read), or the upstream's answer
 broken off half-way through its body, its headers and first half sent ("cut": the
 connection then closes; "stall": nothing more comes for ``hang_seconds``, then it closes).
+``trim`` moves a shard's trim horizon (GetShardIterator only), as the retention would.
 It counts requests per API operation, so tests can check retry counts. Executors are
 separate processes, so a proxy (rather than a botocore hook) is how their calls fail.
 
@@ -77,6 +78,8 @@ class FaultProxy:
     faults: Counter[str] = field(default_factory=Counter)
     # operation -> a function of the upstream's JSON answer (for shards that "vanish").
     rewrites: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
+    # Shard id -> its oldest record still kept (``trim``).
+    trim_horizons: dict[str, str] = field(default_factory=dict)
     # Forwarded requests being answered now, and the most at once; "OP delayed" for delays.
     in_flight: Counter[str] = field(default_factory=Counter)
     peak_in_flight: Counter[str] = field(default_factory=Counter)
@@ -112,6 +115,34 @@ class FaultProxy:
         with self._lock:
             self.rules.append(rule)
         return rule
+
+    def trim(self, shard_id: str, oldest_kept: str) -> None:
+        """The retention passed every record of ``shard_id`` before sequence ``oldest_kept``
+        (moto never trims). As the GetShardIterator API reference says, TRIM_HORIZON then
+        starts "at the last untrimmed record in the shard ..., which is the oldest data
+        record in the shard"; a sequence number before it is answered
+        ``InvalidArgumentException``, as the EFO double answers SubscribeToShard and as
+        ``data_loss.read_loss`` reads it. Other calls and AT_TIMESTAMP are not changed."""
+        with self._lock:
+            self.trim_horizons[shard_id] = oldest_kept
+
+    def _trimmed(self, body: dict[str, Any]) -> tuple[dict[str, Any] | None, bytes | None]:
+        """A GetShardIterator request moved to the shard's trim horizon, or the error that
+        answers a trimmed sequence number; (None, None) if the shard is not trimmed."""
+        with self._lock:
+            horizon = self.trim_horizons.get(str(body.get("ShardId")))
+        if horizon is None:
+            return None, None
+        kind = body.get("ShardIteratorType")
+        if kind == "TRIM_HORIZON":
+            moved = {**body, "ShardIteratorType": "AT_SEQUENCE_NUMBER"}
+            return {**moved, "StartingSequenceNumber": horizon}, None
+        sequence = body.get("StartingSequenceNumber")
+        if sequence is not None and int(sequence) < int(horizon):
+            message = f"Invalid StartingSequenceNumber {sequence}: older than the trim horizon"
+            error = {"__type": "InvalidArgumentException", "message": message}
+            return None, json.dumps(error).encode()
+        return None, None
 
     def _claim(self, operation: str, body: dict[str, Any]) -> Rule | None:
         with self._lock:
@@ -151,6 +182,13 @@ class FaultProxy:
                     body = json.loads(raw) if raw else {}
                 except ValueError:
                     body = {}
+                if operation == "GetShardIterator":
+                    moved, refusal = proxy._trimmed(body)
+                    if refusal is not None:
+                        self._answer(400, refusal)
+                        return
+                    if moved is not None:
+                        raw = json.dumps(moved).encode()
                 rule = proxy._claim(operation, body)
                 fault = rule.fault if rule is not None else None
                 if rule is not None and rule.pick is not None:

@@ -4,6 +4,7 @@ the sink's tasks); the Avro type mapping and checks also on the driver.
 - ``fast_decode``: a GetRecords body into columns (msgspec or json, base64 in C).
 - ``records_page``: one GetRecords page as Arrow, KPL aggregates expanded.
 - ``deaggregation``: KPL aggregates into user records (Arrow and Python paths).
+- ``hash_range``: an aggregate's user records outside the shard's hash-key range left out.
 - ``aggregation``: user records packed into KPL aggregates (the sink).
 - ``kpl_format``: the aggregate framing (magic, MD5).
 - ``kpl_messages``: aws_kinesis_agg's protobuf classes, importable on their own.

@@ -461,6 +461,7 @@ def _aggregated_page(
     hash_keys: list[pa.Array] = []
     unit_records: list[int] = []
     unit_subs: list[int] = []
+    aggregated: list[bool] = []
     unit_starts = [0]
     plain_from = 0  # first plain record not yet in a chunk
 
@@ -481,6 +482,7 @@ def _aggregated_page(
     units_so_far = 0
     for index, blob in enumerate(blobs):
         units = deaggregate_arrow(blob)
+        aggregated.append(units is not None)
         if units is None:
             added = 1
         else:
@@ -507,4 +509,5 @@ def _aggregated_page(
         millis_behind_latest=columns.millis_behind_latest,
         next_shard_iterator=columns.next_shard_iterator,
         child_shards=columns.child_shards,
+        aggregated=aggregated,
     )

@@ -67,6 +67,13 @@ class RecordsPage:
     # When the response arrived (epoch ms, the reader's clock), set by the GetRecords
     # transport: with MillisBehindLatest it dates how far an empty page's walk got.
     received_ms: int | None = None
+    # Per Kinesis record: True for a KPL aggregate (its units may lie outside the shard's
+    # hash-key range, records/hash_range.py); None when the page holds no aggregate.
+    aggregated: list[bool] | None = None
+    # Per unit: False for a unit not to emit (an aggregate's user record outside the
+    # shard's hash-key range). It keeps its place and sub-sequence number, so positions,
+    # marks and caps count it as read; only the rows leave it out. None: emit every unit.
+    keep: pa.BooleanArray | None = None
 
     def __len__(self) -> int:
         return len(self.sequence_numbers)
@@ -94,7 +101,15 @@ class RecordsPage:
         self, lo: int, hi: int, stream: str, shard_id: str, max_bytes: int
     ) -> Iterator[pa.RecordBatch]:
         """Units ``lo`` .. ``hi - 1`` as Arrow batches, in order, of at most ``max_bytes``
-        of data each (a unit larger than that in a batch of its own)."""
+        of data each (a unit larger than that in a batch of its own), less the units
+        ``keep`` leaves out (no empty batch)."""
+        for batch in self._batches(lo, hi, stream, shard_id, max_bytes):
+            if batch.num_rows or self.keep is None:
+                yield batch
+
+    def _batches(
+        self, lo: int, hi: int, stream: str, shard_id: str, max_bytes: int
+    ) -> Iterator[pa.RecordBatch]:
         # Each batch has buffers of its own: a zero-copy slice of one page-wide batch would
         # keep the whole page's buffer alive as long as Spark holds any slice.
         data = self.data
@@ -117,7 +132,14 @@ class RecordsPage:
             yield self.to_batch(lo + first, lo + last, stream, shard_id)
 
     def to_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:
-        """Units ``lo`` .. ``hi - 1`` as one Arrow batch in ``schema.ARROW_SCHEMA``."""
+        """Units ``lo`` .. ``hi - 1`` as one Arrow batch in ``schema.ARROW_SCHEMA``, less
+        the units ``keep`` leaves out."""
+        batch = self._units_batch(lo, hi, stream, shard_id)
+        if self.keep is None:
+            return batch
+        return batch.filter(self.keep.slice(lo, hi - lo))
+
+    def _units_batch(self, lo: int, hi: int, stream: str, shard_id: str) -> pa.RecordBatch:
         n = hi - lo
         if self.unit_records is None:
             sequence = pa.array(self.sequence_numbers[lo:hi], pa.string())
@@ -228,6 +250,7 @@ def page_from_response(response: Mapping[str, Any], *, deaggregate_kpl: bool) ->
     hash_keys: list[str | None] = []
     unit_records: list[int] = []
     unit_subs: list[int] = []
+    aggregated: list[bool] = []
     any_aggregate = False
     for index, record in enumerate(response.get("Records", [])):
         sequence_numbers.append(str(record["SequenceNumber"]))
@@ -239,6 +262,7 @@ def page_from_response(response: Mapping[str, Any], *, deaggregate_kpl: bool) ->
         )
         blob = record["Data"]
         users = deaggregate(blob) if deaggregate_kpl else None
+        aggregated.append(users is not None)
         if users is None:
             data.append(blob)
             keys.append(record["PartitionKey"])
@@ -266,4 +290,5 @@ def page_from_response(response: Mapping[str, Any], *, deaggregate_kpl: bool) ->
         millis_behind_latest=response.get("MillisBehindLatest"),
         next_shard_iterator=response.get("NextShardIterator"),
         child_shards=response.get("ChildShards"),
+        aggregated=aggregated if any_aggregate else None,
     )

@@ -74,6 +74,7 @@ class KinesisBatchReader(DataSourceReader):
             listing = list_shards(client, ref, opts.region, policy)
             starts = stream_starts(opts, ref.name, listing, leases.get(ref.name))
             ranges = plan_ranges(ref.name, listing, starts, self.end.shard_ends.get(ref.name, {}))
+            info = {shard.shard_id: shard for shard in listing}
             tasks.extend(
                 ShardTask(
                     batch=0,
@@ -84,6 +85,9 @@ class KinesisBatchReader(DataSourceReader):
                     until_ms=until_ms,
                     batch_read=True,
                     end=shard.end,
+                    # A KPL aggregate's user records outside the shard's hash keys are not
+                    # its own (a reshard's resent copies): dropped, as the stream drops them.
+                    shard_range=info[shard.shard_id].range,
                 )
                 for shard in ranges
             )

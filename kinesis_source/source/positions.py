@@ -151,6 +151,14 @@ class ShardEnd:
     # consumerMode=efo: the read took its records by GetRecords, its SubscribeToShard
     # having been refused (another Python worker subscribed the shard under 5 s ago).
     efo_fallback: bool = False
+    # The sequence number of the first record the read met, when it started at TRIM_HORIZON
+    # or a timestamp (Kinesis resolves those): a replay that meets a later first record
+    # knows the trim horizon moved past records the first attempt read (docs/design.md
+    # section 11). None for sequence-number starts, reads that met no record, old entries.
+    first_sequence: str | None = None
+    # The end is an enhanced fan-out continuation sequence number, not a record's: a replay
+    # by GetRecords that reaches the shard's tip before it is complete (section 13).
+    end_at_continuation: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -163,11 +171,16 @@ class ShardEnd:
             data["reachedBoundMs"] = self.reached_bound_ms
         if self.efo_fallback:
             data["efoFallback"] = True
+        if self.first_sequence is not None:
+            data["firstSequence"] = self.first_sequence
+        if self.end_at_continuation:
+            data["endAtContinuation"] = True
         return data
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> ShardEnd:
         bound = data.get("reachedBoundMs")
+        first = data.get("firstSequence")
         return ShardEnd(
             position=Position.parse(data["end"]),
             records=int(data.get("records", 0)),
@@ -176,6 +189,8 @@ class ShardEnd:
             written_at_ms=None if data.get("writtenAtMs") is None else int(data["writtenAtMs"]),
             reached_bound_ms=None if bound is None else int(bound),
             efo_fallback=bool(data.get("efoFallback", False)),
+            first_sequence=None if first is None else str(first),
+            end_at_continuation=bool(data.get("endAtContinuation", False)),
         )
 
 

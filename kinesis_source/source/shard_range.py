@@ -2,8 +2,8 @@
 
 ``SequenceNumberRange`` tells a sequence number of this shard from one of another shard or
 stream (a wrong start position: an error, never data loss); ``HashKeyRange`` is which user
-records of a KPL aggregate belong to the shard (the KCL drops the others; issue 23 item 7,
-not done yet, is to carry it in ``ShardTask`` and do the same).
+records of a KPL aggregate belong to the shard (the KCL drops the others; so does
+``records/hash_range.py``, the range carried in ``ShardTask``).
 Sequence numbers and hash keys are decimal strings, compared as integers.
 """
 

@@ -45,6 +45,7 @@ from kinesis_source.source.driver.stream_start import changed_streams
 from kinesis_source.source.executor.multi_shard import read_shards
 from kinesis_source.source.options import ConsumerMode, KinesisOptions
 from kinesis_source.source.positions import QueryOffset, ShardEnd, StreamOffset
+from kinesis_source.source.shard_range import ShardRange
 from kinesis_source.source.tasks import ShardPartition, ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
 
@@ -124,6 +125,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         """The stream's last listing showed the shard closed: its read goes on to its end."""
         planner = self._planners.get(stream)
         return planner is not None and planner.is_closed(shard_id)
+
+    def _shard_range(self, stream: str, shard_id: str) -> ShardRange | None:
+        """The shard's ranges from the stream's listings (None: a stream no longer read)."""
+        planner = self._planners.get(stream)
+        return None if planner is None else planner.discovery.ranges.get(shard_id)
 
     # -- DataSourceStreamReader ----------------------------------------------------------
 
@@ -226,6 +232,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 consumer_arn=self._consumer_for(offset.query, name),
                 not_before_ms=self._not_before_ms(name, sid),
                 closed=self._closed(name, sid),
+                shard_range=self._shard_range(name, sid),
             )
             for name, stream in sorted(offset.streams.items())
             for sid in stream.planned_shards()

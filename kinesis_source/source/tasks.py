@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pyspark.sql.datasource import InputPartition
 
 from kinesis_source.source.positions import Position
+from kinesis_source.source.shard_range import ShardRange
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class ShardTask:
     # read goes on to its end instead of stopping at a tip, since the end may come in a
     # later, empty call (docs/design.md section 12).
     closed: bool = False
+    # The shard's ranges from the driver's last listing: user records of KPL aggregates
+    # outside its hash-key range are not emitted (records/hash_range.py). None: not known.
+    shard_range: ShardRange | None = None
 
 
 class ShardPartition(InputPartition):

@@ -75,6 +75,10 @@ def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> 
         item["reachedBoundMs"] = {"N": str(end.reached_bound_ms)}
     if end.efo_fallback:
         item["efoFallback"] = {"BOOL": True}
+    if end.first_sequence is not None:
+        item["firstSequenceNumber"] = {"S": end.first_sequence}
+    if end.end_at_continuation:
+        item["endAtContinuation"] = {"BOOL": True}
     return item
 
 
@@ -89,6 +93,8 @@ def _end(item: dict[str, Any]) -> ShardEnd:
         written_at_ms=_written_at_ms(item),
         reached_bound_ms=None if bound is None else int(bound),
         efo_fallback=bool(item.get("efoFallback", {}).get("BOOL", False)),
+        first_sequence=item.get("firstSequenceNumber", {}).get("S"),
+        end_at_continuation=bool(item.get("endAtContinuation", {}).get("BOOL", False)),
     )
 
 

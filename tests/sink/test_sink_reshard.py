@@ -17,15 +17,26 @@ from kinesis_source.sink.columns import ColumnLayout
 from kinesis_source.sink.options import parse_sink_options
 from kinesis_source.sink.shard_map import hash_key_of
 from kinesis_source.sink.task import SinkPlan, write_partition
-from tests.helpers import REGION, create_stream, read_stream, wait_active
+from tests.helpers import (
+    REGION,
+    BatchCollector,
+    create_stream,
+    read_stream,
+    run_until_idle,
+    source_options,
+    start_query,
+    wait_active,
+)
 
 SCHEMA = pa.schema([("data", pa.binary()), ("partitionKey", pa.string())])
 
 
-def test_records_of_a_stale_aggregate_are_sent_again_to_their_own_shard(
-    kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str
-) -> None:
-    (parent,) = create_stream(kinesis_local, stream_name, 1)
+def _write_across_a_split(
+    kinesis_local: Any, endpoint: str, stream: str
+) -> tuple[list[tuple[bytes, str]], Any]:
+    """The sink writes two windows of aggregates to a one-shard stream split between them:
+    the rows, and the sink's stats."""
+    (parent,) = create_stream(kinesis_local, stream, 1)
     window = limits.SINK_WINDOW_RECORDS_PER_LANE  # one lane: one window is this many rows
     rows = [(b"r%d" % i, f"key-{i % 97}") for i in range(2 * window)]
 
@@ -35,26 +46,32 @@ def test_records_of_a_stale_aggregate_are_sent_again_to_their_own_shard(
         )
         # Asked for the second window: the first one is written; split the stream now.
         kinesis_local.split_shard(
-            StreamName=stream_name, ShardToSplit=parent, NewStartingHashKey=str(2**127)
+            StreamName=stream, ShardToSplit=parent, NewStartingHashKey=str(2**127)
         )
-        wait_active(kinesis_local, stream_name)
+        wait_active(kinesis_local, stream)
         yield pa.RecordBatch.from_pylist(
             [{"data": d, "partitionKey": k} for d, k in rows[window:]], schema=SCHEMA
         )
 
     options = parse_sink_options(
         {
-            "streamName": stream_name,
+            "streamName": stream,
             "region": REGION,
-            "endpointUrl": kinesis_local_endpoint,
+            "endpointUrl": endpoint,
             "aggregate": "true",
             "maxInFlightRequests": "1",
             "maxRecordBytes": "20000",
         }
     )
     plan = SinkPlan(options, ColumnLayout("data", False, "partitionKey", None))
-    stats = write_partition(plan, batches(), 0)
+    return rows, write_partition(plan, batches(), 0)
 
+
+def test_records_of_a_stale_aggregate_are_sent_again_to_their_own_shard(
+    kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str
+) -> None:
+    rows, stats = _write_across_a_split(kinesis_local, kinesis_local_endpoint, stream_name)
+    window = len(rows) // 2
     ranges = {
         s["ShardId"]: (
             int(s["HashKeyRange"]["StartingHashKey"]),
@@ -75,3 +92,32 @@ def test_records_of_a_stale_aggregate_are_sent_again_to_their_own_shard(
     copies = len(found) - len(rows)
     assert 0 < copies < window
     assert stats.records == len(found)
+
+
+def test_the_source_reads_each_row_of_a_resent_aggregate_once(
+    spark: Any, kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str, tmp_path: Any
+) -> None:
+    """The copy of a user record left on the child that does not own its key is not read
+    (the source drops aggregate user records outside the shard's hash-key range, as the
+    KCL does): the stream read whole gives every row exactly once, each from the shard
+    that owns its key."""
+    rows, _ = _write_across_a_split(kinesis_local, kinesis_local_endpoint, stream_name)
+    assert len(read_stream(kinesis_local, stream_name)) > len(rows)  # copies were written
+    options = source_options(kinesis_local_endpoint, stream_name, str(tmp_path / "store"))
+    sink = BatchCollector()
+    run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
+    got = sink.rows()
+    assert sorted((bytes(r["data"]), r["partitionKey"]) for r in got) == sorted(rows)
+    ranges = {
+        s["ShardId"]: (
+            int(s["HashKeyRange"]["StartingHashKey"]),
+            int(s["HashKeyRange"]["EndingHashKey"]),
+        )
+        for s in kinesis_local.list_shards(StreamName=stream_name)["Shards"]
+    }
+    for row in got:
+        low, high = ranges[row["shardId"]]
+        assert low <= hash_key_of(row["partitionKey"], None) <= high
+    # A batch read (spark.read) of the same stream drops the copies the same way.
+    batch = spark.read.format("kinesis").options(**options).load()
+    assert sorted((bytes(r.data), r.partitionKey) for r in batch.collect()) == sorted(rows)

@@ -176,6 +176,7 @@ def test_a_refused_subscription_reads_the_batch_by_get_records_without_waiting(
         millis_behind_latest=end.millis_behind_latest,
         caught_up=False,
         efo_fallback=True,
+        first_sequence=puts[0]["sequenceNumber"],
     )
     assert replayed == read
     assert rest == [b"r4", b"r5", b"late"]
@@ -270,3 +271,28 @@ def test_reader_registers_its_consumer_once_and_deregisters_it_on_stop_if_asked(
     reader.stop()
     desc = client.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])
     assert desc["ConsumerDescription"]["ConsumerStatus"] == "DELETING"
+
+
+def test_a_replay_of_an_idle_shards_continuation_end_falls_back_without_a_false_loss(
+    efo_server: Any, stream_name: str, tmp_path: Any
+) -> None:
+    """An enhanced fan-out read of a shard with no record ends at the event's continuation
+    sequence number, which is no record's. Its replay, refused a subscription (the first
+    one is under 5 s old), reads by GetRecords and reaches the tip before that end: every
+    record up to it was read, so the replay is complete, not "records in between are gone"."""
+    server = efo_server(takeover_seconds=60.0)
+    opts, (shard,), consumer = _setup(server, stream_name, checkpointStore=str(tmp_path / "store"))
+    store = open_store(opts)
+    task = ShardTask(0, stream_name, "q", shard, Position.trim_horizon(), consumer_arn=consumer)
+    assert _rows(read_shard(opts, store, task)) == []
+    end = store.get(stream_name, "q", 0, shard)
+    assert end is not None and end.records == 0 and end.caught_up and not end.efo_fallback
+    assert end.position.sequence is not None and end.end_at_continuation
+    # The replay runs in another worker: its subscription is refused, it reads by GetRecords.
+    rejected = server.rejections[(consumer, shard)]
+    assert _rows(read_shard(opts, store, task)) == []
+    assert server.rejections[(consumer, shard)] == rejected + 1
+    # The next batch goes on from the continuation and reads what came since.
+    put(kinesis_client(opts), stream_name, [("k", b"r0")])
+    following = ShardTask(1, stream_name, "q", shard, end.position, consumer_arn=consumer)
+    assert _rows(read_shard(opts, store, following)) == [b"r0"]

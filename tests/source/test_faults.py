@@ -198,18 +198,40 @@ def _age_store(store: Path, hours: float) -> int:
     return aged
 
 
-def test_a_position_older_than_the_retention_stops_the_query(
+def test_a_position_older_than_the_retention_whose_record_is_kept_lost_nothing(
     spark: Any, kinesis: Any, proxy: Any, stream_name: str, tmp_path: Path
 ) -> None:
+    """The query was down longer than the retention, but the shards still hold the records
+    at its positions (nothing was trimmed): no alarm, at this restart or any later one."""
     _, options = _read_then_restart(spark, kinesis, proxy, stream_name, tmp_path)
     assert _age_store(tmp_path / "store", hours=25) > 0
-    put(kinesis, stream_name, [("k", b"late")])
+    late = put(kinesis, stream_name, [("k", b"late")])
+    sink = read_all(spark, options, tmp_path)
+    assert record_keys(sink.rows()) == expected_keys(late)
+    # One look at each stale shard's oldest record (GetRecords Limit=1 at TRIM_HORIZON).
+    assert proxy.requests["GetShardIterator"] >= 2
+
+
+def test_a_position_older_than_the_retention_whose_records_were_trimmed_stops_the_query(
+    spark: Any, kinesis: Any, proxy: Any, stream_name: str, tmp_path: Path
+) -> None:
+    """The retention passed the records at the positions: the oldest record each shard
+    still holds comes after them, so records in between may be lost."""
+    _, options = _read_then_restart(spark, kinesis, proxy, stream_name, tmp_path)
+    assert _age_store(tmp_path / "store", hours=25) > 0
+    late = put(kinesis, stream_name, ((f"k{i}", f"late{i}".encode()) for i in range(12)))
+    oldest = {}
+    for sent in late:
+        oldest.setdefault(sent["shardId"], sent["sequenceNumber"])
+    assert len(oldest) == 2
+    for shard, sequence in oldest.items():
+        proxy.trim(shard, sequence)
     query = start_query(spark, options, str(tmp_path / "ckpt"), BatchCollector())
     with pytest.raises(StreamingQueryException) as err:
         query.awaitTermination(180)
     message = str(err.value)
     assert "Possible data loss on stream" in message
-    assert "more than the stream's retention (24.0 h) ago" in message
+    assert "more than the stream's retention (24.0 h) ago and the oldest record" in message
     assert "(about 60 min) were trimmed before they were read" in message
 
 

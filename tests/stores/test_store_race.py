@@ -59,7 +59,8 @@ def test_exactly_one_of_racing_writers_wins(moto_endpoint: str, store_uri: str) 
 
 def test_every_fact_of_an_end_survives_the_store(moto_endpoint: str, store_uri: str) -> None:
     # The AvailableNow bound and the EFO fallback are read back by the planner and the lag
-    # report: a store that drops one plans differently from the others.
+    # report: a store that drops one plans differently from the others; a replay checks its
+    # first record and its continuation end against the entry.
     store = _store(_opts(moto_endpoint, "fallback", store_uri))
     end = ShardEnd(
         Position.after("42"),
@@ -68,6 +69,8 @@ def test_every_fact_of_an_end_survives_the_store(moto_endpoint: str, store_uri: 
         caught_up=True,
         reached_bound_ms=1_767_225_600_123,
         efo_fallback=True,
+        first_sequence="7",
+        end_at_continuation=True,
     )
     assert store.put_if_absent("fallback", "q", 0, "shardId-000", end)
     assert store.get("fallback", "q", 0, "shardId-000") == end

@@ -6,7 +6,13 @@ import pytest
 
 from kinesis_source.errors import DataLossError, KinesisReadError
 from kinesis_source.source.data_loss import ReadLoss, go_on_after, read_loss
-from kinesis_source.source.driver.loss_check import span, stale_shards, vanished_shards
+from kinesis_source.source.driver.loss_check import (
+    DataLossCheck,
+    span,
+    stale_shards,
+    trimmed_unread,
+    vanished_shards,
+)
 from kinesis_source.source.positions import Position
 
 HOUR = 3_600_000
@@ -27,6 +33,40 @@ def test_positions_confirmed_before_the_trim_horizon_are_stale() -> None:
     }
     confirmed = {"old": now - 25 * HOUR, "fresh": now - 23 * HOUR, "horizon": 0}
     assert stale_shards(tracked, confirmed, now, 24 * HOUR) == {"old": now - 25 * HOUR}
+
+
+def test_a_stale_position_lost_records_only_if_its_record_was_trimmed() -> None:
+    # Compared as integers: "9" > "10" as strings.
+    assert not trimmed_unread(Position.after("10"), "9")
+    assert not trimmed_unread(Position.after("10"), "10")
+    assert not trimmed_unread(Position("AT_SEQUENCE_NUMBER", "10"), "10")
+    assert trimmed_unread(Position.after("10"), "11")
+    # Nothing left: records that came after the position may have been trimmed too.
+    assert trimmed_unread(Position.after("10"), None)
+
+
+def test_the_check_asks_only_stale_shards_for_their_oldest_record() -> None:
+    now = 100 * HOUR
+    asked: list[str] = []
+    oldest = {"kept": "5", "trimmed": "90", "empty": None}
+
+    def oldest_record(shard_id: str) -> str | None:
+        asked.append(shard_id)
+        return oldest[shard_id]
+
+    check = DataLossCheck("s", 24 * HOUR, fail_on_data_loss=True, oldest_record=oldest_record)
+    for sid in ("kept", "trimmed", "empty", "fresh"):
+        check.confirm(sid, now - (1 if sid == "fresh" else 25) * HOUR)
+    positions = {sid: Position.after("10") for sid in ("kept", "fresh")}
+    assert check.check(dict(positions), None, now) == positions
+    assert asked == ["kept"]
+    # Confirmed now: no second probe, at the next trigger or later.
+    check.check(dict(positions), None, now + 1)
+    assert asked == ["kept"]
+    with pytest.raises(DataLossError, match=r"oldest record the shard still holds, 90, comes"):
+        check.check({"trimmed": Position.after("10")}, None, now)
+    with pytest.raises(DataLossError, match=r"ago and the shard holds no record now; records"):
+        check.check({"empty": Position.after("10")}, None, now)
 
 
 def test_spans_read_naturally() -> None:

@@ -42,6 +42,7 @@ PURE = (
     "kinesis_source.source.driver.planning",
     "kinesis_source.source.executor.stop_rules",
     "kinesis_source.source.executor.walk",
+    "kinesis_source.source.executor.replay_check",
     "kinesis_source.source.data_loss",
     "kinesis_source.source.driver.pacing",
     "kinesis_source.source.driver.loss_check",

@@ -22,5 +22,6 @@ The decisions, pure (no boto3, no Spark):
 - ``start_positions``: per-shard JSON start positions.
 - ``stream_start``: where a stream starts, at the first batch or when added.
 - ``loss_check``: shards that vanished or aged out before they were read.
+- ``trim_probe``: the oldest record a stale shard still holds (one GetRecords Limit=1).
 - ``lag``: how far behind the tip each stream and shard is, for progress.
 """

@@ -25,6 +25,7 @@ from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import RetryPolicy, policy_of
 from kinesis_source.source.driver.lineage import ShardInfo
 from kinesis_source.source.options import KinesisOptions
+from kinesis_source.source.shard_range import ShardRange
 from kinesis_source.streams import StreamRef
 
 
@@ -54,6 +55,8 @@ class ShardDiscovery:
         # The listing the next trigger applies: one taken at once, or one due by the
         # interval and running in the background.
         self._pending: Future[list[ShardInfo]] | None = None
+        # Shard id -> its ranges, from every listing so far (a shard's never change).
+        self.ranges: dict[str, ShardRange] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -76,6 +79,7 @@ class ShardDiscovery:
             policy_of(self.opts),
         )
         self._last_listing_at = time.monotonic()
+        self.ranges.update((s.shard_id, s.range) for s in shards if s.range is not None)
         return shards
 
     def list_if_due(self, reached_end: bool) -> list[ShardInfo] | None:

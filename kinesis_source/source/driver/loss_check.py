@@ -6,14 +6,16 @@ Two signs are checked, without I/O here:
   and aged out before it was read to its end, so its unread tail is lost;
 - a shard's position was last confirmed up to date (by a read that recorded it, or by a
   probe that found nothing new) longer ago than the retention: records that arrived
-  between that time and the trim horizon may have been trimmed unread.
+  between that time and the trim horizon may have been trimmed unread. Whether they were
+  is asked of the shard (``trimmed_unread``): the oldest record it still holds, one
+  GetRecords at TRIM_HORIZON (``trim_probe``), only for such a shard.
 
 What a loss then does is the policy both sides share (``source/data_loss.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 
 from kinesis_source.source.data_loss import lost
@@ -54,6 +56,21 @@ def stale_shards(
     }
 
 
+def trimmed_unread(position: Position, oldest: str | None) -> bool:
+    """Whether records after a stale sequence-number ``position`` may have been trimmed,
+    given ``oldest``, the oldest record the shard still holds (None: it holds none).
+
+    Trimming removes the oldest records first. If the shard still holds a record at or
+    before the position, nothing after it was trimmed: no loss, however long the query was
+    down. If the oldest record left is later (or there is none), the position's own record
+    was trimmed, and so may records that came after it: sequence numbers have gaps, so
+    nothing tells whether any arrived in between, and that is reported.
+    """
+    if oldest is None or position.sequence is None:
+        return True
+    return int(oldest) > int(position.sequence)
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds")
 
@@ -75,8 +92,17 @@ class DataLossCheck:
     probe that found nothing new (``confirm``).
     """
 
-    def __init__(self, stream: str, retention_ms: int, fail_on_data_loss: bool) -> None:
+    def __init__(
+        self,
+        stream: str,
+        retention_ms: int,
+        fail_on_data_loss: bool,
+        oldest_record: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.stream = stream
+        # Shard id -> the oldest record it still holds (driver/trim_probe.py); None: every
+        # stale position is reported (no I/O here).
+        self.oldest_record = oldest_record
         self.retention_ms = retention_ms
         self.fail_on_data_loss = fail_on_data_loss
         # Shard id -> when its position was last known up to date (epoch ms).
@@ -111,12 +137,24 @@ class DataLossCheck:
         stale = stale_shards(positions, self.confirmed_ms, now_ms, self.retention_ms)
         for sid, confirmed in stale.items():
             horizon = now_ms - self.retention_ms
+            found = ""
+            if self.oldest_record is not None:
+                oldest = self.oldest_record(sid)
+                if not trimmed_unread(positions[sid], oldest):
+                    # The position's record is still kept: nothing after it was trimmed.
+                    self.confirmed_ms[sid] = now_ms
+                    continue
+                found = (
+                    " and the shard holds no record now"
+                    if oldest is None
+                    else f" and the oldest record the shard still holds, {oldest}, comes after it"
+                )
             self._lost(
                 sid,
                 f"Possible data loss on stream {stream!r} shard {sid}: its position "
                 f"{positions[sid].text()} was last confirmed at {iso(confirmed)}, more than "
-                f"the stream's retention ({span(self.retention_ms)}) ago; records that "
-                f"arrived between {iso(confirmed)} and {iso(horizon)} (about "
+                f"the stream's retention ({span(self.retention_ms)}) ago{found}; records "
+                f"that arrived between {iso(confirmed)} and {iso(horizon)} (about "
                 f"{span(horizon - confirmed)}) were trimmed before they were read.",
             )
             self.confirmed_ms[sid] = now_ms

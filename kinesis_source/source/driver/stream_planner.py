@@ -23,6 +23,7 @@ from kinesis_source.source.driver.lineage import ShardInfo, advance_shards, read
 from kinesis_source.source.driver.loss_check import DataLossCheck
 from kinesis_source.source.driver.probing import ShardProber
 from kinesis_source.source.driver.stream_start import initial_stream_offset
+from kinesis_source.source.driver.trim_probe import OldestRecord
 from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position, ShardEnd, StreamOffset
 
@@ -38,7 +39,10 @@ class StreamPlanner:
         self.closed: set[str] = set()
         self._saw_listing(self.discovery.listing())
         self.data_loss = DataLossCheck(
-            stream, self.discovery.retention_ms(), opts.fail_on_data_loss
+            stream,
+            self.discovery.retention_ms(),
+            opts.fail_on_data_loss,
+            oldest_record=OldestRecord(opts, stream),
         )
         self.prober = ShardProber(opts, stream, self.data_loss.confirm)
         self.pacing = pacing.ShardPacing()

@@ -5,6 +5,8 @@
   read whose end is recorded with put-if-absent.
 - ``stop_rules``: when a read stops and which rows of a page it hands out (pure).
 - ``walk``: how far a read of empty pages got, recorded as a timestamp (pure).
+- ``replay_check``: a replay's first record against the first attempt's (trimmed records
+  are data loss), and whether an end is an enhanced fan-out continuation (pure).
 - ``get_records``: the GetRecords transport (iterators, paging, pacing, retries).
 - ``read_ahead``: the next GetRecords page, fetched on a thread of its own.
 - ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).

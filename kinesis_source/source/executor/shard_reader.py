@@ -18,17 +18,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 
 import pyarrow as pa
 
 from kinesis_source import limits
 from kinesis_source.errors import CheckpointConflictError
+from kinesis_source.records.hash_range import keep_in_range
 from kinesis_source.records.records_page import RecordsPage
 from kinesis_source.source.executor.efo import EventStreamTransport
 from kinesis_source.source.executor.get_records import GetRecordsTransport
+from kinesis_source.source.executor.replay_check import (
+    check_replay_start,
+    first_to_record,
+    moved_to_continuation,
+)
 from kinesis_source.source.executor.stop_rules import Progress, StopRules
 from kinesis_source.source.options import KinesisOptions
 from kinesis_source.source.positions import Position, ShardEnd
+from kinesis_source.source.shard_range import ShardRange
 from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import CheckpointStore
 
@@ -42,8 +50,22 @@ class _ShardRead:
     to stop; ``progress`` is what ``read_shard`` records as the shard's end.
     """
 
-    def __init__(self, opts: KinesisOptions, task: ShardTask, stop: Position | None) -> None:
+    def __init__(
+        self,
+        opts: KinesisOptions,
+        task: ShardTask,
+        stop: Position | None,
+        recorded: ShardEnd | None = None,
+    ) -> None:
         self.task = task
+        self.opts = opts
+        # A replay's recorded end; the first record met (fresh read) or checked (replay);
+        # whether the read stands at an enhanced fan-out continuation (not a record).
+        self.recorded = recorded
+        self.first_sequence: str | None = None
+        self.first_seen = False
+        self.end_at_continuation = False
+        self.warned_out_of_range = False
         self.rules = StopRules.for_read(
             task.start,
             stop,
@@ -60,6 +82,8 @@ class _ShardRead:
             self.rules = StopRules.for_batch(
                 task.start, task.end, until_ms=task.until_ms, page_limit=opts.get_records_limit
             )
+        if recorded is not None and recorded.end_at_continuation:
+            self.rules = replace(self.rules, stop_at_continuation=True)
         self.transport: GetRecordsTransport | EventStreamTransport
         if task.consumer_arn is None:
             self.transport = GetRecordsTransport(
@@ -87,7 +111,53 @@ class _ShardRead:
         return self.rules.with_page_limit(self.transport.last_limit)
 
     def _consume(self, page: RecordsPage) -> tuple[int, int]:
-        return self._rules_for_page().consume(page, self.progress)
+        before = self.progress.position
+        lo_hi = self._rules_for_page().consume(page, self.progress)
+        if self.progress.position != before:
+            self.end_at_continuation = moved_to_continuation(page, self.progress.position)
+        return lo_hi
+
+    def _leave_out_of_range(self, page: RecordsPage, shard_range: ShardRange) -> None:
+        """Aggregates' user records outside the shard's hash-key range are not emitted (a
+        copy re-sent after a reshard is read on its own shard); said once per read, as an
+        aggregator that ignores shards (aws_kinesis_agg) loses records this way."""
+        dropped = keep_in_range(page, shard_range.low_hash_key, shard_range.high_hash_key)
+        if dropped and not self.warned_out_of_range:
+            self.warned_out_of_range = True
+            log.warning(
+                "batch %d shard %s: left out %d KPL user records whose hash keys lie outside "
+                "the shard's range (as the KCL does: after a reshard the producer sends them "
+                "again to their own shard)",
+                self.task.batch,
+                self.task.shard_id,
+                dropped,
+            )
+
+    def _see_first(self, page: RecordsPage) -> None:
+        """Note the first record a fresh read meets; a replay checks its own against it
+        (``replay_check``), at its first record or at the tip if it meets none."""
+        task = self.task
+        if self.first_seen or task.start.sequence is not None:
+            return
+        if not len(page) and (self.recorded is None or page.millis_behind_latest != 0):
+            return
+        self.first_seen = True
+        first = first_to_record(task.start, page)
+        if self.recorded is None:
+            self.first_sequence = first
+            return
+        lost = check_replay_start(
+            self.recorded,
+            first,
+            stream=task.stream,
+            shard_id=task.shard_id,
+            batch=task.batch,
+            start=task.start,
+            fail_on_data_loss=self.opts.fail_on_data_loss,
+        )
+        if lost and first is None:
+            # failOnDataLoss=false, and nothing left to replay.
+            self.progress.done = True
 
     def run(self) -> Iterator[pa.RecordBatch]:
         task, progress = self.task, self.progress
@@ -99,6 +169,10 @@ class _ShardRead:
         try:
             for page in pages:
                 progress.millis_behind_latest = page.millis_behind_latest
+                self._see_first(page)
+                shard_range = task.shard_range
+                if shard_range is not None and not shard_range.all_hash_keys:
+                    self._leave_out_of_range(page, shard_range)
                 lo, hi = self._consume(page)
                 log.debug(
                     "shard %s batch %d: %d records, %d rows, %s ms behind",
@@ -135,7 +209,13 @@ class _ShardRead:
 
 
 def record_end(
-    store: CheckpointStore, task: ShardTask, progress: Progress, *, efo_fallback: bool = False
+    store: CheckpointStore,
+    task: ShardTask,
+    progress: Progress,
+    *,
+    efo_fallback: bool = False,
+    first_sequence: str | None = None,
+    end_at_continuation: bool = False,
 ) -> None:
     """Put-if-absent of where the read of ``task`` ended; losing the race fails the task."""
     end = ShardEnd(
@@ -145,6 +225,8 @@ def record_end(
         caught_up=progress.caught_up,
         reached_bound_ms=task.until_ms if progress.reached_bound else None,
         efo_fallback=efo_fallback,
+        first_sequence=first_sequence,
+        end_at_continuation=end_at_continuation and not progress.position.is_shard_end,
     )
     if not store.put_if_absent(task.stream, task.query, task.batch, task.shard_id, end):
         raise CheckpointConflictError(
@@ -173,13 +255,20 @@ def read_shard(
             task.start.text(),
             recorded.position.text(),
         )
-        yield from _ShardRead(opts, task, stop=recorded.position).run()
+        yield from _ShardRead(opts, task, stop=recorded.position, recorded=recorded).run()
         return
 
     read = _ShardRead(opts, task, stop=None)
     yield from read.run()
     progress = read.progress
-    record_end(store, task, progress, efo_fallback=read.efo_fallback)
+    record_end(
+        store,
+        task,
+        progress,
+        efo_fallback=read.efo_fallback,
+        first_sequence=read.first_sequence,
+        end_at_continuation=read.end_at_continuation,
+    )
     log.info(
         "batch %d shard %s: read %d records to %s (%s ms behind)",
         task.batch,

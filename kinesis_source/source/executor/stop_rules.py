@@ -130,6 +130,9 @@ class StopRules:
     # no tip, and a read goes on until the call without a NextShardIterator.
     closed: bool = False
     walk_margin_ms: int = limits.WALK_CLOCK_MARGIN_MS
+    # A replay whose recorded end is an enhanced fan-out continuation, not a record: read
+    # by GetRecords, reaching the tip means every record up to it was read (section 13).
+    stop_at_continuation: bool = False
 
     @classmethod
     def for_read(
@@ -316,6 +319,9 @@ class StopRules:
             return True
         if self.stop is not None and not self.end_is_bound:
             if not len(page) and page.millis_behind_latest == 0:
+                if self.stop_at_continuation:
+                    progress.position, progress.done = self.stop, True
+                    return True
                 raise KinesisReadError(
                     f"replay of batch {batch} on shard {shard_id} reached the end of the "
                     f"shard's data before the recorded end {self.stop.text()}; the records "
