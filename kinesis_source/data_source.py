@@ -10,6 +10,7 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
+from kinesis_source.logs import configure
 from kinesis_source.schema import SCHEMA_DDL
 from kinesis_source.source.options import KinesisOptions, parse_options
 
@@ -29,7 +30,11 @@ class KinesisDataSource(DataSource):
         return "kinesis"
 
     def _source_options(self) -> KinesisOptions:
-        return parse_options(self.options)
+        # Each method runs in a Python process Spark started, with no logging set up.
+        configure()
+        opts = parse_options(self.options)
+        configure(opts.log_level)
+        return opts
 
     def schema(self) -> str:
         # Spark asks for the schema at load(): the first place where an error reaches the

@@ -47,6 +47,8 @@ _CREDENTIAL_OPTION_NAMES = (
     "roleExternalId",
     "stsEndpointUrl",
 )
+# What the connector logs (kinesis_source/logs.py), in every process of the query.
+_LOG_OPTION_NAMES = ("logLevel",)
 # Options only the source takes.
 _SOURCE_START_OPTION_NAMES = (
     "streamARN",
@@ -96,6 +98,7 @@ CONNECTION_OPTION_NAMES = (
     *_ENDPOINT_OPTION_NAMES,
     *_CALL_OPTION_NAMES,
     *_CREDENTIAL_OPTION_NAMES,
+    *_LOG_OPTION_NAMES,
 )
 SOURCE_OPTION_NAMES = (
     STREAM_OPTION_NAMES[0],
@@ -109,6 +112,7 @@ SOURCE_OPTION_NAMES = (
     *_CREDENTIAL_OPTION_NAMES,
     "consumerMode",
     *EFO_ONLY_OPTION_NAMES,
+    *_LOG_OPTION_NAMES,
 )
 SINK_OPTION_NAMES = (*CONNECTION_OPTION_NAMES, *SINK_ONLY_OPTION_NAMES)
 # Options of one direction only, by lower-cased name: named as such when given to the other.
@@ -121,6 +125,7 @@ _OTHER_DIRECTION = {
 SECRET_OPTIONS = frozenset({"awsSecretKey", "awsSessionToken"})
 DEFAULT_ROLE_SESSION_NAME = "kinesis-source"
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +149,8 @@ class ConnectionOptions:
     role_session_name: str = DEFAULT_ROLE_SESSION_NAME
     role_external_id: str | None = field(default=None, repr=False)
     sts_endpoint_url: str | None = None
+    # The kinesis_source logger's level in every process of the query; None: inherited.
+    log_level: str | None = None
 
 
 def by_public_name(raw: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
@@ -218,7 +225,19 @@ def parse_connection(
         "role_session_name": _parse_session_name(opts.get("roleSessionName")),
         "role_external_id": opts.get("roleExternalId") or None,
         "sts_endpoint_url": opts.get("stsEndpointUrl", "").strip() or None,
+        "log_level": _parse_log_level(opts.get("logLevel")),
     }
+
+
+def _parse_log_level(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise OptionError(
+            "logLevel", f"got {value!r}; valid values (any case) are: {', '.join(LOG_LEVELS)}"
+        )
+    return level
 
 
 def _parse_session_name(value: str | None) -> str:

@@ -20,6 +20,7 @@ from pyspark.sql.datasource import (
 from pyspark.sql.types import StructType
 
 from kinesis_source.errors import SinkInputError
+from kinesis_source.logs import configure
 from kinesis_source.sink.columns import check_columns
 from kinesis_source.sink.options import parse_sink_options
 from kinesis_source.sink.task import SinkPlan, write_partition
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 
 def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> SinkPlan:
     """Check the options, the save mode and the input columns, on the driver."""
+    configure()
     options = parse_sink_options(raw)
+    configure(options.log_level)
     if overwrite:
         raise SinkInputError(
             "the kinesis sink only appends records to a stream: use mode('append') "
@@ -53,6 +56,7 @@ class SinkCommitMessage(WriterCommitMessage):
 def _write(plan: SinkPlan, iterator: Iterator[pa.RecordBatch]) -> SinkCommitMessage:
     from pyspark import TaskContext
 
+    configure(plan.options.log_level)  # an executor's Python worker
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
     stats = write_partition(plan, iterator, partition)
@@ -67,7 +71,9 @@ def _write(plan: SinkPlan, iterator: Iterator[pa.RecordBatch]) -> SinkCommitMess
     )
 
 
-def _log_batch(stream: str, batch: str, messages: Sequence[WriterCommitMessage | None]) -> None:
+def _log_batch(plan: SinkPlan, batch: str, messages: Sequence[WriterCommitMessage | None]) -> None:
+    configure(plan.options.log_level)  # the driver's Python process that commits
+    stream = plan.options.stream_name
     done = [m for m in messages if isinstance(m, SinkCommitMessage)]
     log.info(
         "kinesis sink, stream %r, %s: wrote %d records (%d Kinesis records, %d bytes) in %d "
@@ -94,11 +100,11 @@ class KinesisBatchWriter(DataSourceArrowWriter):
         return _write(self.plan, iterator)
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
-        _log_batch(self.plan.options.stream_name, "batch write", messages)
+        _log_batch(self.plan, "batch write", messages)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         _log_batch(
-            self.plan.options.stream_name,
+            self.plan,
             "failed batch write (records below stay written)",
             messages,
         )
@@ -114,11 +120,11 @@ class KinesisStreamWriter(DataSourceStreamArrowWriter):
         return _write(self.plan, iterator)
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
-        _log_batch(self.plan.options.stream_name, f"batch {batchId}", messages)
+        _log_batch(self.plan, f"batch {batchId}", messages)
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         _log_batch(
-            self.plan.options.stream_name,
+            self.plan,
             f"failed batch {batchId} (records below stay written; the batch runs again)",
             messages,
         )

@@ -35,6 +35,7 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.aws.clients import store_client
+from kinesis_source.logs import configure
 from kinesis_source.source.driver.consumers import registry_for, resolve_consumer
 from kinesis_source.source.driver.kcl_leases import lease_positions, read_lease_table
 from kinesis_source.source.driver.lag import lag_report
@@ -65,6 +66,8 @@ def max_rows(limit: ReadLimit | None) -> int | None:
 
 class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, opts: KinesisOptions) -> None:
+        # The driver's streaming source runner: a process of its own, logging unset.
+        configure(opts.log_level)
         self.opts = opts
         # Trigger.AvailableNow's arrival-time bound (epoch ms), set by prepare on the driver.
         self._until_ms: int | None = None
@@ -235,6 +238,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ShardPartition)
+        configure(self.opts.log_level)  # an executor's Python worker
         return read_shards(self.opts, self._store(), partition.tasks)
 
     def commit(self, end: dict[str, Any]) -> None:

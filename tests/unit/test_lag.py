@@ -31,3 +31,27 @@ def test_no_fallback_no_figure() -> None:
     report = lag_report(1, {"orders": {"s-0": _end(3, 0)}})
     assert "efoFallbackReads" not in report
     assert "efoFallbackReads" not in report["streams"]["orders"]
+
+
+def test_each_stream_reports_avg_max_and_min_ms_behind_latest_of_its_shards() -> None:
+    report = lag_report(
+        2,
+        {
+            "orders": {"s-0": _end(3, 0), "s-1": _end(5, 20), "s-2": _end(0, 30)},
+            "payments": {"s-0": _end(1, 7)},
+        },
+    )
+    orders = report["streams"]["orders"]
+    assert (orders["avgMsBehindLatest"], orders["maxMsBehindLatest"]) == (16.7, 30)
+    assert orders["minMsBehindLatest"] == 0
+    payments = report["streams"]["payments"]
+    assert [payments[f"{k}MsBehindLatest"] for k in ("avg", "max", "min")] == [7, 7, 7]
+    # Over all streams too, next to the per-shard figures.
+    assert [report[f"{k}MsBehindLatest"] for k in ("avg", "max", "min")] == [14.2, 30, 0]
+    assert orders["shards"]["s-1"]["millisBehindLatest"] == 20
+
+
+def test_no_lag_figure_when_no_read_reported_one() -> None:
+    end = ShardEnd(Position.after("1"), 2, None, caught_up=False)
+    report = lag_report(3, {"orders": {"s-0": end}})
+    assert not [key for key in report["streams"]["orders"] if "BehindLatest" in key]

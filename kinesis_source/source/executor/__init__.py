@@ -9,4 +9,5 @@
 - ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).
 - ``efo_subscribe``: opening a subscription, and its refusals.
 - ``efo_subscription``: one open event stream, read by a background thread.
+- ``efo_kept``: subscriptions kept open between batches, and closing those not continued.
 """
