@@ -6,8 +6,9 @@ It keeps every progress event of the query (``lag_listener.LagListener``) and re
 climbs above means the query reads slower than producers write.
 
 Needs matplotlib (``pip install -e '.[examples]'``). By default it runs against an
-embedded Kinesis with a producer that writes faster than the query's row budget for the
-first half of the run, then slower, so the lag climbs and falls::
+embedded Kinesis with a producer that writes faster than the query's row budget
+(``maxRecordsPerTrigger``) for the first half of the run, then at a fifth of that, so the
+lag climbs while the backlog lasts and flattens once the query catches up::
 
     python examples/lag_monitor.py --duration 40 --png lag.png
 

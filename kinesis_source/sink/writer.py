@@ -19,11 +19,15 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from kinesis_source.errors import SinkInputError
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.kinesis import describe_stream_summary
+from kinesis_source.aws.retry import policy_of
+from kinesis_source.errors import KinesisWriteError, SinkInputError
 from kinesis_source.logs import configure
 from kinesis_source.sink.columns import check_columns
-from kinesis_source.sink.options import parse_sink_options
+from kinesis_source.sink.options import SinkOptions, parse_sink_options
 from kinesis_source.sink.task import SinkPlan, write_partition
+from kinesis_source.streams import StreamRef
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,21 @@ def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> Si
             "(batch) or outputMode('append') (streaming)"
         )
     columns = check_columns([(f.name, f.dataType.simpleString()) for f in schema.fields])
+    check_stream(options)
     return SinkPlan(options, columns)
+
+
+def check_stream(options: SinkOptions) -> None:
+    """At save()/start(), on the driver, as the source does at load(): a missing stream,
+    another region or endpoint, denied credentials fail here, naming the stream and the
+    region, rather than as a task's error."""
+    describe_stream_summary(
+        kinesis_client(options),
+        StreamRef(options.stream_name),
+        options.region,
+        policy_of(options),
+        failure=KinesisWriteError,
+    )
 
 
 @dataclass

@@ -35,6 +35,7 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.aws.clients import store_client
+from kinesis_source.errors import CheckpointStoreError
 from kinesis_source.logs import configure
 from kinesis_source.source.driver.consumers import registry_for, resolve_consumer
 from kinesis_source.source.driver.kcl_leases import lease_positions, read_lease_table
@@ -48,6 +49,7 @@ from kinesis_source.source.options import ConsumerMode, InitialPosition, Kinesis
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
 from kinesis_source.source.tasks import ShardPartition, ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
+from kinesis_source.stores.base import PURGE_ALL
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._lag: dict[str, Any] | None = None
         # Streams of an older offset no longer in the options, warned about once.
         self._dropped: set[str] = set()
+        # Of those, the ones whose store entries the next commit purges (retried until done).
+        self._to_purge: set[str] = set()
         # Fail on the driver, before any task runs, if a stream or the store is unusable.
         self._planners = {ref.name: StreamPlanner(opts, ref.name) for ref in opts.streams}
         # consumerMode=efo: each stream's consumer ARN, resolved once the query's id is known
@@ -166,6 +170,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         for name in removed:
             if name not in self._dropped:
                 self._dropped.add(name)
+                self._to_purge.add(name)
                 log.warning(
                     "stream %r is in the checkpoint but no longer in the options "
                     "streamName/streamARN: it is not read any more (its positions are dropped "
@@ -244,10 +249,21 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def commit(self, end: dict[str, Any]) -> None:
         offset = QueryOffset.from_json(end)
         # Keep batch end-1 too: latestOffset(end) still reads batch `end.batch`'s entries,
-        # and a replay of the last committed batch may still happen after a restart.
+        # and a replay of the last committed batch may still happen after a restart. A
+        # stream removed from the options goes whole once `end` no longer holds it.
+        purges = [(name, offset.batch - 1) for name in offset.streams]
+        removed = sorted(self._to_purge - set(offset.streams))
+        purges += [(name, PURGE_ALL) for name in removed]
         store = self._store()
-        for name in offset.streams:
-            store.purge_before(name, offset.query, offset.batch - 1)
+        for name, before in purges:
+            try:
+                store.purge_before(name, offset.query, before)
+            except CheckpointStoreError as exc:
+                # Housekeeping never fails the query: old entries stay until the next
+                # commit purges them (every purge takes all older batches).
+                log.warning("%s; purging again at the next commit", exc)
+                continue
+            self._to_purge.discard(name)
 
     def stop(self) -> None:
         # Spark may never call this (a crash, or a stop it skips): deregistration is a
