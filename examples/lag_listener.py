@@ -26,7 +26,7 @@ from typing import Any
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyspark.sql.streaming import StreamingQueryListener  # noqa: E402
+from pyspark.sql.streaming import StreamingQueryListener
 
 LAG_NAMES = ("avgMsBehindLatest", "maxMsBehindLatest", "minMsBehindLatest")
 

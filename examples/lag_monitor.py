@@ -34,7 +34,7 @@ from typing import Any
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lag_listener import LagListener, LagSample  # noqa: E402
+from lag_listener import LagListener, LagSample
 
 # Redraw the PNG after this many new progress events.
 REDRAW_EVERY = 5
