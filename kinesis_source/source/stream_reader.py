@@ -42,6 +42,7 @@ from kinesis_source.source.driver.kcl_leases import lease_positions, read_lease_
 from kinesis_source.source.driver.lag import lag_report
 from kinesis_source.source.driver.lineage import readable_shards
 from kinesis_source.source.driver.planning import StreamStep, next_offset
+from kinesis_source.source.driver.stop_signal import stop_on_sigterm
 from kinesis_source.source.driver.stream_planner import StreamPlanner
 from kinesis_source.source.driver.stream_start import changed_streams
 from kinesis_source.source.executor.multi_shard import read_shards
@@ -86,6 +87,9 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         # ShardTask.
         self._consumer_arns: dict[str, str] = {}
         self._store().check()
+        if opts.deregister_consumer_on_stop:
+            # So that Spark's end of this process reaches stop() (stop_signal.py says why).
+            stop_on_sigterm()
 
     def _store(self) -> CheckpointStore:
         return open_store(self.opts)
@@ -266,8 +270,9 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._to_purge.discard(name)
 
     def stop(self) -> None:
-        # Spark may never call this (a crash, or a stop it skips): deregistration is a
-        # convenience, never needed for correctness.
+        # Called when the query stops, fails or its session stops (stop_signal.py), never
+        # after a crash of the driver: deregistration is a convenience, never needed for
+        # correctness.
         if self.opts.deregister_consumer_on_stop:
             for name, arn in sorted(self._consumer_arns.items()):
                 registry_for(self.opts, self.opts.stream_ref(name)).deregister(arn)

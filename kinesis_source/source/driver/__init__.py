@@ -8,6 +8,7 @@ The I/O:
 - ``stream_check``: at ``load()``, does each stream exist (and each shard a JSON start names)?
 - ``consumers``: enhanced fan-out consumers, registered and awaited before the first batch.
 - ``kcl_leases``: read a KCL lease table into start positions.
+- ``stop_signal``: Spark's SIGTERM of the runner reaches the reader's ``stop()``.
 
 The decisions, pure (no boto3, no Spark):
 
