@@ -37,7 +37,7 @@ class StderrUnlessHandled(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__()
         self.setFormatter(logging.Formatter(LINE_FORMAT, DATE_FORMAT))
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> object:
         # The stderr of the moment: a reused worker may have swapped it since.
         return sys.stderr

@@ -73,7 +73,7 @@ def policy_of(opts: ConnectionOptions) -> RetryPolicy:
     return RetryPolicy(opts.max_retries, opts.retry_base_delay_ms, opts.retry_max_delay_ms)
 
 
-def is_denied(exc: BaseException) -> bool:
+def is_denied(exc: BaseException | None) -> bool:
     return (
         isinstance(exc, ClientError)
         and exc.response.get("Error", {}).get("Code") in ACCESS_DENIED_CODES
