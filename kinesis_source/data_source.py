@@ -31,7 +31,6 @@ class KinesisDataSource(DataSource):
 
     def _source_options(self) -> KinesisOptions:
         # Each method runs in a Python process Spark started, with no logging set up.
-        configure()
         opts = parse_options(self.options)
         configure(opts.log_level)
         return opts

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> SinkPlan:
     """Check the options, the save mode and the input columns, on the driver."""
-    configure()
     options = parse_sink_options(raw)
     configure(options.log_level)
     if overwrite:
