@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlparse
 from kinesis_source.errors import CheckpointStoreError
 from kinesis_source.source.positions import ShardEnd
 from kinesis_source.stores.base import (
+    PURGE_ALL,
     CheckpointStore,
     batch_key,
     entry,
@@ -146,8 +147,8 @@ class FileCheckpointStore(CheckpointStore):
             for name in names:
                 if name.isdigit() and int(name) < batch:
                     shutil.rmtree(parent / name)
-            if not os.listdir(parent):
-                # The whole query's entries went (a stream removed from the query).
+            if batch == PURGE_ALL:
+                # A stream removed from the query: no read writes here any more.
                 parent.rmdir()
         except FileNotFoundError:
             return
