@@ -55,3 +55,15 @@ def test_no_lag_figure_when_no_read_reported_one() -> None:
     end = ShardEnd(Position.after("1"), 2, None, caught_up=False)
     report = lag_report(3, {"orders": {"s-0": end}})
     assert not [key for key in report["streams"]["orders"] if "BehindLatest" in key]
+
+
+def test_the_listener_example_reads_the_figures_back_from_progress_text() -> None:
+    import json
+
+    from examples.lag_listener import stream_lags
+
+    report = lag_report(5, {"orders": {"s-0": _end(3, 10), "s-1": _end(5, 30)}})
+    assert stream_lags(json.dumps(report)) == {
+        "orders": {"avgMsBehindLatest": 20.0, "maxMsBehindLatest": 30, "minMsBehindLatest": 10}
+    }
+    assert stream_lags('{"offset": 7}') == {} and stream_lags(None) == {}  # another source
