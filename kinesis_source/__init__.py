@@ -18,6 +18,7 @@ The map, with the process that runs each part:
 - ``streams``: stream names and ARNs (driver).
 - ``schema``: the output schema (both).
 - ``limits``: the service's quotas and the connector's defaults (both).
+- ``logs``: the connector's log lines to each process's stderr, and ``logLevel`` (both).
 - ``errors``: the exception family (both).
 
 Errors, all in ``kinesis_source.errors``, for users who catch them:

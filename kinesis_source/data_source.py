@@ -13,6 +13,7 @@ from pyspark.sql.datasource import (
 from pyspark.sql.types import StructType
 
 from kinesis_source.aws.glue import SchemaVersion
+from kinesis_source.logs import configure
 from kinesis_source.schema import SCHEMA_DDL
 from kinesis_source.source.options import KinesisOptions, parse_options
 
@@ -32,7 +33,10 @@ class KinesisDataSource(DataSource):
         return "kinesis"
 
     def _source_options(self, *, stream: bool = True) -> KinesisOptions:
-        return parse_options(self.options, stream=stream)
+        # Each method runs in a Python process Spark started, with no logging set up.
+        opts = parse_options(self.options, stream=stream)
+        configure(opts.log_level)
+        return opts
 
     def schema(self) -> str | StructType:
         # Spark asks for the schema at load(): the first place where an error reaches the

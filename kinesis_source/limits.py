@@ -149,3 +149,17 @@ SINK_WINDOW_BYTES_PER_LANE = 2 * PUT_RECORDS_MAX_BYTES
 # Aggregates that landed on the wrong shard (a reshard) are re-sent after the shard map is
 # read again; a stream resharding again and again gives up after this many rounds.
 SINK_RESHARD_ROUNDS = 5
+
+# --- bounds on what a long-running query keeps (docs/design.md section 13, section 3) ---
+
+# An enhanced fan-out subscription kept open in a Python worker between batches and not
+# continued within this long is closed (its thread, buffered events and connection go):
+# longer than a trigger interval most queries use, and well past the 5-second rule, so the
+# next batch's SubscribeToShard is not refused because of it.
+EFO_KEEP_OPEN_SECONDS = 30
+# boto3 clients cached per process (aws/clients.py), least recently used dropped first: a
+# query uses a few (Kinesis, the store, STS); many queries in one worker share the rest.
+CLIENT_CACHE_MAX = 32
+# Checkpoint store entries in DynamoDB carry an expiry (its TTL attribute): past the
+# longest retention Kinesis allows, a recorded end can no longer be read from anyway.
+STORE_ENTRY_TTL_SECONDS = (RETENTION_MAX_HOURS + 24) * 3600

@@ -47,6 +47,8 @@ _CREDENTIAL_OPTION_NAMES = (
     "roleExternalId",
     "stsEndpointUrl",
 )
+# What the connector logs (kinesis_source/logs.py), in every process of the query.
+_LOG_OPTION_NAMES = ("logLevel",)
 # Options only the source takes.
 _SOURCE_START_OPTION_NAMES = (
     "streamARN",
@@ -112,6 +114,7 @@ CONNECTION_OPTION_NAMES = (
     *_ENDPOINT_OPTION_NAMES,
     *_CALL_OPTION_NAMES,
     *_CREDENTIAL_OPTION_NAMES,
+    *_LOG_OPTION_NAMES,
 )
 SOURCE_OPTION_NAMES = (
     STREAM_OPTION_NAMES[0],
@@ -128,6 +131,7 @@ SOURCE_OPTION_NAMES = (
     *EFO_ONLY_OPTION_NAMES,
     *REGISTRY_OPTION_NAMES,
     *SOURCE_REGISTRY_OPTION_NAMES,
+    *_LOG_OPTION_NAMES,
 )
 SINK_OPTION_NAMES = (
     *CONNECTION_OPTION_NAMES,
@@ -148,6 +152,7 @@ _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 DEFAULT_REGISTRY_NAME = "default-registry"
 # Glue's pattern for registry and schema names (CreateRegistry, CreateSchema).
 _REGISTRY_NAME = re.compile(r"[a-zA-Z0-9-_$#.]{1,255}")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +178,8 @@ class ConnectionOptions:
     sts_endpoint_url: str | None = None
     # The Glue Schema Registry's endpoint (None: Glue's in ``region``).
     schema_registry_endpoint_url: str | None = None
+    # The kinesis_source logger's level in every process of the query; None: inherited.
+    log_level: str | None = None
 
 
 class SchemaRegistry(Enum):
@@ -263,6 +270,7 @@ def parse_connection(
         "role_external_id": opts.get("roleExternalId") or None,
         "sts_endpoint_url": opts.get("stsEndpointUrl", "").strip() or None,
         "schema_registry_endpoint_url": opts.get("schemaRegistryEndpointUrl", "").strip() or None,
+        "log_level": _parse_log_level(opts.get("logLevel")),
     }
 
 
@@ -287,6 +295,17 @@ def parse_registry_schema(
             )
         names[option] = value or None
     return RegistrySchema(names["registryName"] or DEFAULT_REGISTRY_NAME, names["schemaName"])
+
+
+def _parse_log_level(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise OptionError(
+            "logLevel", f"got {value!r}; valid values (any case) are: {', '.join(LOG_LEVELS)}"
+        )
+    return level
 
 
 def _parse_session_name(value: str | None) -> str:

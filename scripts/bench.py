@@ -109,10 +109,16 @@ def main(argv: list[str] | None = None) -> None:
         metavar="MINUTES",
         help="run only the soak for MINUTES (60 for issue 15) and report what grew",
     )
+    parser.add_argument(
+        "--consumer-mode",
+        choices=("polling", "efo"),
+        default="polling",
+        help="the soak's consumerMode (efo: kinesis-local behind the EFO test double)",
+    )
     args = parser.parse_args(argv)
     if args.soak is not None:
         print(f"python {sys.version.split()[0]}, pid {os.getpid()}")
-        soak.run_soak(args.soak)
+        soak.run_soak(args.soak, args.consumer_mode)
         common.print_table()
         return
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]

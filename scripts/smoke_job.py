@@ -2,6 +2,8 @@
 was read and where every connector module was imported from (driver and executors).
 
 Usage: smoke_job.py ENDPOINT_URL STREAM STORE CHECKPOINT_DIR [register|auto]
+  STREAM    one stream, or several (a,b,...): then the query runs again from its checkpoint
+            with the first stream only, and the driver logs that the others were dropped
   register  call kinesis_source.register(spark), as a job shipped with --py-files should
   auto      no register call: format("kinesis") resolves through pyspark_kinesis, which
             the driver JVM finds only when the zip is on its own PYTHONPATH
@@ -47,23 +49,25 @@ def main(endpoint: str, stream: str, store: str, checkpoint: str, mode: str = "r
         import kinesis_source
 
         kinesis_source.register(spark)
-    query = (
-        spark.readStream.format("kinesis")
-        .option("streamName", stream)
-        .option("region", "us-east-1")
-        .option("endpointUrl", endpoint)
-        .option("checkpointStore", store)
-        .option("initialPosition", "trim_horizon")
-        .option("fetchIntervalMs", "0")
-        .load()
-        .writeStream.foreachBatch(collect)
-        .option("checkpointLocation", checkpoint)
-        .start()
-    )
-    try:
-        query.processAllAvailable()
-    finally:
-        query.stop()
+    runs = [stream] if "," not in stream else [stream, stream.split(",")[0]]
+    for streams in runs:
+        query = (
+            spark.readStream.format("kinesis")
+            .option("streamName", streams)
+            .option("region", "us-east-1")
+            .option("endpointUrl", endpoint)
+            .option("checkpointStore", store)
+            .option("initialPosition", "trim_horizon")
+            .option("fetchIntervalMs", "0")
+            .load()
+            .writeStream.foreachBatch(collect)
+            .option("checkpointLocation", checkpoint)
+            .start()
+        )
+        try:
+            query.processAllAvailable()
+        finally:
+            query.stop()
     executors = spark.sparkContext.parallelize([0], 1).map(module_files).collect()[0]
     report = {"rows": sorted(rows), "driver": module_files(), "executor": executors}
     print("SMOKE " + json.dumps(report), flush=True)

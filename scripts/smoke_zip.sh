@@ -60,4 +60,6 @@ for side in ("driver", "executor"):
         if f"{zip_name}/{module.replace('.', '/')}" not in path:
             sys.exit(f"smoke_zip.sh: {side} imported {module} from {path}, not from the zip")
 PY
+# The driver's log (Spark's and the Python workers' stderr), for callers that check it.
+cat "$work/err.txt" >&2
 echo "$report"

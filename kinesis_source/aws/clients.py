@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.serialize
@@ -32,9 +32,30 @@ from kinesis_source.options import ConnectionOptions
 # botocore's serializer setting for request timestamps in milliseconds (botocore >= 1.40.46).
 MILLISECOND_PRECISION = "millisecond"
 
+# Least recently used last out, at most limits.CLIENT_CACHE_MAX each: a worker that serves
+# many queries (or credentials that change) does not keep every client it ever built. An
+# evicted client is not closed: a read may still hold it; it goes when nothing does.
 _CLIENTS: dict[tuple[Any, ...], Any] = {}
 _SESSIONS: dict[tuple[Any, ...], boto3.session.Session] = {}
 _LOCK = threading.RLock()
+V = TypeVar("V")
+
+
+def _cached(cache: dict[tuple[Any, ...], V], key: tuple[Any, ...]) -> V | None:
+    """``cache[key]`` moved to the end (dicts keep insertion order), or None. Hold _LOCK."""
+    found = cache.pop(key, None)
+    if found is not None:
+        cache[key] = found
+    return found
+
+
+def _remember(cache: dict[tuple[Any, ...], V], key: tuple[Any, ...], value: V) -> V:
+    """Put ``value`` in ``cache``, dropping the least recently used beyond the bound."""
+    cache[key] = value
+    while len(cache) > limits.CLIENT_CACHE_MAX:
+        del cache[next(iter(cache))]
+    return value
+
 
 _CONFIG = Config(
     connect_timeout=limits.CONNECT_TIMEOUT_SECONDS,
@@ -73,9 +94,9 @@ def session(opts: ConnectionOptions) -> boto3.session.Session:
     """The boto3 session holding ``opts``' credentials; one per process and settings."""
     key = _credential_key(opts)
     with _LOCK:
-        found = _SESSIONS.get(key)
+        found = _cached(_SESSIONS, key)
         if found is None:
-            found = _SESSIONS[key] = _new_session(opts)
+            found = _remember(_SESSIONS, key, _new_session(opts))
             found.events.register("creating-serializer.kinesis", millisecond_timestamps)
         return found
 
@@ -162,12 +183,12 @@ def client(
     config = config or _CONFIG
     key = (service, region or opts.region, endpoint_url, id(config), *_credential_key(opts))
     with _LOCK:
-        found = _CLIENTS.get(key)
+        found = _cached(_CLIENTS, key)
         if found is None:
             found = session(opts).client(
                 service, region_name=region or opts.region, endpoint_url=endpoint_url, config=config
             )
-            _CLIENTS[key] = found
+            _remember(_CLIENTS, key, found)
         return found
 
 
@@ -188,7 +209,7 @@ def kinesis_client(opts: ConnectionOptions, *, prepare: Callable[[Any], None] | 
         *_credential_key(opts),
     )
     with _LOCK:
-        found = _CLIENTS.get(key)
+        found = _cached(_CLIENTS, key)
         if found is None:
             config = Config(
                 connect_timeout=opts.connect_timeout_ms / 1000.0,
@@ -201,7 +222,7 @@ def kinesis_client(opts: ConnectionOptions, *, prepare: Callable[[Any], None] | 
             )
             if prepare is not None:
                 prepare(found)
-            _CLIENTS[key] = found
+            _remember(_CLIENTS, key, found)
         return found
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kinesis_source.aws.retry import RetryPolicy, call_with_retry
+from kinesis_source.aws.retry import RetryPolicy, call_with_retry, is_denied
 from kinesis_source.errors import KinesisReadError, KinesisSourceError, StreamNotFoundError
 from kinesis_source.streams import StreamRef
 
@@ -55,6 +55,8 @@ def describe_stream_summary(
             ) from exc
         raise failure(f"cannot describe {where}: {_code(exc) or exc}", stream=ref.name) from exc
     except (BotoCoreError, KinesisSourceError) as exc:
+        if is_denied(exc.__cause__):
+            raise  # names the call and the stream (call_with_retry)
         # No credentials, an unreachable endpoint (a region that is no region), timeouts.
         raise failure(
             f"cannot reach {where}: {exc} (check the options region and endpointUrl and the "

@@ -52,6 +52,8 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
+# A call the credentials may not make: no retry helps; the error names the call and what.
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
 THROTTLED = "throttled"
 TRANSIENT = "transient"
 
@@ -69,6 +71,22 @@ class RetryPolicy:
 
 def policy_of(opts: ConnectionOptions) -> RetryPolicy:
     return RetryPolicy(opts.max_retries, opts.retry_base_delay_ms, opts.retry_max_delay_ms)
+
+
+def is_denied(exc: BaseException | None) -> bool:
+    return (
+        isinstance(exc, ClientError)
+        and exc.response.get("Error", {}).get("Code") in ACCESS_DENIED_CODES
+    )
+
+
+def denied_message(action: str, resource: str) -> str:
+    """What a user reads when IAM refuses ``action`` (an API name) on ``resource``."""
+    return (
+        f"{action} on {resource} was denied (AccessDeniedException): the credentials may "
+        f"not call kinesis:{action} there; allow it in their IAM policy (docs/deploying.md "
+        "lists the permissions)"
+    )
 
 
 def classify(exc: BaseException) -> str | None:
@@ -120,6 +138,10 @@ def call_with_retry(
             return call()
         except (ClientError, BotoCoreError) as exc:
             kind = classify(exc)
+            if kind is None and is_denied(exc):
+                raise failure(
+                    denied_message(what, where), stream=stream, shard_id=shard_id
+                ) from exc
             if kind is None:
                 raise
             if retry >= policy.max_retries:

@@ -19,10 +19,15 @@ from pyspark.sql.datasource import (
 )
 from pyspark.sql.types import StructType
 
-from kinesis_source.errors import SinkInputError
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.kinesis import describe_stream_summary
+from kinesis_source.aws.retry import policy_of
+from kinesis_source.errors import KinesisWriteError, SinkInputError
+from kinesis_source.logs import configure
 from kinesis_source.sink.columns import check_columns
-from kinesis_source.sink.options import parse_sink_options
+from kinesis_source.sink.options import SinkOptions, parse_sink_options
 from kinesis_source.sink.task import SinkPlan, write_partition
+from kinesis_source.streams import StreamRef
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> SinkPlan:
     """Check the options, the save mode and the input columns, on the driver."""
     options = parse_sink_options(raw)
+    configure(options.log_level)
     if overwrite:
         raise SinkInputError(
             "the kinesis sink only appends records to a stream: use mode('append') "
@@ -39,12 +45,26 @@ def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> Si
         [(f.name, f.dataType.simpleString()) for f in schema.fields],
         encode_value=options.registry_schema is not None,
     )
+    check_stream(options)
     if not columns.encode_value:
         return SinkPlan(options, columns)
     from kinesis_source.sink.registry import writer_schema
 
     value_type = schema[columns.data].dataType
     return SinkPlan(options, columns, writer_schema(options, columns.data, value_type))
+
+
+def check_stream(options: SinkOptions) -> None:
+    """At save()/start(), on the driver, as the source does at load(): a missing stream,
+    another region or endpoint, denied credentials fail here, naming the stream and the
+    region, rather than as a task's error."""
+    describe_stream_summary(
+        kinesis_client(options),
+        StreamRef(options.stream_name),
+        options.region,
+        policy_of(options),
+        failure=KinesisWriteError,
+    )
 
 
 @dataclass
@@ -61,6 +81,7 @@ class SinkCommitMessage(WriterCommitMessage):
 def _write(plan: SinkPlan, iterator: Iterator[pa.RecordBatch]) -> SinkCommitMessage:
     from pyspark import TaskContext
 
+    configure(plan.options.log_level)  # an executor's Python worker
     context = TaskContext.get()
     partition = context.partitionId() if context is not None else 0
     stats = write_partition(plan, iterator, partition)
@@ -75,7 +96,9 @@ def _write(plan: SinkPlan, iterator: Iterator[pa.RecordBatch]) -> SinkCommitMess
     )
 
 
-def _log_batch(stream: str, batch: str, messages: Sequence[WriterCommitMessage | None]) -> None:
+def _log_batch(plan: SinkPlan, batch: str, messages: Sequence[WriterCommitMessage | None]) -> None:
+    configure(plan.options.log_level)  # the driver's Python process that commits
+    stream = plan.options.stream_name
     done = [m for m in messages if isinstance(m, SinkCommitMessage)]
     log.info(
         "kinesis sink, stream %r, %s: wrote %d records (%d Kinesis records, %d bytes) in %d "
@@ -102,11 +125,11 @@ class KinesisBatchWriter(DataSourceArrowWriter):
         return _write(self.plan, iterator)
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
-        _log_batch(self.plan.options.stream_name, "batch write", messages)
+        _log_batch(self.plan, "batch write", messages)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         _log_batch(
-            self.plan.options.stream_name,
+            self.plan,
             "failed batch write (records below stay written)",
             messages,
         )
@@ -122,11 +145,11 @@ class KinesisStreamWriter(DataSourceStreamArrowWriter):
         return _write(self.plan, iterator)
 
     def commit(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
-        _log_batch(self.plan.options.stream_name, f"batch {batchId}", messages)
+        _log_batch(self.plan, f"batch {batchId}", messages)
 
     def abort(self, messages: list[WriterCommitMessage | None], batchId: int) -> None:
         _log_batch(
-            self.plan.options.stream_name,
+            self.plan,
             f"failed batch {batchId} (records below stay written; the batch runs again)",
             messages,
         )

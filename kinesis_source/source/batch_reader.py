@@ -26,6 +26,7 @@ from pyspark.sql.datasource import DataSourceReader, InputPartition
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.glue import SchemaVersion
 from kinesis_source.aws.retry import policy_of
+from kinesis_source.logs import configure
 from kinesis_source.source.batch_options import BatchRead
 from kinesis_source.source.driver.batch_plan import (
     arrival_bound,
@@ -61,6 +62,7 @@ class KinesisBatchReader(DataSourceReader):
 
     def partitions(self) -> Sequence[InputPartition]:
         opts = self.opts
+        configure(opts.log_level)  # the Python worker Spark starts to plan the read
         # What the read returns is fixed here: records that arrive later are never in it.
         plan_ms = int(time.time() * 1000)
         until_ms = arrival_bound(plan_ms, self.end.timestamp_ms)
@@ -104,6 +106,7 @@ class KinesisBatchReader(DataSourceReader):
         if not isinstance(partition, ShardPartition):
             # No shard holds records of the range: Spark runs one partition of its own.
             return iter(())
+        configure(self.opts.log_level)  # an executor's Python worker
         batches = read_shards(self.opts, None, partition.tasks)
         if self.registry_reader is None or self.arrow_schema is None:
             return batches

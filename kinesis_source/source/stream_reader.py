@@ -35,11 +35,14 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from kinesis_source.aws.glue import SchemaVersion
+from kinesis_source.errors import CheckpointStoreError
+from kinesis_source.logs import configure
 from kinesis_source.source.driver.consumers import registry_for, resolve_consumer
 from kinesis_source.source.driver.kcl_leases import leases_for
 from kinesis_source.source.driver.lag import lag_report
 from kinesis_source.source.driver.lineage import readable_shards
 from kinesis_source.source.driver.planning import StreamStep, next_offset
+from kinesis_source.source.driver.stop_signal import stop_on_sigterm
 from kinesis_source.source.driver.stream_planner import StreamPlanner
 from kinesis_source.source.driver.stream_start import changed_streams
 from kinesis_source.source.executor.multi_shard import read_shards
@@ -48,6 +51,7 @@ from kinesis_source.source.positions import QueryOffset, ShardEnd, StreamOffset
 from kinesis_source.source.shard_range import ShardRange
 from kinesis_source.source.tasks import ShardPartition, ShardTask
 from kinesis_source.stores import CheckpointStore, open_store
+from kinesis_source.stores.base import PURGE_ALL
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         registry_reader: SchemaVersion | None = None,
         arrow_schema: pa.Schema | None = None,
     ) -> None:
+        # The driver's streaming source runner: a process of its own, logging unset.
+        configure(opts.log_level)
         self.opts = opts
         # schemaRegistry=glue: the reader schema resolved at load(), and the rows' Arrow
         # schema; both travel to read() in the pickled reader, so tasks never ask Glue
@@ -83,6 +89,8 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self._lag: dict[str, Any] | None = None
         # Streams of an older offset no longer in the options, warned about once.
         self._dropped: set[str] = set()
+        # Of those, the ones whose store entries the next commit purges (retried until done).
+        self._to_purge: set[str] = set()
         # Fail on the driver, before any task runs, if a stream or the store is unusable.
         self._planners = {ref.name: StreamPlanner(opts, ref.name) for ref in opts.streams}
         # consumerMode=efo: each stream's consumer ARN, resolved once the query's id is known
@@ -90,6 +98,9 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         # ShardTask.
         self._consumer_arns: dict[str, str] = {}
         self._store().check()
+        if opts.deregister_consumer_on_stop:
+            # So that Spark's end of this process reaches stop() (stop_signal.py says why).
+            stop_on_sigterm()
 
     def _store(self) -> CheckpointStore:
         return open_store(self.opts)
@@ -168,6 +179,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         for name in removed:
             if name not in self._dropped:
                 self._dropped.add(name)
+                self._to_purge.add(name)
                 log.warning(
                     "stream %r is in the checkpoint but no longer in the options "
                     "streamName/streamARN: it is not read any more (its positions are dropped "
@@ -242,6 +254,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ShardPartition)
+        configure(self.opts.log_level)  # an executor's Python worker
         batches = read_shards(self.opts, self._store(), partition.tasks)
         if self.registry_reader is None or self.arrow_schema is None:
             return batches
@@ -253,14 +266,26 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def commit(self, end: dict[str, Any]) -> None:
         offset = QueryOffset.from_json(end)
         # Keep batch end-1 too: latestOffset(end) still reads batch `end.batch`'s entries,
-        # and a replay of the last committed batch may still happen after a restart.
+        # and a replay of the last committed batch may still happen after a restart. A
+        # stream removed from the options goes whole once `end` no longer holds it.
+        purges = [(name, offset.batch - 1) for name in offset.streams]
+        removed = sorted(self._to_purge - set(offset.streams))
+        purges += [(name, PURGE_ALL) for name in removed]
         store = self._store()
-        for name in offset.streams:
-            store.purge_before(name, offset.query, offset.batch - 1)
+        for name, before in purges:
+            try:
+                store.purge_before(name, offset.query, before)
+            except CheckpointStoreError as exc:
+                # Housekeeping never fails the query: old entries stay until the next
+                # commit purges them (every purge takes all older batches).
+                log.warning("%s; purging again at the next commit", exc)
+                continue
+            self._to_purge.discard(name)
 
     def stop(self) -> None:
-        # Spark may never call this (a crash, or a stop it skips): deregistration is a
-        # convenience, never needed for correctness.
+        # Called when the query stops, fails or its session stops (stop_signal.py), never
+        # after a crash of the driver: deregistration is a convenience, never needed for
+        # correctness.
         if self.opts.deregister_consumer_on_stop:
             for name, arn in sorted(self._consumer_arns.items()):
                 registry_for(self.opts, self.opts.stream_ref(name)).deregister(arn)

@@ -37,6 +37,9 @@ from kinesis_source.stores.base import (
     describe_error,
     entry,
     error_code,
+    not_exclusive,
+    parse_entry,
+    probe_key,
     store_error,
 )
 
@@ -49,6 +52,9 @@ KEY_SCHEMA = [
     {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
 ]
 _UNPROCESSED_RETRIES = 8
+# The item's expiry (epoch seconds), DynamoDB's TTL attribute: entries of an abandoned
+# query go by themselves where TTL is enabled on it (createCheckpointTable does).
+TTL_ATTRIBUTE = "expiresAt"
 
 
 def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> dict[str, Any]:
@@ -66,6 +72,7 @@ def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> 
         "writtenAt": {
             "S": datetime.fromtimestamp(value["writtenAtMs"] / 1000, timezone.utc).isoformat()
         },
+        TTL_ATTRIBUTE: {"N": str(value["writtenAtMs"] // 1000 + limits.STORE_ENTRY_TTL_SECONDS)},
     }
     if end.position.sequence is not None:
         item["lastSequenceNumber"] = {"S": end.position.sequence}
@@ -128,10 +135,12 @@ class DynamoDBCheckpointStore(CheckpointStore):
                         "sort key batchShard, both strings) or set createCheckpointTable=true"
                     ) from exc
                 self._create()
+                self._check_conditional_put()
                 return
             if table.get("TableStatus") == "CREATING":
                 # Another driver is creating it: wait, as for a table of our own.
                 self._wait_until_active()
+            self._check_conditional_put()
         except (BotoCoreError, ClientError) as exc:
             raise CheckpointStoreError(
                 f"checkpoint store {self.uri} is not usable: {describe_error(exc)}; check the "
@@ -162,7 +171,54 @@ class DynamoDBCheckpointStore(CheckpointStore):
             # Another driver created it meanwhile: wait for it like for our own.
             if error_code(exc) != "ResourceInUseException":
                 raise
+            self._wait_until_active()
+            return
         self._wait_until_active()
+        self._enable_ttl()
+
+    def _enable_ttl(self) -> None:
+        try:
+            self.check_client.update_time_to_live(
+                TableName=self.table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # The table works without it; only an abandoned query's entries stay.
+            log.warning(
+                "checkpoint store %s: enabling TTL on %s failed (%s): entries of abandoned "
+                "queries will not expire by themselves (docs/deploying.md)",
+                self.uri,
+                TTL_ATTRIBUTE,
+                describe_error(exc),
+            )
+
+    def _check_conditional_put(self) -> None:
+        """Prove that a second conditional PutItem of one key loses on this endpoint."""
+        key = {PARTITION_KEY: {"S": probe_key()}, SORT_KEY: {"S": "check"}}
+        request = {
+            "TableName": self.table,
+            "Item": {**key, TTL_ATTRIBUTE: {"N": str(int(time.time()) + 3600)}},
+            "ConditionExpression": "attribute_not_exists(#s)",
+            "ExpressionAttributeNames": {"#s": SORT_KEY},
+        }
+        try:
+            self.check_client.put_item(**request)
+            try:
+                self.check_client.put_item(**request)
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return
+                raise
+            finally:
+                self.check_client.delete_item(TableName=self.table, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise store_error(self.uri, "a conditional PutItem", exc) from exc
+        raise not_exclusive(
+            self.uri,
+            "PutItem with attribute_not_exists",
+            "The endpoint (checkpointEndpointUrl) ignores condition expressions: use "
+            "DynamoDB, or an s3:// store",
+        )
 
     def _wait_until_active(self) -> None:
         self.check_client.get_waiter("table_exists").wait(
@@ -183,7 +239,14 @@ class DynamoDBCheckpointStore(CheckpointStore):
         except (BotoCoreError, ClientError) as exc:
             raise store_error(self.uri, f"GetItem batch {batch}", exc, shard_id) from exc
         item = resp.get("Item")
-        return None if item is None else _end(item)
+        return None if item is None else self._parse(item)
+
+    def _parse(self, item: dict[str, Any]) -> ShardEnd:
+        return self._with_shard(item)[1]
+
+    def _with_shard(self, item: dict[str, Any]) -> tuple[str, ShardEnd]:
+        key = f"{item.get(PARTITION_KEY, {}).get('S')} {item.get(SORT_KEY, {}).get('S')}"
+        return parse_entry(self.uri, f"item {key}", lambda: (item["shardId"]["S"], _end(item)))
 
     def _query(self, condition: str, values: dict[str, Any], keys_only: bool) -> list[Any]:
         request: dict[str, Any] = {
@@ -209,7 +272,7 @@ class DynamoDBCheckpointStore(CheckpointStore):
             {":p": {"S": f"{stream}/{query}"}, ":b": {"S": f"{batch_key(batch)}/"}},
             keys_only=False,
         )
-        return {item["shardId"]["S"]: _end(item) for item in items}
+        return dict(self._with_shard(item) for item in items)
 
     def put_if_absent(
         self, stream: str, query: str, batch: int, shard_id: str, end: ShardEnd
@@ -230,18 +293,17 @@ class DynamoDBCheckpointStore(CheckpointStore):
         return True
 
     def purge_before(self, stream: str, query: str, batch: int) -> None:
-        try:
-            keys = self._query(
-                "#p = :p AND #s < :b",
-                {":p": {"S": f"{stream}/{query}"}, ":b": {"S": batch_key(batch)}},
-                keys_only=True,
-            )
-            for start in range(0, len(keys), limits.DYNAMODB_BATCH_WRITE_MAX_ITEMS):
-                chunk = keys[start : start + limits.DYNAMODB_BATCH_WRITE_MAX_ITEMS]
+        keys = self._query(
+            "#p = :p AND #s < :b",
+            {":p": {"S": f"{stream}/{query}"}, ":b": {"S": batch_key(batch)}},
+            keys_only=True,
+        )
+        for start in range(0, len(keys), limits.DYNAMODB_BATCH_WRITE_MAX_ITEMS):
+            chunk = keys[start : start + limits.DYNAMODB_BATCH_WRITE_MAX_ITEMS]
+            try:
                 self._delete(chunk)
-        except (BotoCoreError, ClientError, CheckpointStoreError) as exc:
-            # Purging is housekeeping: a failure leaves old entries, never wrong ones.
-            log.warning("checkpoint store %s: purge failed: %s", self.uri, describe_error(exc))
+            except (BotoCoreError, ClientError) as exc:
+                raise store_error(self.uri, "BatchWriteItem (purge)", exc) from exc
 
     def _delete(self, keys: list[Any]) -> None:
         requests: dict[str, Any] = {self.table: [{"DeleteRequest": {"Key": key}} for key in keys]}
@@ -252,4 +314,7 @@ class DynamoDBCheckpointStore(CheckpointStore):
                 return
             # Unprocessed items are DynamoDB's way of throttling a batch: back off.
             time.sleep(0.05 * 2**attempt)
-        log.warning("checkpoint store %s: purge left throttled items for later", self.uri)
+        raise CheckpointStoreError(
+            f"checkpoint store {self.uri}: purge left {len(requests.get(self.table, []))} "
+            "throttled items (UnprocessedItems) for the next commit"
+        )

@@ -3,6 +3,7 @@ shares."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,7 +13,15 @@ from urllib.parse import unquote, urlparse
 
 from kinesis_source.errors import CheckpointStoreError
 from kinesis_source.source.positions import ShardEnd
-from kinesis_source.stores.base import CheckpointStore, batch_key, entry
+from kinesis_source.stores.base import (
+    PURGE_ALL,
+    CheckpointStore,
+    batch_key,
+    entry,
+    not_exclusive,
+    parse_entry,
+    probe_key,
+)
 
 
 class FileCheckpointStore(CheckpointStore):
@@ -43,6 +52,39 @@ class FileCheckpointStore(CheckpointStore):
             raise CheckpointStoreError(
                 f"checkpoint store {self.uri} is not a writable directory: {exc}"
             ) from exc
+        self._check_link()
+
+    def _check_link(self) -> None:
+        """Put-if-absent is os.link: prove that it works here and refuses an existing name
+        (some network and FUSE file systems have no hard links)."""
+        final = self.root / f".{probe_key()}.json"
+        made: list[str] = []
+        try:
+            for _ in range(2):
+                fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".probe-", suffix=".tmp")
+                os.close(fd)
+                made.append(tmp)
+            os.link(made[0], final)
+            try:
+                os.link(made[1], final)
+            except FileExistsError:
+                return
+            raise not_exclusive(
+                self.uri,
+                "hard link",
+                "Use a local file system or one with POSIX hard links, or an s3:// or "
+                "dynamodb:// store",
+            )
+        except OSError as exc:
+            raise CheckpointStoreError(
+                f"checkpoint store {self.uri}: put-if-absent needs hard links (os.link), "
+                f"which this file system refused: {exc}. Use a local file system or one with "
+                "POSIX hard links, or an s3:// or dynamodb:// store"
+            ) from exc
+        finally:
+            for path in [*made, str(final)]:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
     def get_batch(self, stream: str, query: str, batch: int) -> dict[str, ShardEnd]:
         directory = self._batch_dir(stream, query, batch)
@@ -63,14 +105,14 @@ class FileCheckpointStore(CheckpointStore):
 
     def _read(self, path: Path) -> ShardEnd | None:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise CheckpointStoreError(
-                f"checkpoint store {self.uri}: cannot read {path.name}: {exc}"
+                f"checkpoint store {self.uri}: cannot read {path}: {exc}"
             ) from exc
-        return ShardEnd.from_json(data)
+        return parse_entry(self.uri, str(path), lambda: ShardEnd.from_json(json.loads(text)))
 
     def put_if_absent(
         self, stream: str, query: str, batch: int, shard_id: str, end: ShardEnd
@@ -102,8 +144,15 @@ class FileCheckpointStore(CheckpointStore):
         parent = self.root / stream / query
         try:
             names = os.listdir(parent)
+            for name in names:
+                if name.isdigit() and int(name) < batch:
+                    shutil.rmtree(parent / name)
+            if batch == PURGE_ALL:
+                # A stream removed from the query: no read writes here any more.
+                parent.rmdir()
         except FileNotFoundError:
             return
-        for name in names:
-            if name.isdigit() and int(name) < batch:
-                shutil.rmtree(parent / name, ignore_errors=True)
+        except OSError as exc:
+            raise CheckpointStoreError(
+                f"checkpoint store {self.uri}: purging {parent} failed: {exc}"
+            ) from exc

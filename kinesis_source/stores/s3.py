@@ -27,6 +27,9 @@ from kinesis_source.stores.base import (
     describe_error,
     entry,
     error_code,
+    not_exclusive,
+    parse_entry,
+    probe_key,
     store_error,
 )
 
@@ -63,6 +66,32 @@ class S3CheckpointStore(CheckpointStore):
                 "bucket exists, the credentials may read and write it, and the options "
                 "checkpointRegion and checkpointEndpointUrl"
             ) from exc
+        self._check_conditional_put()
+
+    def _check_conditional_put(self) -> None:
+        """Put-if-absent is PutObject with If-None-Match: prove that this endpoint honours
+        it (AWS S3 does; some S3-compatible stores ignore the header, and then both of two
+        racing attempts would "win")."""
+        key = "/".join(p for p in (self.prefix, f"{probe_key()}.json") if p)
+        request = {"Bucket": self.bucket, "Key": key, "Body": b"{}", "IfNoneMatch": "*"}
+        try:
+            self.check_client.put_object(**request)
+            try:
+                self.check_client.put_object(**request)
+            except ClientError as exc:
+                if error_code(exc) in ("PreconditionFailed", "412"):
+                    return
+                raise
+            finally:
+                self.check_client.delete_object(Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise store_error(self.uri, f"a conditional PutObject of {key}", exc) from exc
+        raise not_exclusive(
+            self.uri,
+            "PutObject with If-None-Match: *",
+            "The endpoint (checkpointEndpointUrl) ignores If-None-Match: use AWS S3, an "
+            "S3-compatible store that supports conditional writes, or a dynamodb:// store",
+        )
 
     def get(self, stream: str, query: str, batch: int, shard_id: str) -> ShardEnd | None:
         return self._read(self._key(stream, query, batch, shard_id), shard_id)
@@ -76,12 +105,7 @@ class S3CheckpointStore(CheckpointStore):
             raise store_error(self.uri, f"reading {key}", exc, shard_id) from exc
         except BotoCoreError as exc:
             raise store_error(self.uri, f"reading {key}", exc, shard_id) from exc
-        try:
-            return ShardEnd.from_json(json.loads(body))
-        except (ValueError, KeyError) as exc:
-            raise CheckpointStoreError(
-                f"checkpoint store {self.uri}: {key} is not a checkpoint entry: {exc}"
-            ) from exc
+        return parse_entry(self.uri, key, lambda: ShardEnd.from_json(json.loads(body)))
 
     def _list(self, prefix: str, delimiter: str | None = None) -> list[dict[str, Any]]:
         pages: list[dict[str, Any]] = []
@@ -162,6 +186,4 @@ class S3CheckpointStore(CheckpointStore):
                     Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
                 )
             except (BotoCoreError, ClientError) as exc:
-                # Purging is housekeeping: a failure leaves old entries, never wrong ones.
-                log.warning("checkpoint store %s: purge failed: %s", self.uri, describe_error(exc))
-                return
+                raise store_error(self.uri, "DeleteObjects (purge)", exc) from exc

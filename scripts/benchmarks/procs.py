@@ -70,6 +70,30 @@ def open_fds(pid: int | str = "self") -> int | None:
         return None
 
 
+def fds_by_kind(pid: int | str = "self") -> dict[str, int]:
+    """Open descriptors by kind: sockets, files (regular files and directories), pipes,
+    other (anon inodes: epoll, eventfd, ...). Empty if the process is gone."""
+    kinds = {"sockets": 0, "files": 0, "pipes": 0, "other": 0}
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return {}
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:"):
+            kinds["sockets"] += 1
+        elif target.startswith("pipe:"):
+            kinds["pipes"] += 1
+        elif target.startswith("/"):
+            kinds["files"] += 1
+        else:
+            kinds["other"] += 1
+    return kinds
+
+
 def cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:

@@ -1,5 +1,10 @@
 """Soak mode, ``bench.py --soak MINUTES`` (issue 15, target 6): does anything grow?
 
+``--consumer-mode efo`` reads by enhanced fan-out instead: kinesis-local (node) behind the
+SubscribeToShard test double (tests/emulators/efo_server.py), ``EFO_SHARDS`` shards (the
+emulator is slow to write), ``EFO_PUT_RATE`` records/s; subscriptions kept open between
+batches in the executors' Python workers are what it watches (threads, sockets, memory).
+
 A query reads a 50-shard stream on moto's server (a subprocess on 127.0.0.1) for MINUTES
 with a 1 s processingTime trigger, the file checkpoint store and a foreachBatch sink that
 counts every record it is given. A producer thread puts a steady ``PUT_RATE`` records/s (less
@@ -8,7 +13,8 @@ when moto answers slower) over ``PUT_KEYS`` partition keys, each record's data i
 Every ``SAMPLE_S`` the run samples, from /proc: the resident memory and open file
 descriptors of this process (the driver's Python), of the JVM, and of each kind of
 Python worker under the JVM (the executors' task workers, the streaming source's planner,
-the data source lookups; the ``pyspark.daemon`` processes only fork), and the checkpoint
+the data source lookups; the ``pyspark.daemon`` processes only fork), with each kind's
+threads and descriptors by kind (sockets, files, pipes), and the checkpoint
 store's entry count (its ``.json`` files), with the thread count of the driver's Python and
 of the JVM. It prints a line a minute, with the JVM's heap (jstat) right after a full
 collection (jcmd GC.run), whose old generation is the heap's live set. At the end it
@@ -29,8 +35,10 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import procs
@@ -41,6 +49,8 @@ SOAK_TRIGGER = "1 second"
 PUT_RATE = 300  # records/s: far under 50 shards' 1,000 records/s each
 PUT_KEYS = 997
 PUT_EVERY_S = 0.1
+EFO_SHARDS = 8
+EFO_PUT_RATE = 100
 SAMPLE_S = 10.0
 PRINT_EVERY_S = 60.0
 # The first minutes fill caches, pools and the JVM's heap: compared from after them.
@@ -127,6 +137,9 @@ def _sample(at: float, store_root: str, *, heap: bool) -> Sample:
         values[f"{role} count"] = float(len(pids))
         values[f"{role} rss"] = float(sum(procs.rss(p) or 0 for p in pids))
         values[f"{role} fds"] = float(sum(procs.open_fds(p) or 0 for p in pids))
+        values[f"{role} threads"] = float(sum(procs.threads(p) or 0 for p in pids))
+        for kind in ("sockets", "files", "pipes"):
+            values[f"{role} {kind}"] = float(sum(procs.fds_by_kind(p).get(kind, 0) for p in pids))
     values["store entries"] = float(_store_entries(store_root))
     if heap and spark.jvm is not None:
         # After a full collection the old generation holds what is live: a figure that
@@ -148,7 +161,7 @@ def _show(name: str, value: float) -> str:
 def _tolerance(name: str, base: float) -> float:
     if name.endswith("rss") or name == LIVE_HEAP:
         return max(RSS_TOLERANCE_SHARE * base, RSS_TOLERANCE_BYTES)
-    if name.endswith(("fds", "threads")):
+    if name.endswith(("fds", "threads", "sockets", "files", "pipes")):
         return max(FD_TOLERANCE, RSS_TOLERANCE_SHARE * base)
     if name == "store entries":
         return ENTRY_TOLERANCE
@@ -227,8 +240,9 @@ def verdicts(samples: Sequence[Sample], warm_up_s: float, end_s: float) -> list[
 class Producer:
     """Puts ``PUT_RATE`` records/s, data = the record's index, until stopped."""
 
-    def __init__(self, endpoint: str, stream: str, capacity: int) -> None:
+    def __init__(self, endpoint: str, stream: str, capacity: int, rate: int = PUT_RATE) -> None:
         self.client = kinesis(endpoint)
+        self.rate = rate
         self.stream = stream
         self.capacity = capacity
         self.put = 0
@@ -236,7 +250,7 @@ class Producer:
         self.thread = threading.Thread(target=self._run, name="soak-producer", daemon=True)
 
     def _run(self) -> None:
-        per_call = max(1, int(PUT_RATE * PUT_EVERY_S))
+        per_call = max(1, int(self.rate * PUT_EVERY_S))
         started = time.monotonic()
         calls = 0
         while not self.stop.is_set() and self.put + per_call <= self.capacity:
@@ -300,7 +314,25 @@ def warm_up_seconds(total_s: float) -> float:
     return min(WARM_UP_MAX_S, max(WARM_UP_MIN_S, total_s * WARM_UP_SHARE))
 
 
-def run_soak(minutes: float) -> None:
+@contextmanager
+def _kinesis(consumer_mode: str, tmp: str) -> Iterator[str]:
+    """The endpoint to read: moto, or for efo kinesis-local behind the EFO test double."""
+    if consumer_mode != "efo":
+        with moto_kinesis() as endpoint:
+            yield endpoint
+        return
+    from tests.emulators import kinesis_local
+    from tests.emulators.efo_server import EfoServer
+
+    with kinesis_local.running(Path(tmp)) as upstream:
+        server = EfoServer(upstream)
+        try:
+            yield server.start()
+        finally:
+            server.stop()
+
+
+def run_soak(minutes: float, consumer_mode: str = "polling") -> None:
     total_s = minutes * 60
     warm_up_s = warm_up_seconds(total_s)
     if total_s < warm_up_s + 2 * WINDOW_S:
@@ -308,27 +340,31 @@ def run_soak(minutes: float) -> None:
             f"--soak {minutes:g}: too short; it needs {warm_up_s + 2 * WINDOW_S:.0f} s at least "
             f"(a {warm_up_s:.0f} s warm-up, then two {WINDOW_S:.0f} s windows to compare)"
         )
+    efo = consumer_mode == "efo"
+    rate, shards = (EFO_PUT_RATE, EFO_SHARDS) if efo else (PUT_RATE, SOAK_SHARDS)
     print(
-        f"(soak) {minutes:g} min: {SOAK_SHARDS} shards, {PUT_RATE} records/s over {PUT_KEYS} keys, "
-        f"{SOAK_TRIGGER} trigger, foreachBatch sink, file store, moto (subprocess); "
+        f"(soak) {minutes:g} min: {shards} shards, {rate} records/s over {PUT_KEYS} keys, "
+        f"{SOAK_TRIGGER} trigger, foreachBatch sink, file store, "
+        f"{'kinesis-local + EFO double, consumerMode=efo' if efo else 'moto (subprocess)'}; "
         f"warm-up {warm_up_s:.0f} s, a sample every {SAMPLE_S:.0f} s",
         flush=True,
     )
-    capacity = int(PUT_RATE * (total_s + DRAIN_TIMEOUT_S) * 1.5) + 1000
+    capacity = int(rate * (total_s + DRAIN_TIMEOUT_S) * 1.5) + 1000
     spark = spark_session({**SPARK_RETENTION, **SPARK_HEAP})
-    with moto_kinesis() as endpoint, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _kinesis(consumer_mode, tmp) as endpoint:
         client = kinesis(endpoint)
-        stream = new_stream(client, SOAK_SHARDS)
+        stream = new_stream(client, shards)
         store_root = os.path.join(tmp, "store")
         counter = Counter(capacity)
+        extra = {"consumerMode": "efo"} if efo else {}
         query = (
-            source(spark, endpoint, stream, store_root)
+            source(spark, endpoint, stream, store_root, **extra)
             .writeStream.foreachBatch(counter)
             .option("checkpointLocation", os.path.join(tmp, "ckpt"))
             .trigger(processingTime=SOAK_TRIGGER)
             .start()
         )
-        producer = Producer(endpoint, stream, capacity)
+        producer = Producer(endpoint, stream, capacity, rate)
         started = time.monotonic()
         producer.thread.start()
         samples: list[Sample] = []

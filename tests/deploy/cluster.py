@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,16 @@ def spark_env(**extra: str) -> dict[str, str]:
 class Cluster:
     master_url: str
     workers: list[subprocess.Popen[bytes]]
+    # Each worker's --work-dir: APP_ID/EXECUTOR_ID/stderr is an executor's stderr.
+    work_dirs: list[Path] = field(default_factory=list)
+
+    def executor_stderr(self) -> str:
+        """Every executor's stderr so far, of every application, joined."""
+        return "".join(
+            path.read_text(errors="replace")
+            for work in self.work_dirs
+            for path in sorted(work.glob("app-*/*/stderr"))
+        )
 
     def executors(self) -> dict[str, int]:
         """Executor id -> pid of each executor JVM the workers have running now."""

@@ -100,6 +100,6 @@ def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clu
             return (base / "master.log").read_text().count("Registering worker") == 2
 
         wait_for(registered, timeout_s=120, what="two workers to register with the master")
-        yield Cluster(master_url, workers)
+        yield Cluster(master_url, workers, [base / f"worker-{i}" for i in range(len(workers))])
     finally:
         stop(procs[::-1])

@@ -43,6 +43,11 @@ def test_zip_alone_runs_a_job_under_spark_submit(
 
     create_stream(kinesis, stream_name, 2)
     sent = put(kinesis, stream_name, [(f"k{i}", f"zip-{i}".encode()) for i in range(7)])
+    # register mode also runs the query again without a second stream: the driver's
+    # streaming source runner logs that it was dropped, to the driver's stderr.
+    dropped = f"{stream_name}-b"
+    create_stream(kinesis, dropped, 1)
+    dropped_sent = put(kinesis, dropped, [("k", b"dropped-0")])
     # register: the job calls kinesis_source.register, nothing else is set (the driver JVM's
     # streaming source runner must still find the zip). auto: no register call, the zip on
     # the driver JVM's PYTHONPATH, as docs/deploying.md says client mode needs for that.
@@ -52,7 +57,7 @@ def test_zip_alone_runs_a_job_under_spark_submit(
                 str(ROOT / "scripts" / "smoke_zip.sh"),
                 str(archive),
                 moto_endpoint,
-                stream_name,
+                f"{stream_name},{dropped}" if mode == "register" else stream_name,
                 mode,
             ],
             env=env,
@@ -63,7 +68,14 @@ def test_zip_alone_runs_a_job_under_spark_submit(
         assert done.returncode == 0, done.stderr[-4000:]
 
         report = json.loads(done.stdout.strip().splitlines()[-1])
-        assert report["rows"] == sorted(r["data"].decode() for r in sent)
+        read = sent + dropped_sent if mode == "register" else sent
+        assert report["rows"] == sorted(r["data"].decode() for r in read)
+        warning = (
+            f"WARNING kinesis_source.source.stream_reader: stream {dropped!r} is in the "
+            "checkpoint but no longer in the options"
+        )
+        # Once: by the streaming source runner of the second run, to the driver's stderr.
+        assert done.stderr.count(warning) == (1 if mode == "register" else 0), done.stderr[-4000:]
         for side in ("driver", "executor"):
             assert {
                 "kinesis_source.source.executor.shard_reader",

@@ -134,6 +134,8 @@ def test_zip_on_the_minimum_survives_lost_executors_and_speculation(
     # 30 s read timeout); a speculative copy's read is not delayed.
     proxy = FaultProxy(moto_endpoint, delay_seconds=20.0)
     proxy.inject("GetRecords", "delay", times=1, match=is_read_of(shards[1]))
+    # And shard 0's first read is throttled once: the executor retries it and logs a warning.
+    proxy.inject("GetRecords", "throttle", times=1, match=is_read_of(shards[0]))
     endpoint = proxy.start()
     dirs = {name: tmp_path / name for name in ("slow", "s3", "ddb")}
     for folder in dirs.values():
@@ -215,6 +217,14 @@ def test_zip_on_the_minimum_survives_lost_executors_and_speculation(
         assert_lost_executor_rescheduled(log, victim)
     for name in ("slow", "s3", "ddb"):
         assert record_keys(committed_rows(dirs[name] / "out")) == expected_keys(sent), name
+
+    # The throttling warning reached an executor's stderr (its log in the worker's work dir).
+    throttled = re.findall(
+        rf"WARNING kinesis_source\.aws\.retry: GetRecords on stream '{stream}' shard "
+        rf"{shards[0]} throttled \(ProvisionedThroughputExceededException",
+        standalone_cluster.executor_stderr(),
+    )
+    assert len(throttled) == 1, standalone_cluster.executor_stderr()[-3000:]
 
     # One DynamoDB table, two queries: each query's entries sit under its own key.
     ids = {query_id(dirs["slow"] / "checkpoint"), query_id(dirs["ddb"] / "checkpoint")}

@@ -67,6 +67,7 @@ def _subscribed_shards(server: Any) -> set[str]:
     return {shard for (_, shard), count in server.subscriptions.items() if count}
 
 
+@pytest.mark.lowest  # pyspark 4.2: the enhanced fan-out on the oldest Spark supported
 def test_every_plain_and_kpl_record_once_over_three_shards(
     spark: Any, efo_server: Any, stream_name: str, tmp_path: Path
 ) -> None:

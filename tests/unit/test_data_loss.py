@@ -63,8 +63,12 @@ def test_the_check_asks_only_stale_shards_for_their_oldest_record() -> None:
     # Confirmed now: no second probe, at the next trigger or later.
     check.check(dict(positions), None, now + 1)
     assert asked == ["kept"]
+    # A check forgets the shards it no longer tracks (bounded state), so each stale shard
+    # below is confirmed again, 25 hours ago, before the check that tracks it.
+    check.confirm("trimmed", now - 25 * HOUR)
     with pytest.raises(DataLossError, match=r"oldest record the shard still holds, 90, comes"):
         check.check({"trimmed": Position.after("10")}, None, now)
+    check.confirm("empty", now - 25 * HOUR)
     with pytest.raises(DataLossError, match=r"ago and the shard holds no record now; records"):
         check.check({"empty": Position.after("10")}, None, now)
 

@@ -90,10 +90,28 @@ def test_gives_up_after_max_retries_naming_call_shard_and_last_error() -> None:
 
 
 def test_errors_that_retrying_cannot_fix_are_raised_at_once() -> None:
-    call = Flaky(client_error("AccessDeniedException"))
+    call = Flaky(client_error("ValidationException"))
     with pytest.raises(ClientError):
         call_with_retry(call, RetryPolicy(5, 1, 1), what="x", stream="s", sleep=lambda _: None)
     assert call.calls == 1
+
+
+def test_a_denied_call_names_the_action_and_the_resource_at_once() -> None:
+    call = Flaky(client_error("AccessDeniedException"))
+    with pytest.raises(KinesisReadError) as info:
+        call_with_retry(
+            call,
+            RetryPolicy(5, 1, 1),
+            what="GetRecords",
+            stream="orders",
+            shard_id="shardId-000000000001",
+            sleep=lambda _: None,
+        )
+    assert call.calls == 1
+    assert str(info.value).startswith(
+        "GetRecords on stream 'orders' shard shardId-000000000001 was denied "
+        "(AccessDeniedException): the credentials may not call kinesis:GetRecords there"
+    )
 
 
 def test_zero_retries_means_one_attempt() -> None:

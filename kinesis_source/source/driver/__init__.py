@@ -12,6 +12,7 @@ The I/O:
 - ``schema_registry``: ``schemaRegistry=glue``: the reader schema, asked of Glue once at
   ``load()``, and the rows' schema it gives.
 - ``batch_plan``: a batch read's shards, starts and ends (pure).
+- ``stop_signal``: Spark's SIGTERM of the runner reaches the reader's ``stop()``.
 
 The decisions, pure (no boto3, no Spark):
 

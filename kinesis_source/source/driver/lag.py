@@ -1,4 +1,10 @@
-"""Progress: how far behind the tip the last finished batch left each stream and shard."""
+"""Progress: how far behind the tip the last finished batch left each stream and shard.
+
+Per stream and over all, ``avgMsBehindLatest``, ``maxMsBehindLatest`` and
+``minMsBehindLatest`` are the names the Databricks Kinesis connector's progress uses, so
+dashboards and alerts written for it read ours; ``maxMillisBehindLatest`` is kept for the
+queries that read it before.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,9 @@ def _figures(ends: Iterable[ShardEnd]) -> dict[str, Any]:
     report: dict[str, Any] = {"recordsRead": sum(e.records for e in ends)}
     if behind:
         report["maxMillisBehindLatest"] = max(behind)
+        report["avgMsBehindLatest"] = round(sum(behind) / len(behind), 1)
+        report["maxMsBehindLatest"] = max(behind)
+        report["minMsBehindLatest"] = min(behind)
     fallbacks = sum(e.efo_fallback for e in ends)
     if fallbacks:
         # consumerMode=efo: shards this batch read by GetRecords instead of waiting out

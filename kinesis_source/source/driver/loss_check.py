@@ -158,6 +158,9 @@ class DataLossCheck:
                 f"{span(horizon - confirmed)}) were trimmed before they were read.",
             )
             self.confirmed_ms[sid] = now_ms
+        # Bounded by the tracked shards: a finished shard no longer tracked is not asked.
+        for sid in set(self.confirmed_ms) - set(positions):
+            del self.confirmed_ms[sid]
         return positions
 
     def _lost(self, shard_id: str, message: str) -> None:

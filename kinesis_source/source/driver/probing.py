@@ -97,6 +97,9 @@ class ShardProber:
         """
         if wait:
             futures_wait([future for _, _, future in self._pending.values()])
+        # Bounded by the tracked shards: a shard no longer tracked is never probed again.
+        for sid in set(self._iterators) - set(shards):
+            self._iterators.pop(sid, None)
         found: set[str] = set()
         probed: list[str] = []
         for sid, (text, bound, future) in list(self._pending.items()):

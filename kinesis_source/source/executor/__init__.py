@@ -14,4 +14,5 @@
 - ``efo_subscription``: one open event stream, read by a background thread.
 - ``registry_decode``: ``schemaRegistry=glue``: a task's batches gain the decoded
   ``value``, ``schemaVersionId`` and ``decodeError`` columns.
+- ``efo_kept``: subscriptions kept open between batches, and closing those not continued.
 """

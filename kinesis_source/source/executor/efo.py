@@ -14,7 +14,7 @@ Service rules handled here:
 - SubscribeToShard for the same consumer and shard within 5 s of a successful call gets
   ``ResourceInUseException``. With a 1 s trigger a subscription per batch would stall, so
   a read that stopped between events leaves its subscription open in this Python worker
-  (``_OPEN``); the next batch of the shard that starts exactly there continues from it
+  (``efo_kept``); the next batch of the shard that starts exactly there continues from it
   instead of subscribing again. Spark gives a Python source no say in which worker runs a
   task, so a shard's next batch often runs in another worker, whose SubscribeToShard
   comes within 5 s of the first worker's. That read does not wait out the rule: it reads
@@ -26,6 +26,10 @@ Service rules handled here:
   continues it, dropping the records the GetRecords read took (``behind``), rather than
   subscribe again and be refused by its own subscription. With ``efoFallbackToPolling=false``
   the refused call is retried until the takeover succeeds, as the AWS connectors do;
+- a subscription kept open and not continued by the shard's next batch in this worker
+  (a read of a later batch of the consumer starts here) or within
+  ``limits.EFO_KEEP_OPEN_SECONDS`` is closed, so threads, buffered events and connections
+  stay bounded by the shards this worker read lately (``release_stale``);
 - SubscribeToShard's refusals (the 5-second rule, a gone shard or a deregistered
   consumer, a sequence number no longer in the shard) are decided in ``efo_subscribe``.
 """
@@ -33,14 +37,13 @@ Service rules handled here:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
 
 from kinesis_source import limits
 from kinesis_source.records.records_page import RecordsPage, page_from_response
+from kinesis_source.source.executor.efo_kept import Kept, keep, release_stale, take
 from kinesis_source.source.executor.efo_subscribe import (
     ShardGone,
     ShardSubscriber,
@@ -110,21 +113,6 @@ def records_after(event: dict[str, Any], position: Position) -> dict[str, Any]:
 _FALLBACK_LOGGED: set[tuple[str, str]] = set()
 
 
-@dataclass
-class _Open:
-    """A subscription left open between batches, where its reader stopped, and the rest
-    of the event it stopped in (None: it stopped between events)."""
-
-    subscription: Subscription
-    position: Position
-    pending: dict[str, Any] | None = None
-
-
-# (consumer ARN, shard id) -> the subscription this Python worker keeps open.
-_OPEN: dict[tuple[str, str], _Open] = {}
-_OPEN_LOCK = threading.Lock()
-
-
 class EventStreamTransport:
     """Pages of one shard by SubscribeToShard, from a kept subscription or a new one.
 
@@ -139,9 +127,11 @@ class EventStreamTransport:
         shard_id: str,
         consumer_arn: str,
         *,
+        batch: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.opts = opts
+        self.batch = batch
         self.consumer_arn = consumer_arn
         self.stream = stream
         self.shard_id = shard_id
@@ -267,8 +257,8 @@ class EventStreamTransport:
     def open(self, start: Position) -> dict[str, Any] | None:
         """Continue the subscription kept at ``start`` (returning the rest of the event it
         stopped in, if any), or subscribe there."""
-        with _OPEN_LOCK:
-            kept = _OPEN.pop(self._key, None)
+        kept = take(self._key)
+        release_stale(self.consumer_arn, self.batch)
         if kept is not None and kept.position == start:
             log.debug("shard %s: continuing the open subscription at %s", self.shard_id, start)
             self._subscription = kept.subscription
@@ -327,10 +317,5 @@ class EventStreamTransport:
         if position is None or position.is_shard_end:
             self._drop()
             return
-        kept = _Open(self._subscription, position, pending)
+        keep(self._key, Kept(self._subscription, position, pending, self.batch))
         self._subscription = None
-        with _OPEN_LOCK:
-            previous = _OPEN.pop(self._key, None)
-            _OPEN[self._key] = kept
-        if previous is not None:
-            previous.subscription.close()

@@ -91,7 +91,7 @@ class _ShardRead:
             )
         else:
             self.transport = EventStreamTransport(
-                opts, task.stream, task.shard_id, task.consumer_arn
+                opts, task.stream, task.shard_id, task.consumer_arn, batch=task.batch
             )
         self.progress = Progress(position=task.start)
 
