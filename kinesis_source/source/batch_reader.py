@@ -87,9 +87,9 @@ class KinesisBatchReader(DataSourceReader):
                     until_ms=until_ms,
                     batch_read=True,
                     end=shard.end,
-                    # A KPL aggregate's user records outside the shard's hash keys are not
-                    # its own (a reshard's resent copies): dropped, as the stream drops them.
-                    shard_range=info[shard.shard_id].range,
+                    # A KPL aggregate's user records outside a split child's hash keys are
+                    # copies resent to their own shard: dropped, as the stream drops them.
+                    shard_range=info[shard.shard_id].resent_copies_range,
                 )
                 for shard in ranges
             )

@@ -99,3 +99,21 @@ def test_a_merge_of_a_split_child_and_a_root_waits_for_the_split_parent_too() ->
     state = advance_shards({"c1": TH, "c2": END, "r": END}, listing, TH)
     assert state == {"c1": TH, "m": TH}
     assert advance_shards(state, listing, TH) == state
+
+
+def test_only_a_child_of_a_reshard_drops_aggregate_records_outside_its_range() -> None:
+    # A shard-aware producer's copies exist only on split children; elsewhere a record
+    # outside the range is an aws_kinesis_agg-style aggregate's only copy, kept.
+    def listed(parent: str | None) -> ShardInfo:
+        shard: dict[str, object] = {
+            "ShardId": "shardId-2",
+            "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": str(2**127 - 1)},
+            "SequenceNumberRange": {"StartingSequenceNumber": "100"},
+        }
+        if parent is not None:
+            shard["ParentShardId"] = parent
+        return ShardInfo.from_api(shard)
+
+    assert listed(None).resent_copies_range is None
+    child = listed("shardId-0").resent_copies_range
+    assert child is not None and child.high_hash_key == 2**127 - 1 and not child.all_hash_keys

@@ -55,7 +55,9 @@ class ShardDiscovery:
         # The listing the next trigger applies: one taken at once, or one due by the
         # interval and running in the background.
         self._pending: Future[list[ShardInfo]] | None = None
-        # Shard id -> its ranges, from every listing so far (a shard's never change).
+        # Shard id -> the range outside which its aggregates' user records are resent copies
+        # (ShardInfo.resent_copies_range), from every listing so far: only children of a
+        # reshard have one.
         self.ranges: dict[str, ShardRange] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -79,7 +81,9 @@ class ShardDiscovery:
             policy_of(self.opts),
         )
         self._last_listing_at = time.monotonic()
-        self.ranges.update((s.shard_id, s.range) for s in shards if s.range is not None)
+        self.ranges.update(
+            (s.shard_id, s.resent_copies_range) for s in shards if s.resent_copies_range is not None
+        )
         return shards
 
     def list_if_due(self, reached_end: bool) -> list[ShardInfo] | None:

@@ -39,6 +39,20 @@ class ShardInfo:
         closed = bool(sequences.get("EndingSequenceNumber"))
         return ShardInfo(str(shard["ShardId"]), parents, ShardRange.from_api(shard), closed)
 
+    @property
+    def resent_copies_range(self) -> ShardRange | None:
+        """The hash-key range outside which a KPL aggregate's user records on this shard are
+        copies sent again elsewhere (dropped, as the KCL drops them), or None: keep them all.
+
+        A shard-aware producer (the KPL, our sink) packs an aggregate for one shard's range;
+        its user records can fall outside the shard it lands on only when a split moved part
+        of that range to a sibling after the aggregate was packed, and then the producer
+        sends them again to their own shard. So only a shard with parents can hold such
+        copies. Elsewhere an aggregate's user records outside the range come from a producer
+        that packs any keys together (aws_kinesis_agg's plain aggregator): the only copy,
+        which dropping would lose."""
+        return self.range if self.parents else None
+
 
 def advance_shards(
     tracked: Mapping[str, Position],
