@@ -1,7 +1,6 @@
 """Admission control, Trigger.AvailableNow, idle triggers, lag and shardsPerTask end to end:
 real Spark, moto's Kinesis over HTTP on 127.0.0.1 (shardsPerTask on the Kinesis test
-server). No timing assertions: speed lives in
-scripts/bench.py."""
+server). No timing assertions: speed lives in scripts/bench.py."""
 
 from __future__ import annotations
 
