@@ -161,6 +161,13 @@ def kinesis_server() -> Iterator[test_server.KinesisServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def kinesis_server_client(kinesis_server: test_server.KinesisServer) -> Any:
+    """A boto3 client of the session's Kinesis test server; its ``endpoint`` is
+    ``kinesis_server.endpoint``."""
+    return boto3.client("kinesis", region_name=REGION, endpoint_url=kinesis_server.endpoint)
+
+
 @pytest.fixture
 def kinesis_server_with() -> Iterator[Callable[..., test_server.KinesisServer]]:
     """Start servers of the test's own: ``kinesis_server_with(iterator_ttl_s=5,

@@ -9,6 +9,8 @@ the iterator's position, both shapes of a closed shard's end, retention, ListSha
 The modules: ``kinesis_rules`` (the rules, pure), ``kinesis_store`` (streams, shards,
 resharding, pure), ``kinesis_api`` (the operations, no HTTP), this one (HTTP, the process,
 the handle).
+Its rules are checked in tests/aws/test_kinesis_server.py; the source's read against each
+of them in tests/source/test_reads_under_service_rules.py.
 
     with kinesis_server(iterator_ttl_s=5, walk_slice_s=60, empty_history_s=3600) as server:
         client = boto3.client("kinesis", endpoint_url=server.endpoint, ...)

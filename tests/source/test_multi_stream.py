@@ -1,6 +1,7 @@
 """Several streams in one query, on kinesis-mock: each record once, with its stream's name,
 in order per key, while one stream is resharded and across a restart; a stream named by
-ARN; streams added to and removed from the list between runs."""
+ARN; and, on the Kinesis test server, streams added to and removed from the list between
+runs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import QueryOffset
 from kinesis_source.source.stream_reader import KinesisStreamReader
+from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import (
     BatchCollector,
     create_stream,
@@ -107,20 +109,22 @@ def test_a_stream_named_by_arn_is_read_with_its_region_from_the_arn(
 
 def test_a_stream_added_between_runs_starts_at_initial_position_and_a_removed_one_is_dropped(
     spark: Any,
-    kinesis_local: Any,
-    kinesis_local_endpoint: str,
+    kinesis_server_client: Any,
+    kinesis_server: KinesisServer,
     stream_name: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Several streams on the Kinesis test server (kinesis-local runs them above).
+    client, endpoint = kinesis_server_client, kinesis_server.endpoint
     kept, dropped, added = (f"{stream_name}-{n}" for n in ("kept", "dropped", "added"))
     for name in (kept, dropped, added):
-        create_stream(kinesis_local, name, 1)
+        create_stream(client, name, 1)
     sent: dict[str, list[bytes]] = {kept: [], dropped: [], added: []}
 
     def send(stream: str, tag: str) -> None:
         data = [f"{stream}-{tag}-{i}".encode() for i in range(5)]
-        put(kinesis_local, stream, [("k", d) for d in data])
+        put(client, stream, [("k", d) for d in data])
         sent[stream].extend(data)
 
     store, checkpoint = str(tmp_path / "store"), str(tmp_path / "ckpt")
@@ -128,11 +132,11 @@ def test_a_stream_added_between_runs_starts_at_initial_position_and_a_removed_on
     send(kept, "1")
     send(dropped, "1")
     send(added, "1")  # before the stream is in the list: trim_horizon still reads it
-    first = source_options(kinesis_local_endpoint, f"{kept},{dropped}", store)
+    first = source_options(endpoint, f"{kept},{dropped}", store)
     run_until_idle(start_query(spark, first, checkpoint, sink))
     send(kept, "2")
     send(dropped, "2")
-    second = source_options(kinesis_local_endpoint, f"{kept},{added}", store)
+    second = source_options(endpoint, f"{kept},{added}", store)
     run_until_idle(start_query(spark, second, checkpoint, sink))
 
     got: dict[str, list[bytes]] = {kept: [], dropped: [], added: []}

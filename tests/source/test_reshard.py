@@ -3,6 +3,9 @@
 kinesis-mock (npm kinesis-local) reshards like AWS: a split or merge closes its parents,
 whose reads end with a null NextShardIterator, and ListShards shows the children with
 ParentShardId / AdjacentParentShardId. Its reshard durations are 10 ms here (conftest.py).
+The reshards while a query runs are on the Kinesis test server instead
+(tests/emulators/kinesis_server.py), which also throttles and ends closed shards in a
+later call.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import (
     BatchCollector,
     create_stream,
@@ -148,19 +152,21 @@ def collected(sink: BatchCollector) -> int:
 
 def test_split_merge_and_update_shard_count_while_running_keep_per_key_order(
     spark: Any,
-    kinesis_local: Any,
-    kinesis_local_endpoint: str,
+    kinesis_server_client: Any,
+    kinesis_server: KinesisServer,
     stream_name: str,
     tmp_path: Path,
 ) -> None:
-    client = kinesis_local
+    # On the Kinesis test server: closed parents end in a later empty call, reads are
+    # throttled (test_multi_stream.py splits a stream while running on kinesis-local).
+    client = kinesis_server_client
     create_stream(client, stream_name, 2)
     producer = Producer(client, stream_name)
     sink = BatchCollector()
     # At most 6 records per shard per batch: each reshard leaves its parents a backlog that
     # takes a few batches, while the children already receive records.
     options = source_options(
-        kinesis_local_endpoint,
+        kinesis_server.endpoint,
         stream_name,
         str(tmp_path / "store"),
         shardDiscoveryIntervalMs="200",

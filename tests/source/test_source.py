@@ -1,4 +1,6 @@
-"""The source end to end: real Spark, moto's Kinesis over HTTP on 127.0.0.1."""
+"""The source end to end: real Spark, moto's Kinesis over HTTP on 127.0.0.1, and the
+Kinesis test server (tests/emulators/kinesis_server.py, AWS' rules) for the start
+positions and the scenarios that take the ``emulator`` fixture."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pyspark.sql.types import (
 )
 
 from tests.conftest import Emulator
+from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import (
     REGION,
     BatchCollector,
@@ -124,13 +127,20 @@ def test_small_per_shard_caps_spread_records_over_batches_without_loss(
 
 
 def test_latest_skips_what_was_there_before_the_start(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any,
+    kinesis_server_client: Any,
+    kinesis_server: KinesisServer,
+    stream_name: str,
+    tmp_path: Path,
 ) -> None:
+    # On the Kinesis test server (kinesis-local runs latest in test_reshard.py): LATEST is a
+    # timestamp whose reads may meet empty pages behind the tip, and reads are throttled.
+    kinesis, endpoint = kinesis_server_client, kinesis_server.endpoint
     create_stream(kinesis, stream_name, 2)
     put(kinesis, stream_name, ((f"k{i}", b"before") for i in range(10)))
     sink = BatchCollector()
     options = source_options(
-        moto_endpoint, stream_name, str(tmp_path / "store"), initialPosition="latest"
+        endpoint, stream_name, str(tmp_path / "store"), initialPosition="latest"
     )
     query = start_query(spark, options, str(tmp_path / "ckpt"), sink)
     try:
@@ -143,10 +153,15 @@ def test_latest_skips_what_was_there_before_the_start(
 
 
 def test_at_timestamp_starts_at_the_timestamp(
-    spark: Any, kinesis_local: Any, kinesis_local_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any,
+    kinesis_server_client: Any,
+    kinesis_server: KinesisServer,
+    stream_name: str,
+    tmp_path: Path,
 ) -> None:
-    # moto ignores AT_TIMESTAMP (it starts at the shard's first record); kinesis-mock does not.
-    kinesis, moto_endpoint = kinesis_local, kinesis_local_endpoint
+    # moto ignores AT_TIMESTAMP (it starts at the shard's first record); the Kinesis test
+    # server does not (kinesis-local runs at_timestamp in test_reshard.py).
+    kinesis, endpoint = kinesis_server_client, kinesis_server.endpoint
     create_stream(kinesis, stream_name, 2)
     put(kinesis, stream_name, ((f"k{i}", b"early") for i in range(10)))
     time.sleep(0.05)  # arrival timestamps have millisecond resolution: separate the two sets
@@ -155,7 +170,7 @@ def test_at_timestamp_starts_at_the_timestamp(
     late = put(kinesis, stream_name, ((f"k{i}", f"late-{i}".encode()) for i in range(10)))
     sink = BatchCollector()
     options = source_options(
-        moto_endpoint,
+        endpoint,
         stream_name,
         str(tmp_path / "store"),
         initialPosition="AT_TIMESTAMP",

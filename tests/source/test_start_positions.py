@@ -13,6 +13,7 @@ import boto3
 from kinesis_source.source.options import parse_options
 from kinesis_source.source.stream_reader import KinesisStreamReader
 from tests.conftest import REGION
+from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import (
     BatchCollector,
     aggregate,
@@ -30,8 +31,14 @@ from tests.stores.test_kcl_lease_table import kcl_table, lease_item
 
 
 def test_json_starts_one_shard_after_a_sequence_number_and_the_other_at_the_default(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any,
+    kinesis_server_client: Any,
+    kinesis_server: KinesisServer,
+    stream_name: str,
+    tmp_path: Path,
 ) -> None:
+    # On the Kinesis test server (56-digit sequence numbers; moto runs a JSON start below).
+    kinesis = kinesis_server_client
     first, second = create_stream(kinesis, stream_name, 2)
     sent = {first: [], second: []}  # type: dict[str, list[dict[str, str]]]
     for i in range(6):
@@ -53,7 +60,7 @@ def test_json_starts_one_shard_after_a_sequence_number_and_the_other_at_the_defa
         }
     }
     options = source_options(
-        moto_endpoint,
+        kinesis_server.endpoint,
         stream_name,
         str(tmp_path / "store"),
         initialPosition=json.dumps(start),

@@ -1,6 +1,6 @@
 """Admission control, Trigger.AvailableNow, idle triggers, lag and shardsPerTask end to end:
-real Spark, moto's Kinesis over HTTP on 127.0.0.1. No timing assertions: speed lives in
-scripts/bench.py."""
+real Spark, moto's Kinesis over HTTP on 127.0.0.1 (shardsPerTask on the Kinesis test
+server). No timing assertions: speed lives in scripts/bench.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import (
     BatchCollector,
     create_stream,
@@ -167,8 +168,15 @@ def test_an_idle_stream_runs_no_batch_for_ten_triggers_and_shows_its_lag(
 
 
 def test_three_shards_per_task_read_the_same_rows_as_one(
-    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+    spark: Any,
+    kinesis_server_client: Any,
+    kinesis_server: KinesisServer,
+    stream_name: str,
+    tmp_path: Path,
 ) -> None:
+    # On the Kinesis test server: three shards' reads in one task share no quota, each is
+    # throttled on its own (test_efo_read.py runs shardsPerTask on kinesis-local).
+    kinesis = kinesis_server_client
     create_stream(kinesis, stream_name, 4)
     for i in range(80):
         kinesis.put_record(StreamName=stream_name, PartitionKey=f"key-{i}", Data=f"r{i}".encode())
@@ -176,7 +184,7 @@ def test_three_shards_per_task_read_the_same_rows_as_one(
     for per_task in ("1", "3"):
         sink = BatchCollector()
         options = source_options(
-            moto_endpoint,
+            kinesis_server.endpoint,
             stream_name,
             str(tmp_path / f"store-{per_task}"),
             shardsPerTask=per_task,
