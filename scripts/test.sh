@@ -72,14 +72,32 @@ print(", ".join(f"{name} {version(name)}" for name in names))
 PY
 }
 
+# The whole suite waits more than it computes (emulators, triggers, Spark's scheduling), so
+# it runs on WORKERS processes (pytest-xdist), a test file per worker at a time so that a
+# file's fixtures stay in one process; each worker has its own SparkSession and emulators
+# (session fixtures, ports chosen free). Tests marked `solo` measure timing against a
+# service rule and run afterwards, alone.
+workers="${WORKERS:-3}"
+suite() {  # suite PYTHON [MARK]: the tests (of MARK) in parallel, then their solo ones alone
+    local python=$1 only=${2:+"$2 and "} rc=0
+    "$python" -m pytest -q -n "$workers" --dist loadfile -m "${only}not solo" || status=$?
+    "$python" -m pytest -q -m "${only}solo" || rc=$?
+    # 5: no test of MARK is solo, which is no failure.
+    (( rc == 0 || rc == 5 )) || status=$rc
+}
+
 echo "== newest: $(versions .venv/bin/python)"
 status=0
-.venv/bin/python -m pytest -q "$@" || status=$?
+if (( $# )); then
+    .venv/bin/python -m pytest -q "$@" || status=$?
+else
+    suite .venv/bin/python
+fi
 newest=$SECONDS
 
 if (( run_lowest )); then
     echo "== lowest: $(versions .venv-lowest/bin/python)"
-    .venv-lowest/bin/python -m pytest -q -m lowest || status=$?
+    suite .venv-lowest/bin/python lowest
 fi
 echo "== time: install $(( installed - start ))s, newest run $(( newest - installed ))s," \
     "lowest run $(( SECONDS - newest ))s"

@@ -45,13 +45,15 @@ def sink_plan(raw: Mapping[str, str], schema: StructType, overwrite: bool) -> Si
         [(f.name, f.dataType.simpleString()) for f in schema.fields],
         encode_value=options.registry_schema is not None,
     )
-    check_stream(options)
-    if not columns.encode_value:
-        return SinkPlan(options, columns)
-    from kinesis_source.sink.registry import writer_schema
+    plan = SinkPlan(options, columns)
+    if columns.encode_value:
+        from kinesis_source.sink.registry import writer_schema
 
-    value_type = schema[columns.data].dataType
-    return SinkPlan(options, columns, writer_schema(options, columns.data, value_type))
+        value_type = schema[columns.data].dataType
+        plan = SinkPlan(options, columns, writer_schema(options, columns.data, value_type))
+    # Last: what the user wrote (options, columns, the value's schema) is named first.
+    check_stream(options)
+    return plan
 
 
 def check_stream(options: SinkOptions) -> None:

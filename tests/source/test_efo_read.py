@@ -256,6 +256,7 @@ def test_two_queries_with_their_own_consumers_each_get_everything(
     assert names == ["reader-0", "reader-1"]
 
 
+@pytest.mark.solo  # times a 1 s trigger against the 5 s rule: not beside other Spark tests
 def test_one_second_trigger_never_waits_out_the_five_second_rule(
     spark: Any, efo_server: Any, stream_name: str, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.errors import AnalysisException
+from pyspark.errors import AnalysisException, StreamingQueryException
 
 from tests.helpers import create_stream, source_options
 
@@ -51,16 +51,27 @@ def test_the_first_error_line_names_the_stream_and_the_region(
     assert "UnboundLocalError" not in message
 
 
-def test_json_naming_a_shard_the_stream_does_not_have_fails_at_load(
+def test_json_naming_a_shard_the_stream_does_not_have_fails_when_the_query_starts(
     spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
 ) -> None:
+    # Checked where the stream starts (a new query), not at every load(): a checkpointed
+    # query restarts from its offsets even if a shard its JSON names has aged out since.
     create_stream(kinesis, stream_name, 1)
     start = {stream_name: {"shardId-000000000007": {"iteratorType": "TRIM_HORIZON"}}}
     options = source_options(
         moto_endpoint, stream_name, str(tmp_path / "store"), initialPosition=json.dumps(start)
     )
-    with pytest.raises(AnalysisException) as err:
-        spark.readStream.format("kinesis").options(**options).load()
-    line = first_error_line(str(err.value))
-    assert "initialPosition" in line and "'shardId-000000000007'" in line, line
-    assert repr(stream_name) in line, line
+    query = (
+        spark.readStream.format("kinesis")
+        .options(**options)
+        .load()
+        .writeStream.format("noop")
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .start()
+    )
+    with pytest.raises(StreamingQueryException) as err:
+        query.awaitTermination(120)
+    message = str(err.value)
+    assert "initialPosition" in message and "'shardId-000000000007'" in message, message
+    assert repr(stream_name) in message, message
+    assert query.lastProgress is None  # no batch ran
