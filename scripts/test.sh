@@ -75,8 +75,9 @@ PY
 # The whole suite waits more than it computes (emulators, triggers, Spark's scheduling), so
 # it runs on WORKERS processes (pytest-xdist), a test file per worker at a time so that a
 # file's fixtures stay in one process; each worker has its own SparkSession and emulators
-# (session fixtures, ports chosen free). Tests marked `solo` measure timing against a
-# service rule and run afterwards, alone.
+# (session fixtures, ports chosen free). Tests marked `solo` are timing-sensitive (a
+# trigger against a service rule, an executor killed under a waiting task) and run
+# afterwards, alone.
 workers="${WORKERS:-3}"
 suite() {  # suite PYTHON [MARK]: the tests (of MARK) in parallel, then their solo ones alone
     local python=$1 only=${2:+"$2 and "} rc=0
