@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 from tests.helpers import REGION, wait_for
 
@@ -35,12 +36,46 @@ def installed() -> bool:
     return shutil.which("node") is not None and KINESIS_LOCAL_MAIN.exists()
 
 
+# Why a few attempts: the ports are picked free and handed to node, which binds them a second
+# later; in between, another test worker's server or an outgoing connection (which draws from
+# the same ephemeral range) can take one. Only that bind failure is retried, with fresh ports.
+BIND_ATTEMPTS = 5
+
+
 @contextlib.contextmanager
 def running(log_dir: Path) -> Iterator[str]:
     """kinesis-local started, its endpoint URL; stopped on exit. Its log goes to ``log_dir``."""
     node = shutil.which("node")
     if node is None or not KINESIS_LOCAL_MAIN.exists():
         raise RuntimeError(INSTALL_HINT)
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        log_path = log_dir / f"server-{attempt}.log"
+        proc, endpoint = _start(node, log_path)
+        try:
+            _wait_until_ready(proc, endpoint, log_path)
+        except _PortTaken:
+            _stop(proc)
+            if attempt == BIND_ATTEMPTS:
+                raise RuntimeError(
+                    f"kinesis-local found its port taken {BIND_ATTEMPTS} times: "
+                    f"{log_path.read_text()[-2000:]}"
+                ) from None
+            continue
+        except BaseException:
+            _stop(proc)
+            raise
+        try:
+            yield endpoint
+        finally:
+            _stop(proc)
+        return
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _start(node: str, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     plain, tls = free_port(), free_port()
     env = {
         **os.environ,
@@ -55,7 +90,6 @@ def running(log_dir: Path) -> Iterator[str]:
         "MERGE_SHARDS_DURATION": "10ms",
         "LOG_LEVEL": "WARN",
     }
-    log_path = log_dir / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [node, "--require", str(LOOPBACK_PRELOAD), str(KINESIS_LOCAL_MAIN)],
@@ -63,25 +97,35 @@ def running(log_dir: Path) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    endpoint = f"http://127.0.0.1:{plain}"
-    try:
-        client = boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint)
+    return proc, f"http://127.0.0.1:{plain}"
 
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"kinesis-local exited: {log_path.read_text()[-2000:]}")
-            try:
-                client.list_streams()
-            except Exception:
-                return False
-            return True
 
-        wait_for(ready, timeout_s=60, what="kinesis-local to answer")
-        yield endpoint
-    finally:
-        proc.terminate()
+def _wait_until_ready(proc: subprocess.Popen[bytes], endpoint: str, log_path: Path) -> None:
+    # Short timeouts: whoever else holds a taken port may accept and never answer, and the log
+    # is only looked at between calls.
+    quick = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1})
+    client = boto3.client("kinesis", region_name=REGION, endpoint_url=endpoint, config=quick)
+
+    def ready() -> bool:
+        # A taken port is logged, but node does not always exit on it (the plain port's
+        # failure leaves the process up, answering nothing).
+        if "EADDRINUSE" in log_path.read_text():
+            raise _PortTaken()
+        if proc.poll() is not None:
+            raise RuntimeError(f"kinesis-local exited: {log_path.read_text()[-2000:]}")
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            client.list_streams()
+        except Exception:
+            return False
+        return True
+
+    wait_for(ready, timeout_s=60, what="kinesis-local to answer")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
