@@ -72,6 +72,7 @@ _SOURCE_STORE_OPTION_NAMES = (
 _SOURCE_READ_OPTION_NAMES = (
     "maxRecordsPerShard",
     "maxRecordsPerTrigger",
+    "maxBytesPerTrigger",
     "maxFetchTimeMs",
     "getRecordsLimit",
     "fetchIntervalMs",

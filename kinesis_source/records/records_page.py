@@ -90,6 +90,13 @@ class RecordsPage:
             return int(data.nbytes)
         return sum(map(len, data))
 
+    def unit_bytes(self, lo: int, hi: int) -> list[int]:
+        """The data sizes of units ``lo`` .. ``hi - 1``."""
+        data = self.data
+        if isinstance(data, (pa.Array, pa.ChunkedArray)):
+            return pc.binary_length(data.slice(lo, hi - lo)).to_pylist()  # type: ignore[no-any-return]
+        return [len(blob) for blob in data[lo:hi]]
+
     def record_of(self, unit: int) -> int:
         """Index of the Kinesis record that holds ``unit``."""
         if self.unit_records is None:

@@ -102,6 +102,8 @@ class KinesisOptions(ConnectionOptions):
     max_records_per_shard: int | None = None
     # Rows per micro-batch over all shards (ReadMaxRows); None: no limit.
     max_records_per_trigger: int | None = None
+    # Bytes of record data per micro-batch over all shards (ReadMaxBytes); None: no limit.
+    max_bytes_per_trigger: int | None = None
     max_fetch_time_ms: int = limits.DEFAULT_MAX_FETCH_TIME_MS
     get_records_limit: int = limits.GET_RECORDS_MAX_RECORDS
     fetch_interval_ms: int = limits.DEFAULT_FETCH_INTERVAL_MS
@@ -222,6 +224,7 @@ def parse_options(
         initial_timestamp_ms=initial_timestamp_ms,
         max_records_per_shard=parse_limit(opts, "maxRecordsPerShard"),
         max_records_per_trigger=parse_limit(opts, "maxRecordsPerTrigger"),
+        max_bytes_per_trigger=parse_limit(opts, "maxBytesPerTrigger"),
         max_fetch_time_ms=parse_int(
             opts, "maxFetchTimeMs", limits.DEFAULT_MAX_FETCH_TIME_MS, minimum=1
         ),

@@ -212,12 +212,14 @@ class StreamOffset:
     ``limits`` caps the records batch ``n`` reads per shard (admission control); a shard
     absent from it reads up to the ``maxRecordsPerShard`` cap, a shard at 0 is not planned
     in this batch and keeps its position. It lives in the offset so that a replay of the
-    batch plans and reads the same.
+    batch plans and reads the same. ``byte_limits`` does the same for the bytes of record
+    data (``maxBytesPerTrigger``); a shard absent from it has no byte limit.
     """
 
     shards: Mapping[str, Position] = field(default_factory=dict)
     since_ms: int | None = None
     limits: Mapping[str, int] = field(default_factory=dict)
+    byte_limits: Mapping[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         shards: dict[str, dict[str, Any]] = {}
@@ -225,6 +227,8 @@ class StreamOffset:
             entry: dict[str, Any] = {"at": self.shards[sid].text()}
             if sid in self.limits:
                 entry["limit"] = self.limits[sid]
+            if sid in self.byte_limits:
+                entry["bytes"] = self.byte_limits[sid]
             shards[sid] = entry
         return {"sinceMs": self.since_ms, "shards": shards}
 
@@ -235,14 +239,17 @@ class StreamOffset:
             shards={sid: Position.parse(s["at"]) for sid, s in shards.items()},
             since_ms=None if data.get("sinceMs") is None else int(data["sinceMs"]),
             limits={sid: int(s["limit"]) for sid, s in shards.items() if "limit" in s},
+            byte_limits={sid: int(s["bytes"]) for sid, s in shards.items() if "bytes" in s},
         )
 
     def planned_shards(self) -> list[str]:
-        """Shards the batch reads: readable ones whose limit is not 0, sorted."""
+        """Shards the batch reads: readable ones whose limits are not 0, sorted."""
         return [
             sid
             for sid in sorted(self.shards)
-            if not self.shards[sid].is_shard_end and self.limits.get(sid) != 0
+            if not self.shards[sid].is_shard_end
+            and self.limits.get(sid) != 0
+            and self.byte_limits.get(sid) != 0
         ]
 
     def start_position_for_new_shard(self) -> Position:
@@ -257,7 +264,8 @@ class QueryOffset:
 
         {"v": 2, "batch": n, "query": "...", "untilMs": <ms, AvailableNow only>,
          "streams": {"STREAM": {"sinceMs": <ms or null>,
-                                "shards": {"shardId-...": {"at": ..., "limit": ...}}}}}
+                                "shards": {"shardId-...": {"at": ..., "limit": ...,
+                                                           "bytes": ...}}}}}
 
     Streams and shards in sorted order, so equal offsets are equal JSON strings (Spark
     compares them as strings). ``query`` is a random id made once by ``initialOffset`` and

@@ -30,6 +30,7 @@ from pyspark.sql.datasource import DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import (
     ReadAllAvailable,
     ReadLimit,
+    ReadMaxBytes,
     ReadMaxRows,
     SupportsTriggerAvailableNow,
 )
@@ -56,16 +57,23 @@ from kinesis_source.stores.base import PURGE_ALL
 log = logging.getLogger(__name__)
 
 
-def max_rows(limit: ReadLimit | None) -> int | None:
-    """The row budget of ``limit``, or None for no budget (``ReadAllAvailable`` and others).
+def budgets(
+    limit: ReadLimit | None, max_records: int | None, max_bytes: int | None
+) -> tuple[int | None, int | None]:
+    """The row and byte budgets of a batch under ``limit``; None for no budget.
 
-    Spark passes ``ReadAllAvailable`` for Trigger.Once even when ``maxRecordsPerTrigger``
-    is set; the per-shard caps (``maxRecordsPerShard``, ``maxFetchTimeMs``) still hold.
-    The planning below takes the plain number, so it needs no Spark.
+    Spark passes ``ReadAllAvailable`` for Trigger.Once even when a per-trigger limit is set:
+    then neither applies (the per-shard caps, ``maxRecordsPerShard`` and ``maxFetchTimeMs``,
+    still hold). The Python API carries one limit: ``getDefaultReadLimit`` sends the row
+    budget when both are set, and the byte budget then comes from ``max_bytes`` (the
+    option), as the row budget comes from ``max_records`` under a ``ReadMaxBytes``. The
+    planning below takes plain numbers, so it needs no Spark.
     """
     if isinstance(limit, ReadMaxRows):
-        return max(0, int(limit.max_rows))
-    return None
+        return max(0, int(limit.max_rows)), max_bytes
+    if isinstance(limit, ReadMaxBytes):
+        return max_records, max(0, int(limit.max_bytes))
+    return None, None
 
 
 class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
@@ -156,9 +164,11 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return offset.to_json()
 
     def getDefaultReadLimit(self) -> ReadLimit:
-        if self.opts.max_records_per_trigger is None:
-            return ReadAllAvailable()
-        return ReadMaxRows(self.opts.max_records_per_trigger)
+        if self.opts.max_records_per_trigger is not None:
+            return ReadMaxRows(self.opts.max_records_per_trigger)
+        if self.opts.max_bytes_per_trigger is not None:
+            return ReadMaxBytes(self.opts.max_bytes_per_trigger)
+        return ReadAllAvailable()
 
     def prepareForTriggerAvailableNow(self) -> None:
         # Records that arrived by now are what "available now" means. Kinesis stamps arrival
@@ -197,8 +207,10 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             # Once per finished batch, not on every idle trigger after it.
             self._lag = lag_report(current.batch, ends)
             log.info("streams %s: batch %d read %s", self._names(), current.batch, self._lag)
-        budget = max_rows(limit)
-        if budget == 0:
+        budget, byte_budget = budgets(
+            limit, self.opts.max_records_per_trigger, self.opts.max_bytes_per_trigger
+        )
+        if budget == 0 or byte_budget == 0:
             return start
         until_ms = self._until_ms
         steps = {
@@ -215,16 +227,19 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             steps[name] = StreamStep(
                 StreamOffset(since_ms=first.since_ms), first.shards, readable, set()
             )
-        nxt = next_offset(current, steps, budget, self.opts.max_records_per_shard, until_ms)
+        nxt = next_offset(
+            current, steps, budget, self.opts.max_records_per_shard, until_ms, byte_budget
+        )
         if nxt is None:
             return start
         log.info(
-            "streams %s: planned batch %d over %d of %d shards (row budget %s)",
+            "streams %s: planned batch %d over %d of %d shards (row budget %s, byte budget %s)",
             self._names(),
             nxt.batch,
             sum(len(s.planned_shards()) for s in nxt.streams.values()),
             sum(len(step.readable) for step in steps.values()),
             budget,
+            byte_budget,
         )
         return nxt.to_json()
 
@@ -240,6 +255,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 shard_id=sid,
                 start=stream.shards[sid],
                 max_records=stream.limits.get(sid),
+                max_bytes=stream.byte_limits.get(sid),
                 until_ms=offset.until_ms,
                 consumer_arn=self._consumer_for(offset.query, name),
                 not_before_ms=self._not_before_ms(name, sid),

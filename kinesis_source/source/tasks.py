@@ -28,6 +28,8 @@ class ShardTask:
     start: Position
     # The batch's record limit for this shard (admission control); None: maxRecordsPerShard.
     max_records: int | None = None
+    # The batch's byte limit for this shard (maxBytesPerTrigger's share); None: no limit.
+    max_bytes: int | None = None
     # Trigger.AvailableNow: records that arrived after this (epoch ms) are not read.
     until_ms: int | None = None
     # consumerMode=efo: the enhanced fan-out consumer to subscribe with; None: GetRecords.

@@ -8,9 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pyspark.errors import StreamingQueryException
+
 from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import (
     BatchCollector,
+    FailOnceCollector,
     create_stream,
     expected_keys,
     put,
@@ -55,6 +59,81 @@ def test_max_records_per_trigger_bounds_every_batch_to_its_budget(
     # 10 rows a batch, 5 from each shard; the last batch ends exactly at both shards' ends,
     # so no empty batch follows.
     assert [len(sink.batches[b]) for b in sorted(sink.batches)] == [10, 10, 10, 10]
+    assert record_keys(sink.rows()) == expected_keys(puts)
+
+
+def put_sized(client: Any, stream: str, per_shard: int, size: int) -> list[dict[str, Any]]:
+    """``per_shard`` records of exactly ``size`` bytes to each end of the hash-key space."""
+    out = []
+    for i in range(per_shard):
+        for hash_key in (LOW_HASH_KEY, HIGH_HASH_KEY):
+            data = f"{hash_key[:3]}-{i}-".encode().ljust(size, b".")
+            resp = client.put_record(
+                StreamName=stream, PartitionKey="k", ExplicitHashKey=hash_key, Data=data
+            )
+            out.append({"shardId": resp["ShardId"], "sequenceNumber": resp["SequenceNumber"]})
+            out[-1]["data"] = data
+    return out
+
+
+def batch_sizes(sink: BatchCollector) -> list[tuple[int, int]]:
+    """(rows, bytes of record data) of each batch that read rows, in batch order."""
+    return [
+        (len(rows), sum(len(r["data"]) for r in rows))
+        for _, rows in sorted(sink.batches.items())
+        if rows
+    ]
+
+
+def test_max_bytes_per_trigger_bounds_every_batch_and_a_replay_reads_the_same(
+    spark: Any, kinesis: Any, moto_endpoint: str, stream_name: str, tmp_path: Path
+) -> None:
+    create_stream(kinesis, stream_name, 2)
+    puts = put_sized(kinesis, stream_name, 20, 100)
+    assert len({p["shardId"] for p in puts}) == 2
+    sink = FailOnceCollector()
+    options = source_options(
+        moto_endpoint, stream_name, str(tmp_path / "store"), maxBytesPerTrigger="1000"
+    )
+    checkpoint = str(tmp_path / "ckpt")
+    query = start_query(spark, options, checkpoint, sink)
+    with pytest.raises(StreamingQueryException, match="injected sink failure"):
+        query.processAllAvailable()
+    query.stop()
+    # 500 bytes a shard: five 100-byte records from each.
+    (failed,) = sink.failed.values()
+    assert len(failed) == 10
+    run_until_idle(start_query(spark, options, checkpoint, sink))
+    # The replay, planned from the offset log, read the same records.
+    assert sink.replayed == sink.failed
+    assert batch_sizes(sink) == [(10, 1000)] * 4
+    assert record_keys(sink.rows()) == expected_keys(puts)
+
+
+@pytest.mark.parametrize(("max_records", "rows_per_batch"), [("6", 6), ("30", 10)])
+def test_with_both_per_trigger_limits_the_tighter_wins(
+    spark: Any,
+    kinesis: Any,
+    moto_endpoint: str,
+    stream_name: str,
+    tmp_path: Path,
+    max_records: str,
+    rows_per_batch: int,
+) -> None:
+    create_stream(kinesis, stream_name, 2)
+    puts = put_sized(kinesis, stream_name, 15, 100)
+    sink = BatchCollector()
+    options = source_options(
+        moto_endpoint,
+        stream_name,
+        str(tmp_path / "store"),
+        maxRecordsPerTrigger=max_records,
+        maxBytesPerTrigger="1000",
+    )
+    run_until_idle(start_query(spark, options, str(tmp_path / "ckpt"), sink))
+    sizes = batch_sizes(sink)
+    assert sizes[:-1] == [(rows_per_batch, rows_per_batch * 100)] * (len(sizes) - 1)
+    assert 0 < sizes[-1][0] <= rows_per_batch
     assert record_keys(sink.rows()) == expected_keys(puts)
 
 

@@ -9,16 +9,17 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxBytes, ReadMaxRows
 
 from kinesis_source.errors import OptionError
-from kinesis_source.source.driver.admission import plan_limits, split_budget
+from kinesis_source.source.driver.admission import plan_byte_limits, plan_limits, split_budget
+from kinesis_source.source.driver.planning import StreamStep, next_offset
 from kinesis_source.source.executor import multi_shard
 from kinesis_source.source.executor.shard_reader import _ShardRead
 from kinesis_source.source.executor.stop_rules import first_arrival_after
 from kinesis_source.source.options import KinesisOptions, parse_options
 from kinesis_source.source.positions import Position, QueryOffset, ShardEnd, StreamOffset
-from kinesis_source.source.stream_reader import max_rows
+from kinesis_source.source.stream_reader import budgets
 from kinesis_source.source.tasks import ShardTask
 from tests.pages import BASE_SEQUENCE, make_page
 
@@ -26,9 +27,42 @@ BASE = {"streamname": "orders", "region": "eu-west-1", "checkpointstore": "/tmp/
 SHARDS = [f"shardId-{i:012d}" for i in range(4)]
 
 
-def test_read_max_rows_is_the_budget_and_read_all_available_none() -> None:
-    assert max_rows(ReadMaxRows(25)) == 25
-    assert max_rows(ReadAllAvailable()) is None
+def test_the_limit_spark_passes_gives_the_budgets_and_read_all_available_none() -> None:
+    assert budgets(ReadMaxRows(25), 25, None) == (25, None)
+    assert budgets(ReadMaxBytes(4096), None, 4096) == (None, 4096)
+    # Both options: Spark carries the rows, the bytes come from the option, and back.
+    assert budgets(ReadMaxRows(25), 25, 4096) == (25, 4096)
+    assert budgets(ReadMaxBytes(4096), 25, 4096) == (25, 4096)
+    # Trigger.Once: neither budget.
+    assert budgets(ReadAllAvailable(), 25, 4096) == (None, None)
+
+
+def test_the_byte_budget_goes_to_shards_with_data_and_travels_in_the_offset() -> None:
+    assert plan_byte_limits(SHARDS[1:3], 10_001, rotate=0) == {SHARDS[1]: 5001, SHARDS[2]: 5000}
+    assert plan_byte_limits(SHARDS, None, 0) == {}
+    step = StreamStep(
+        StreamOffset({sid: Position.trim_horizon() for sid in SHARDS}),
+        {sid: Position.trim_horizon() for sid in SHARDS},
+        list(SHARDS),
+        set(SHARDS[:3]),
+    )
+    current = QueryOffset(4, "q", {"s": step.current})
+    nxt = next_offset(current, {"s": step}, 30, None, None, byte_budget=2)
+    assert nxt is not None
+    stream = nxt.streams["s"]
+    # Both budgets split over the three shards with data; the byte shares rotate with the
+    # batch. A shard whose byte share is 0 waits, as one whose row share is 0 does.
+    assert stream.limits == {SHARDS[0]: 10, SHARDS[1]: 10, SHARDS[2]: 10, SHARDS[3]: 0}
+    # Batch 5 over three shards: the remainder starts at index 5 % 3 = 2 and wraps.
+    assert stream.byte_limits == {SHARDS[0]: 1, SHARDS[1]: 0, SHARDS[2]: 1}
+    assert stream.planned_shards() == [SHARDS[0], SHARDS[2]]
+    again = QueryOffset.from_json(json.loads(json.dumps(nxt.to_json())))
+    assert again == nxt
+    assert nxt.to_json()["streams"]["s"]["shards"][SHARDS[0]] == {
+        "at": "TRIM_HORIZON",
+        "limit": 10,
+        "bytes": 1,
+    }
 
 
 def test_budget_splits_evenly_with_the_remainder_rotating() -> None:
@@ -87,6 +121,9 @@ def test_shard_end_keeps_the_bound_it_reached() -> None:
 def test_new_options_parse_and_name_themselves_in_errors() -> None:
     opts = parse_options({**BASE, "maxrecordspertrigger": "500", "shardspertask": "3"}, env={})
     assert (opts.max_records_per_trigger, opts.shards_per_task) == (500, 3)
+    assert parse_options({**BASE, "maxbytespertrigger": "1048576"}, env={}).max_bytes_per_trigger
+    with pytest.raises(OptionError, match="maxBytesPerTrigger"):
+        parse_options({**BASE, "maxbytespertrigger": "0"}, env={})
     default = parse_options(BASE, env={})
     assert (default.max_records_per_trigger, default.shards_per_task) == (None, 1)
     with pytest.raises(OptionError, match="maxRecordsPerTrigger.*integer >= 1"):

@@ -4,7 +4,7 @@ replaced, which decided unit by unit. Pure: no emulator, no Spark."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -23,6 +23,9 @@ class Outcome:
     position: Position
     records: int
     done: bool
+    # Compared where a byte cap is set: only then does a read count its bytes.
+    bytes: int = field(default=0, compare=False)
+    last_taken: Position | None = field(default=None, compare=False)
 
 
 def reference_consume(
@@ -31,8 +34,10 @@ def reference_consume(
     skip: tuple[int, int | None] | None,
     stop: Position | None,
     max_records: int | None,
+    max_bytes: int | None = None,
 ) -> None:
-    """The unit-by-unit loop ``_consume`` had before pages, on the same units."""
+    """The unit-by-unit loop ``_consume`` had before pages, on the same units; with a byte
+    cap, a unit that would pass it ends the read before it, unless it is the read's first."""
     stop_mark = None if stop is None or stop.sequence is None else (int(stop.sequence), stop.sub)
     for index, seq in enumerate(page.sequence_numbers):
         seq_int = int(seq)
@@ -47,9 +52,23 @@ def reference_consume(
             if stop_mark is not None and not passed(seq_int, sub, stop_mark):
                 outcome.done = True
                 return
+            size = len(page.data[unit])
+            if max_bytes is not None and outcome.records and outcome.bytes + size > max_bytes:
+                # The read stands after the last unit it handed out (or the last page read
+                # whole), not past the records of no units met since on this page: the
+                # next batch reads past them.
+                outcome.position = outcome.last_taken
+                outcome.done = True
+                return
             outcome.rows.append((seq, sub))
             outcome.records += 1
+            outcome.bytes += size
+            if max_bytes is not None and outcome.bytes >= max_bytes:
+                outcome.position = Position.after(seq, None if unit == last - 1 else sub)
+                outcome.done = True
+                return
             outcome.position = Position.after(seq, None if unit == last - 1 else sub)
+            outcome.last_taken = outcome.position
             if stop is not None and outcome.position == stop:
                 outcome.done = True
                 return
@@ -61,6 +80,8 @@ def reference_consume(
         if stop is not None and outcome.position == stop:
             outcome.done = True
             return
+    # A page read whole: a later page's byte cap leaves the read no earlier than here.
+    outcome.last_taken = outcome.position
 
 
 def sliced_consume(read: _ShardRead, pages: list[RecordsPage]) -> Outcome:
@@ -79,10 +100,12 @@ def sliced_consume(read: _ShardRead, pages: list[RecordsPage]) -> Outcome:
         if read.progress.done:
             break
     p = read.progress
-    return Outcome(rows, p.position, p.records, p.done)
+    return Outcome(rows, p.position, p.records, p.done, p.data_bytes)
 
 
-def new_read(start: Position, stop: Position | None, cap: int) -> _ShardRead:
+def new_read(
+    start: Position, stop: Position | None, cap: int | None, max_bytes: int | None = None
+) -> _ShardRead:
     opts = KinesisOptions(
         stream_name="s",
         region="us-east-1",
@@ -90,7 +113,9 @@ def new_read(start: Position, stop: Position | None, cap: int) -> _ShardRead:
         endpoint_url="http://127.0.0.1:9",
         max_records_per_shard=cap,
     )
-    task = ShardTask(batch=1, stream="s", query="q", shard_id="shardId-0", start=start)
+    task = ShardTask(
+        batch=1, stream="s", query="q", shard_id="shardId-0", start=start, max_bytes=max_bytes
+    )
     return _ShardRead(opts, task, stop)
 
 
@@ -139,6 +164,26 @@ def test_sliced_consume_matches_the_unit_by_unit_loop(seed: int) -> None:
         if want.done:
             break
     assert got == want
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_byte_cap_with_or_without_a_record_cap_matches_the_unit_by_unit_loop(seed: int) -> None:
+    rng = random.Random(seed)
+    pages, start, _, cap = random_case(rng)
+    # Units hold 3 to 5 bytes here ("record/sub"): caps from below one unit to most pages.
+    max_bytes = rng.randint(1, 40)
+    records_cap = cap if rng.random() < 0.5 else None
+    read = new_read(start, None, records_cap, max_bytes)
+    got = sliced_consume(read, pages)
+    want = Outcome([], start, 0, False)
+    for page in pages:
+        reference_consume(page, want, start.skip_through(), None, records_cap, max_bytes)
+        if want.done:
+            break
+    assert got == want
+    assert got.bytes == want.bytes
+    # Within the cap, but for a read's first unit, which goes whatever its size.
+    assert got.bytes <= max_bytes or got.records == 1
 
 
 def test_cap_splits_an_aggregate_and_records_the_sub() -> None:

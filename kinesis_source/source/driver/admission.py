@@ -1,7 +1,7 @@
 """Admission control: how a batch's row budget is split over shards, decided without I/O.
 
 ``maxRecordsPerTrigger`` reaches ``latestOffset`` as ``ReadMaxRows(n)``, which the stream
-reader turns into a row budget (``stream_reader.max_rows``): no Spark here. The budget is
+reader turns into a row budget (``stream_reader.budgets``): no Spark here. The budget is
 split over the shards that have something to read (a known backlog, or a probe that found
 a record); shards without data are not planned at all. The split goes into the offset
 (``Offset.limits``), so a replay plans the same shards with the same limits, and the
@@ -13,6 +13,12 @@ backlog size to weight by. An even share is deterministic and fair; a shard with
 data than its share just makes the batch smaller, never bigger. The remainder, and the
 single records when the budget is smaller than the number of shards, rotate with the
 batch number so that no shard waits for ever behind its neighbours.
+
+``maxBytesPerTrigger`` (``ReadMaxBytes``) is a second budget, of bytes of record data, split
+the same way into ``Offset.byte_limits``; a read stops at whichever of its two shares it
+meets first. The Python API hands ``latestOffset`` one limit, so with both options set the
+row budget comes as ``ReadMaxRows`` and the byte budget from the options
+(``stream_reader.budgets``).
 """
 
 from __future__ import annotations
@@ -54,3 +60,12 @@ def plan_limits(
         for sid, share in split_budget(budget, sorted(has_data), rotate).items():
             limits[sid] = share if per_shard_cap is None else min(share, per_shard_cap)
     return limits
+
+
+def plan_byte_limits(with_data: Iterable[str], budget: int | None, rotate: int) -> dict[str, int]:
+    """Per-shard byte limits of the next batch, as ``Offset.byte_limits`` holds them: each
+    shard with data gets its share of ``budget`` (0: it waits for a later batch); none
+    without a budget."""
+    if budget is None:
+        return {}
+    return split_budget(budget, sorted(set(with_data)), rotate)

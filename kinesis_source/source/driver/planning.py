@@ -69,12 +69,24 @@ def done_for_the_run(
 _SEP = "/"
 
 
+def _per_stream(
+    steps: Mapping[str, StreamStep], keyed: Mapping[str, int]
+) -> dict[str, dict[str, int]]:
+    """Admission's limits keyed by stream and shard apart again."""
+    per_stream: dict[str, dict[str, int]] = {name: {} for name in steps}
+    for key, limit in keyed.items():
+        name, sid = key.split(_SEP, 1)
+        per_stream[name][sid] = limit
+    return per_stream
+
+
 def next_offset(
     current: QueryOffset,
     steps: Mapping[str, StreamStep],
     budget: int | None,
     per_shard_cap: int | None,
     until_ms: int | None,
+    byte_budget: int | None = None,
 ) -> QueryOffset | None:
     """The next batch's offset over the streams of ``steps``, or None: nothing to plan.
 
@@ -88,14 +100,17 @@ def next_offset(
         return None
     readable = [f"{name}{_SEP}{sid}" for name, step in steps.items() for sid in step.readable]
     with_data = {f"{name}{_SEP}{sid}" for name, step in steps.items() for sid in step.with_data}
-    limits = admission.plan_limits(readable, with_data, budget, per_shard_cap, current.batch + 1)
-    per_stream: dict[str, dict[str, int]] = {name: {} for name in steps}
-    for key, limit in limits.items():
-        name, sid = key.split(_SEP, 1)
-        per_stream[name][sid] = limit
+    rotate = current.batch + 1
+    limits = _per_stream(
+        steps, admission.plan_limits(readable, with_data, budget, per_shard_cap, rotate)
+    )
+    byte_limits = _per_stream(steps, admission.plan_byte_limits(with_data, byte_budget, rotate))
     streams = {
         name: StreamOffset(
-            shards=dict(step.positions), since_ms=step.current.since_ms, limits=per_stream[name]
+            shards=dict(step.positions),
+            since_ms=step.current.since_ms,
+            limits=limits[name],
+            byte_limits=byte_limits[name],
         )
         for name, step in steps.items()
     }

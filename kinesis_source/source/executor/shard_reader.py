@@ -70,6 +70,7 @@ class _ShardRead:
             task.start,
             stop,
             task_max_records=task.max_records,
+            task_max_bytes=task.max_bytes,
             max_records_per_shard=opts.max_records_per_shard,
             until_ms=task.until_ms,
             max_fetch_ms=opts.max_fetch_time_ms,

@@ -49,6 +49,8 @@ class Progress:
 
     position: Position
     records: int = 0
+    # Bytes of data of the user records handed out (maxBytesPerTrigger's measure).
+    data_bytes: int = 0
     millis_behind_latest: int | None = None
     caught_up: bool = False
     done: bool = False
@@ -133,6 +135,8 @@ class StopRules:
     # A replay whose recorded end is an enhanced fan-out continuation, not a record: read
     # by GetRecords, reaching the tip means every record up to it was read (section 13).
     stop_at_continuation: bool = False
+    # The batch's byte limit for the shard (maxBytesPerTrigger's share); None: no limit.
+    max_bytes: int | None = None
 
     @classmethod
     def for_read(
@@ -146,18 +150,29 @@ class StopRules:
         max_fetch_ms: int,
         page_limit: int | None,
         closed: bool = False,
+        task_max_bytes: int | None = None,
     ) -> StopRules:
         """The rules of a read from ``start``: a replay if ``stop`` is set, else fresh.
 
         ``task_max_records`` is the batch's admission limit for the shard; None falls back
         to ``max_records_per_shard``, and with neither the read is bounded by its time
-        (``max_fetch_ms``), the tip and the run's bound only.
+        (``max_fetch_ms``), the tip and the run's bound only. ``task_max_bytes`` is the
+        batch's byte limit for the shard: whichever of the two is met first ends the read.
         """
         if stop is not None:
             # A replay reads to the recorded end whatever the limits: only a fresh read has them.
             return cls(start, stop, None, None, max_fetch_ms / 1000.0, page_limit, closed=closed)
         cap = max_records_per_shard if task_max_records is None else task_max_records
-        return cls(start, None, cap, until_ms, max_fetch_ms / 1000.0, page_limit, closed=closed)
+        return cls(
+            start,
+            None,
+            cap,
+            until_ms,
+            max_fetch_ms / 1000.0,
+            page_limit,
+            closed=closed,
+            max_bytes=task_max_bytes,
+        )
 
     @property
     def skip(self) -> Mark | None:
@@ -258,8 +273,9 @@ class StopRules:
                     hi = cut
                     progress.done = True
         capped = False
-        if self.max_records is not None and hi - lo >= self.max_records - progress.records:
-            cap = lo + (self.max_records - progress.records)
+        allowed = self._units_allowed(page, lo, hi, progress)
+        if allowed is not None:
+            cap = lo + allowed
             progress.done = capped = True
             if cap < hi:
                 hi = cap
@@ -274,6 +290,8 @@ class StopRules:
             end_of_record = unit == starts[record + 1] - 1
             sub = None if end_of_record else unit - starts[record]
             progress.records += hi - lo
+            if self.max_bytes is not None:
+                progress.data_bytes += sum(page.unit_bytes(lo, hi))
             progress.position = Position.after(seqs[record], sub)
         if record_end > 0 and hi == starts[record_end] and not capped:
             # Every record before record_end is consumed, including trailing ones that
@@ -296,6 +314,30 @@ class StopRules:
                 progress.position, page.continuation, self.stop
             )
         return lo, hi
+
+    def _units_allowed(self, page: RecordsPage, lo: int, hi: int, progress: Progress) -> int | None:
+        """How many of units ``lo`` .. ``hi - 1`` the caps let the read take before it ends;
+        None: the caps do not end it on this page.
+
+        The record cap ends the read once met. The byte cap ends it at the first unit that
+        would pass it, or once met exactly; a read's first unit goes whatever its size, as a
+        file source's first file does under ``maxBytesPerTrigger``, or a record larger than
+        the shard's share would hold the shard back for ever.
+        """
+        allowed: int | None = None
+        if self.max_records is not None and hi - lo >= self.max_records - progress.records:
+            allowed = max(0, self.max_records - progress.records)
+        if self.max_bytes is not None and hi > lo:
+            left = self.max_bytes - progress.data_bytes
+            taken, fits = 0, 0
+            for size in page.unit_bytes(lo, hi):
+                if taken + size > left and (fits or progress.records):
+                    break
+                taken += size
+                fits += 1
+            if fits < hi - lo or taken >= left:
+                allowed = fits if allowed is None else min(allowed, fits)
+        return allowed
 
     def stops_after(
         self,
