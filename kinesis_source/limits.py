@@ -11,6 +11,10 @@ GET_RECORDS_MAX_RECORDS = 10_000
 GET_RECORDS_MAX_BYTES = 10 * 1024 * 1024
 GET_RECORDS_CALLS_PER_SECOND_PER_SHARD = 5
 READ_BYTES_PER_SECOND_PER_SHARD = 2 * 1024 * 1024
+# The longest one GetRecords page holds a shard's next call back: 10 MiB at 2 MiB/s ("if a
+# call returns 10 MiB, subsequent calls made within the next 5 seconds throw
+# ProvisionedThroughputExceededException").
+READ_QUOTA_WAIT_MAX_MS = 5_000
 
 # GetShardIterator: 5 calls/s per shard; an iterator expires 5 minutes after it is issued.
 GET_SHARD_ITERATOR_CALLS_PER_SECOND_PER_SHARD = 5

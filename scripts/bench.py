@@ -37,6 +37,14 @@ Sections:
       SubscribeToShard test double, one task a batch; then EFO with a task per shard
       (subscriptions refused by the 5-second rule when a shard changes Python worker).
       The EFO/polling ratio of the p50s; no target.
+  (h) shards per core at full rate, within the quotas: the Kinesis test server appends 1 KiB
+      records at 2 MiB/s to each of N shards by itself, with AWS' read quotas on; a query
+      with the default options (pacing on) on local[2] into the noop sink at a 1 s trigger.
+      The largest N whose lag stays flat for a minute (a few doubling steps and one halving
+      step), per core, against Spark's ceiling source fed the same rows at the same rate.
+      Targets: >= 80% of the ceiling's N, >= 25 shards per core; the most GetRecords calls
+      of a shard in a second (<= 5), the server's CPU share and the shards per core of
+      Spark time are printed next to it.
   (j) Glue Schema Registry Avro rows per core, a 10-field record: our page decoder
       (registry-framed records to the value/schemaVersionId/decodeError Arrow columns) vs
       a plain fastavro ``schemaless_reader`` loop over the bare payloads (to dicts), page
@@ -81,6 +89,7 @@ from scripts.benchmarks import (
     latency,
     memory,
     planning,
+    shards_per_core,
     sink,
     soak,
 )
@@ -94,6 +103,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "e": latency.run,
     "f": sink.run,
     "g": efo_latency.run,
+    "h": shards_per_core.run,
     "j": glue_avro.run,
     "m": memory.run,
 }

@@ -97,6 +97,14 @@ class RecordsPage:
             return pc.binary_length(data.slice(lo, hi - lo)).to_pylist()  # type: ignore[no-any-return]
         return [len(blob) for blob in data[lo:hi]]
 
+    @property
+    def key_bytes(self) -> int:
+        """The size of the user records' partition keys (Kinesis counts them in its quotas)."""
+        keys = self.partition_keys
+        if isinstance(keys, (pa.Array, pa.ChunkedArray)):
+            return int(keys.nbytes)
+        return sum(map(len, keys))
+
     def record_of(self, unit: int) -> int:
         """Index of the Kinesis record that holds ``unit``."""
         if self.unit_records is None:

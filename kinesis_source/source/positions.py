@@ -159,6 +159,11 @@ class ShardEnd:
     # The end is an enhanced fan-out continuation sequence number, not a record's: a replay
     # by GetRecords that reaches the shard's tip before it is complete (section 13).
     end_at_continuation: bool = False
+    # How much longer than fetchIntervalMs after this read the shard's next call must wait,
+    # because its last page spent the shard's read quota (get_records.call_gap_s). A
+    # duration, not a time: the driver adds it to ``written_at_ms`` on its own clock.
+    # Pacing only, not compared.
+    quota_wait_ms: int = field(default=0, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -175,6 +180,8 @@ class ShardEnd:
             data["firstSequence"] = self.first_sequence
         if self.end_at_continuation:
             data["endAtContinuation"] = True
+        if self.quota_wait_ms:
+            data["quotaWaitMs"] = self.quota_wait_ms
         return data
 
     @staticmethod
@@ -191,6 +198,7 @@ class ShardEnd:
             efo_fallback=bool(data.get("efoFallback", False)),
             first_sequence=None if first is None else str(first),
             end_at_continuation=bool(data.get("endAtContinuation", False)),
+            quota_wait_ms=int(data.get("quotaWaitMs", 0)),
         )
 
 

@@ -86,6 +86,8 @@ def _item(stream: str, query: str, batch: int, shard_id: str, end: ShardEnd) -> 
         item["firstSequenceNumber"] = {"S": end.first_sequence}
     if end.end_at_continuation:
         item["endAtContinuation"] = {"BOOL": True}
+    if end.quota_wait_ms:
+        item["quotaWaitMs"] = {"N": str(end.quota_wait_ms)}
     return item
 
 
@@ -102,6 +104,7 @@ def _end(item: dict[str, Any]) -> ShardEnd:
         efo_fallback=bool(item.get("efoFallback", {}).get("BOOL", False)),
         first_sequence=item.get("firstSequenceNumber", {}).get("S"),
         end_at_continuation=bool(item.get("endAtContinuation", {}).get("BOOL", False)),
+        quota_wait_ms=int(item.get("quotaWaitMs", {}).get("N", "0")),
     )
 
 

@@ -177,3 +177,6 @@ class DataPlane:
                 for shard in stream.open_shards():
                     shard.append(data, f"feed-{n % 1000}", now)
         self.fed = max(self.fed, due)
+        for stream in self.service.streams.values():
+            for shard in stream.open_shards():
+                shard.forget_before(shard.first_live(now - stream.retention_ms))

@@ -96,6 +96,8 @@ class Shard:
         self.cum_bytes: list[int] = [0]  # data + key bytes before record i
         self.prebuilt: dict[tuple[int, int, int], tuple[bytes, int, int]] = {}
         self.built: dict[tuple[int, int, int], tuple[bytes, int, int]] = {}
+        # Records before this index are past the retention and their bytes let go.
+        self.forgotten = 0
 
     @property
     def count(self) -> int:
@@ -151,10 +153,21 @@ class Shard:
                 return hit[0], hit[1]
         end = end_of(start, count, limit, max_bytes, self.cum_bytes)
         body = b",".join(self.fragments[start:end])
-        if len(self.built) >= ON_DEMAND_CACHE:
-            self.built.clear()
-        self.built[key] = (body, end, count)
+        if end < count:
+            # A page that ends at the tip is stale at the next append: under a steady feed
+            # nearly every page does, and keeping them would hold the whole feed twice.
+            if len(self.built) >= ON_DEMAND_CACHE:
+                self.built.clear()
+            self.built[key] = (body, end, count)
         return body, end
+
+    def forget_before(self, index: int) -> None:
+        """Let go of the bytes of records before ``index``, which the retention trimmed
+        ([RET]: they are "no longer accessible"; reads start at ``first_live``), so that
+        a long steady feed holds only the retention's worth of records."""
+        for i in range(self.forgotten, index):
+            self.fragments[i] = b""
+        self.forgotten = max(self.forgotten, index)
 
     def prebuild(self, limit: int, max_bytes: int, end_of: Any) -> None:
         """Build the chain of pages a reader walks from the first record at ``limit``."""

@@ -13,6 +13,7 @@ test sleeps.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import policy_of
 from kinesis_source.errors import DataLossError
 from kinesis_source.source.driver.discovery import list_shards
+from kinesis_source.source.driver.pacing import ShardPacing
 from kinesis_source.source.executor.shard_reader import read_shard
 from kinesis_source.source.options import KinesisOptions, parse_options
 from kinesis_source.source.positions import AT_TIMESTAMP, Position, ShardEnd
@@ -151,6 +153,37 @@ def test_reads_beyond_the_read_rate_back_off_and_lose_nothing(
     assert stats["get_records_per_shard"] == {f"s/{SHARD}": 5}  # four full pages, the tip
     assert stats["records_served"] == 8  # no page was served twice
     assert stats["throttled"].get("GetRecords", 0) >= 1
+
+
+def test_a_paced_read_waits_out_the_read_quota_its_pages_spend_and_is_never_refused(
+    kinesis_server_with: Start, tmp_path: Path
+) -> None:
+    """[GR]'s 2 MiB/s, as AWS has it: after a page of B bytes the shard refuses calls for
+    B / 2 MiB/s. With pacing on (fetchIntervalMs 200 ms), a read ends after a page whose
+    wait is longer than the interval (waiting would keep a task slot asleep) and records
+    the wait; the driver's pacing (ShardPacing) holds the next batch's first call back by
+    it. No call is refused, nothing is lost or read twice. Without the wait the read's
+    second call comes 200 ms after a 1 MiB page and is refused."""
+    server = kinesis_server_with(write_records_per_s=None, write_bytes_per_s=None)
+    reads = ShardReads(server, "s", tmp_path, getRecordsLimit="2", fetchIntervalMs="200")
+    puts = reads.put(6, size=500 * 1024)
+    pacing = ShardPacing()
+    start, rows, ends = Position.trim_horizon(), [], []
+    for batch in range(4):
+        now_ms = int(time.time() * 1000)
+        task = reads.task(batch, start, not_before_ms=pacing.not_before_ms(SHARD, now_ms, 200))
+        rows.append(reads.rows(task))
+        ends.append(reads.end(batch))
+        pacing.saw_batch(batch, {SHARD: ends[-1]}, int(time.time() * 1000))
+        start = ends[-1].position
+
+    assert [r for batch_rows in rows for r in batch_rows] == expected(puts)
+    # Two records (1 MB) a page: each read takes one page, then waits for a later batch.
+    assert [len(r) for r in rows] == [2, 2, 2, 0]
+    assert all(e.quota_wait_ms > 0 and not e.caught_up for e in ends[:2])
+    stats = server.stats()
+    assert stats["throttled"].get("GetRecords", 0) == 0
+    assert stats["records_served"] == 6
 
 
 # -- iterator expiry ([GSI])

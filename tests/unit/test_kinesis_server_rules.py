@@ -16,7 +16,7 @@ from tests.emulators.kinesis_rules import (
     page_end,
     step,
 )
-from tests.emulators.kinesis_store import ApiError, Stream
+from tests.emulators.kinesis_store import ApiError, Stream, sequence_number
 
 MINUTE = 60_000
 NOW = 10_000_000
@@ -145,3 +145,21 @@ def test_closed_shards_leave_the_listing_after_the_retention() -> None:
     s.split("shardId-000000000000", str(2**127), NOW)
     assert len(s.listed(NOW + 86_400_000)) == 3
     assert len(s.listed(NOW + 86_400_001)) == 2
+
+
+def test_a_steady_feed_holds_only_the_retentions_worth_of_records() -> None:
+    """[RET]: records past the retention are no longer accessible; the server lets their
+    bytes go, and a page that ended at the tip is not kept (the next append makes it
+    stale), so an hour's feed at 1 MiB/s a shard does not fill the machine."""
+    (shard,) = stream(1).shards
+    for i in range(6):
+        shard.append(f"r{i}".encode(), "k", NOW + i * 1_000)
+    body, end = shard.records(0, 10_000, 10 * 1024 * 1024, page_end)
+    assert end == 6 and body.count(b"SequenceNumber") == 6
+    assert not shard.built  # ended at the tip: not cached
+    shard.forget_before(shard.first_live(NOW + 3_500))
+    assert [len(f) > 0 for f in shard.fragments] == [False] * 4 + [True] * 2
+    # What a reader can still reach is whole.
+    body, end = shard.records(4, 10_000, 10 * 1024 * 1024, page_end)
+    assert end == 6 and body.count(b"SequenceNumber") == 2
+    assert sequence_number(0, 4).encode() in body and sequence_number(0, 5).encode() in body

@@ -8,7 +8,14 @@ import math
 import pytest
 
 from kinesis_source.errors import OptionError
-from kinesis_source.source.driver.pacing import ShardPacing, is_due, not_before_ms, probe_order
+from kinesis_source.source.driver.pacing import (
+    ShardPacing,
+    held_by_quota,
+    is_due,
+    not_before_ms,
+    probe_order,
+)
+from kinesis_source.source.executor.get_records import call_gap_s
 from kinesis_source.source.options import parse_options
 from kinesis_source.source.positions import Position, ShardEnd
 
@@ -137,3 +144,37 @@ def test_an_executor_clock_seconds_ahead_holds_no_probe_or_read_back() -> None:
     # A clock behind the driver's is taken as it is: the shard is due that much sooner.
     pacing.saw_batch(2, {SHARDS[1]: end(0, driver_now - skew)}, driver_now)
     assert pacing.last_call_ms[SHARDS[1]] == driver_now - skew
+
+
+def test_a_large_page_spaces_the_next_call_by_the_read_quota_it_spent() -> None:
+    mib = 1024 * 1024
+    # [GR]: 10 MiB at 2 MiB/s keeps the shard's calls out for 5 s.
+    assert call_gap_s(0.2, 10 * mib) == 5.0
+    assert call_gap_s(0.2, mib) == 0.5
+    # A small page: the interval is the longer wait.
+    assert call_gap_s(0.2, 100_000) == 0.2
+    # fetchIntervalMs=0: no pacing at all.
+    assert call_gap_s(0.0, 10 * mib) == 0.0
+
+
+def test_a_read_quota_wait_holds_the_next_probe_and_read_back_by_as_much() -> None:
+    pacing = ShardPacing()
+    spent = ShardEnd(Position.after("105"), 5, 1_000, False, 2_000, quota_wait_ms=1_300)
+    pacing.saw_batch(3, {SHARDS[0]: spent, SHARDS[1]: end(5, 2_000, caught_up=False)})
+    # Its next call no sooner than 2,000 + 1,300 + the interval.
+    assert pacing.not_before_ms(SHARDS[0], 2_100, 200) == 3_500
+    assert pacing.due(SHARDS[:2], 2_300, 200) == {SHARDS[1]}
+    # Planned now its read would sleep in a task slot for 1.4 s: held until it is due.
+    assert held_by_quota(SHARDS[:2], pacing.last_call_ms, 2_100, 200) == {SHARDS[0]: 1_400}
+    assert held_by_quota(SHARDS[:2], pacing.last_call_ms, 3_400, 200) == {}
+    # An executor's wait beyond what one page can ask (10 MiB: 5 s) is not believed.
+    wild = ShardEnd(Position.after("105"), 5, 0, False, 2_000, quota_wait_ms=60_000)
+    pacing.saw_batch(4, {SHARDS[2]: wild})
+    assert pacing.last_call_ms[SHARDS[2]] == 7_000
+
+
+def test_the_read_quota_wait_travels_in_the_recorded_end() -> None:
+    spent = ShardEnd(Position.after("105"), 5, 1_000, False, quota_wait_ms=1_300)
+    assert spent.to_json()["quotaWaitMs"] == 1_300
+    assert ShardEnd.from_json(spent.to_json()).quota_wait_ms == 1_300
+    assert "quotaWaitMs" not in end(5, 2_000).to_json()

@@ -6,7 +6,10 @@ on each shard (``ShardPacing.last_call_ms``) paces both: the last batch's reads 
 from the time the store wrote their ends (``writtenAtMs``, taken after a read's last call),
 the probes from the driver's own clock. No call on a shard is planned sooner than
 ``fetchIntervalMs`` after the last one: a probe waits until the shard is due, and a read
-planned sooner carries the time its first call may go (``not_before_ms``).
+planned sooner carries the time its first call may go (``not_before_ms``). A read whose
+last page was large spent the shard's 2 MiB/s of reads for longer (``quotaWaitMs``): its
+last call counts as that much later, so that neither a probe nor the next batch's read is
+refused (executor/get_records.call_gap_s).
 
 Three rules keep a trigger's cost flat in the number of shards while data flows:
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kinesis_source import limits
 from kinesis_source.source.positions import ShardEnd
 
 # Reads in a row that caught up and found records before a shard counts as flowing. One is
@@ -64,6 +68,24 @@ def wait_until_due_ms(
     interval, 0 if all are due."""
     waits = [last_call_ms[sid] + interval_ms - now_ms for sid in shards if sid in last_call_ms]
     return max(0, min(interval_ms, max(waits, default=0)))
+
+
+def held_by_quota(
+    shards: Iterable[str], last_call_ms: Mapping[str, int], now_ms: int, interval_ms: int
+) -> dict[str, int]:
+    """The shards of ``shards`` whose next call is more than one interval away (a large
+    last page spent their read quota), with how long until they are due (ms).
+
+    A read planned for one of them would sleep in its task until then, holding a slot that
+    another shard's read could use; they wait for a later trigger instead."""
+    held = {}
+    for sid in shards:
+        last = last_call_ms.get(sid)
+        if last is not None and interval_ms > 0:
+            wait = last + interval_ms - now_ms
+            if wait > interval_ms:
+                held[sid] = wait
+    return held
 
 
 def not_before_ms(last_call_ms: int | None, now_ms: int, interval_ms: int) -> int | None:
@@ -101,6 +123,9 @@ class ShardPacing:
         for sid, end in ends.items():
             if end.written_at_ms is not None:
                 written = end.written_at_ms if now_ms is None else min(end.written_at_ms, now_ms)
+                # A read whose last page spent the shard's read quota holds the next call
+                # back by as much, as if it had been called that much later.
+                written += min(end.quota_wait_ms, limits.READ_QUOTA_WAIT_MAX_MS)
                 self.last_call_ms[sid] = max(self.last_call_ms.get(sid, 0), written)
             # Records found at the tip are evidence of arrivals; a read that stopped at a
             # cap only says the backlog was not drained yet.

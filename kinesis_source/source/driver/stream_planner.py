@@ -14,7 +14,7 @@ probes and reads together, more often than every ``fetchIntervalMs``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from kinesis_source import limits
 from kinesis_source.source.driver import pacing, planning
@@ -89,6 +89,9 @@ class StreamPlanner:
         now_ms, interval = int(time.time() * 1000), self.opts.fetch_interval_ms
         # Under AvailableNow every batch must be one the run needs: no read on a guess.
         flowing = set() if until_ms is not None else self.pacing.flowing(rest)
+        # Under AvailableNow a bounded run reads its backlog at once, waits and all.
+        held = {} if until_ms is not None else self._held_by_quota(known, now_ms)
+        known = known - held.keys()
         with_data = known | self.pacing.due(flowing, now_ms, interval)
         in_flight = self.prober.in_flight
         candidates = [sid for sid in rest if sid not in in_flight and sid not in with_data]
@@ -110,10 +113,22 @@ class StreamPlanner:
         probes = self.prober.collect(positions, until_ms, wait=not with_data)
         self.pacing.saw_probes(probes.probed, probes.found, int(time.time() * 1000))
         found = probes.found
+        if not with_data and not found and held:
+            # Only shards whose quota is spent have data: waiting here for the first of
+            # them (at most a few seconds) holds no task slot, and "no data" would end a
+            # processAllAvailable() with their records unread.
+            time.sleep(min(min(held.values()), limits.READ_QUOTA_WAIT_MAX_MS) / 1000)
+            now_ms = int(time.time() * 1000)
+            found = set(held) - self._held_by_quota(held, now_ms).keys()
         if not with_data and not found:
-            held = [sid for sid in candidates if sid not in todo][: budget - len(todo)]
-            found = self._probe_held_back(positions, held, until_ms)
+            waiting = [sid for sid in candidates if sid not in todo][: budget - len(todo)]
+            found = self._probe_held_back(positions, waiting, until_ms)
         return planning.StreamStep(current, positions, readable, with_data | found)
+
+    def _held_by_quota(self, shards: Iterable[str], now_ms: int) -> dict[str, int]:
+        return pacing.held_by_quota(
+            shards, self.pacing.last_call_ms, now_ms, self.opts.fetch_interval_ms
+        )
 
     def _probe_held_back(
         self, positions: Mapping[str, Position], held: list[str], until_ms: int | None

@@ -38,6 +38,23 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def call_gap_s(interval_s: float, page_bytes: int) -> float:
+    """The least time between a GetRecords call that brought ``page_bytes`` of records and
+    the next call on the shard: ``fetchIntervalMs``, or longer after a large page.
+
+    Kinesis allows 2 MiB/s of reads per shard and, after a call that returned B bytes,
+    refuses the shard's calls for about B / 2 MiB/s ("if a call returns 10 MiB, subsequent
+    calls made within the next 5 seconds throw ProvisionedThroughputExceededException",
+    GetRecords API reference). Waiting that out here costs the same time as the refusal
+    would, without the retry's backoff, which overshoots and lets the backlog grow: on a
+    shard written at its full rate a reader that is refused falls behind for good.
+    ``fetchIntervalMs=0`` turns pacing off, by the byte as by the call.
+    """
+    if interval_s <= 0:
+        return 0.0
+    return max(interval_s, page_bytes / limits.READ_BYTES_PER_SECOND_PER_SHARD)
+
+
 class GetRecordsTransport:
     """Pages of one shard by GetRecords, at most one call per ``fetchIntervalMs``.
 
@@ -68,6 +85,8 @@ class GetRecordsTransport:
         self._units_per_record = 1.0
         self._interval = opts.fetch_interval_ms / 1000.0
         self._last_call = 0.0  # time.monotonic() of the last GetRecords call
+        # When the shard's read quota lets the next call go (time.monotonic()).
+        self._quota_free = 0.0
         self._ahead: PageAhead | None = None
 
     def pages(
@@ -84,8 +103,10 @@ class GetRecordsTransport:
         """
         iterator = self._iterator_at(start, reached)
         if self.not_before_ms is not None:
-            # At most one interval: a driver clock ahead of this one must not stall the read.
-            hold = min(self._interval, self.not_before_ms / 1000.0 - time.time())
+            # At most one interval and the longest wait a page's read quota asks: a driver
+            # clock ahead of this one must not stall the read for longer.
+            most = self._interval + limits.READ_QUOTA_WAIT_MAX_MS / 1000.0
+            hold = min(most, self.not_before_ms / 1000.0 - time.time())
             self._last_call = time.monotonic() + hold - self._interval
         try:
             while iterator is not None:
@@ -146,14 +167,24 @@ class GetRecordsTransport:
             ahead.wait()
 
     def _paced_page(self, iterator: str, limit: int) -> RecordsPage:
-        """One GetRecords call, no sooner than ``fetchIntervalMs`` after the last."""
-        wait = self._last_call + self._interval - time.monotonic()
+        """One GetRecords call, no sooner than ``call_gap_s`` after the last."""
+        wait = max(self._last_call + self._interval, self._quota_free) - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         self._last_call = time.monotonic()
         page = self._get_page(iterator, limit)
         page.received_ms = int(time.time() * 1000)
+        # Counted from the answer, not the call: Kinesis spends the quota when it serves
+        # the page, which is later than the call left by the way there.
+        gap = call_gap_s(self._interval, page.data_bytes + page.key_bytes)
+        self._quota_free = time.monotonic() + gap if gap > self._interval else 0.0
         return page
+
+    def quota_wait_ms(self) -> int:
+        """How much longer than ``fetchIntervalMs`` from now the shard's next call must wait
+        for the read quota its last page spent (0: no longer), for the driver's pacing."""
+        left = self._quota_free - time.monotonic()
+        return max(0, math.ceil((left - self._interval) * 1000))
 
     def _limit(self, units: int | None) -> int:
         """GetRecords' Limit for the next call.

@@ -96,6 +96,12 @@ class _ShardRead:
             )
         self.progress = Progress(position=task.start)
 
+    def quota_wait_ms(self) -> int:
+        """What the read's last page asks of the shard's next call (GetRecords reads)."""
+        if isinstance(self.transport, GetRecordsTransport):
+            return self.transport.quota_wait_ms()
+        return 0
+
     @property
     def efo_fallback(self) -> bool:
         """The read took its records by GetRecords instead of its refused subscription."""
@@ -183,7 +189,12 @@ class _ShardRead:
                     hi - lo,
                     page.millis_behind_latest,
                 )
-                if self._rules_for_page().reads_on_after(page, progress):
+                # A page that spent the shard's read quota for longer than fetchIntervalMs
+                # ends a fresh read: waiting it out would keep a task slot asleep while
+                # other shards' tasks wait for one, and the next batch goes on from here
+                # once the quota allows (quotaWaitMs in the end the read records).
+                held = self.rules.stop is None and self.quota_wait_ms() > 0
+                if not held and self._rules_for_page().reads_on_after(page, progress):
                     self.transport.read_ahead(page, self.rules.units_left(progress))
                 if hi > lo:
                     yield from page.to_batches(
@@ -201,6 +212,8 @@ class _ShardRead:
                 # Let the page go before the next one is taken: a large page is never held
                 # with the next (read_ahead starts the next call only after a small one).
                 del page
+                if held and not stop and not task.batch_read:
+                    progress.done = stop = True
                 if stop:
                     return
         finally:
@@ -217,6 +230,7 @@ def record_end(
     efo_fallback: bool = False,
     first_sequence: str | None = None,
     end_at_continuation: bool = False,
+    quota_wait_ms: int = 0,
 ) -> None:
     """Put-if-absent of where the read of ``task`` ended; losing the race fails the task."""
     end = ShardEnd(
@@ -228,6 +242,7 @@ def record_end(
         efo_fallback=efo_fallback,
         first_sequence=first_sequence,
         end_at_continuation=end_at_continuation and not progress.position.is_shard_end,
+        quota_wait_ms=quota_wait_ms,
     )
     if not store.put_if_absent(task.stream, task.query, task.batch, task.shard_id, end):
         raise CheckpointConflictError(
@@ -269,6 +284,7 @@ def read_shard(
         efo_fallback=read.efo_fallback,
         first_sequence=read.first_sequence,
         end_at_continuation=read.end_at_continuation,
+        quota_wait_ms=read.quota_wait_ms(),
     )
     log.info(
         "batch %d shard %s: read %d records to %s (%s ms behind)",
