@@ -37,6 +37,13 @@ Sections:
       SubscribeToShard test double, one task a batch; then EFO with a task per shard
       (subscriptions refused by the 5-second rule when a shard changes Python worker).
       The EFO/polling ratio of the p50s; no target.
+  (i) the sink at the write quota: ``df.write.format("kinesis")`` (local[2], a cached
+      DataFrame of 100-byte records over 1,000 keys) to 4 shards of the Kinesis test server,
+      which refuses entries over a shard's 1,000 records/s or 1 MiB/s as AWS does, 25 s of
+      the quota each: aggregated, user bytes/s per shard against 1 MiB/s; plain, user
+      records/s per shard against 1,000. Targets >= 90% of the quota, and every record read
+      back exactly once. The refused entries are printed, and next to it a boto3 PutRecords
+      loop (aws_kinesis_agg's aggregator) that sends rejected entries again.
   (j) Glue Schema Registry Avro rows per core, a 10-field record: our page decoder
       (registry-framed records to the value/schemaVersionId/decodeError Arrow columns) vs
       a plain fastavro ``schemaless_reader`` loop over the bare payloads (to dicts), page
@@ -51,15 +58,16 @@ Python, the JVM and the Python workers, and the store's entries, after warm-up a
 end, with a verdict each, and a check that every record put was read exactly once.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
-sink, efo_latency, glue_avro, memory); the run ends with one table of every figure next to
-its target.
+sink, efo_latency, sink_quota, glue_avro, memory); the run ends with one table of every
+figure next to its target.
 
 (a), (b) and (j) run in this one process on one core; each figure is the best of
 ``--repeat`` runs over the same data, timed in process CPU seconds (the median is printed
 too), after one warm-up run. (c), (d) and (e) start the bench's own Kinesis server
-(``tests/emulators/kinesis_server.py``), (f) moto's, in a subprocess on 127.0.0.1, (g)
-kinesis-local (node, installed by scripts/test.sh) and the SubscribeToShard double; (c),
-(e), (f) and (g) a local[2] SparkSession. Each stops what it started.
+(``tests/emulators/kinesis_server.py``), (i) the same with AWS' write quota, (f) moto's,
+in a subprocess on 127.0.0.1, (g) kinesis-local (node, installed by scripts/test.sh) and
+the SubscribeToShard double; (c), (e), (f), (g) and (i) a local[2] SparkSession. Each
+stops what it started.
 """
 
 from __future__ import annotations
@@ -82,6 +90,7 @@ from scripts.benchmarks import (
     memory,
     planning,
     sink,
+    sink_quota,
     soak,
 )
 
@@ -94,6 +103,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "e": latency.run,
     "f": sink.run,
     "g": efo_latency.run,
+    "i": sink_quota.run,
     "j": glue_avro.run,
     "m": memory.run,
 }
