@@ -1,0 +1,107 @@
+"""The sink at a shard's write quota, on the Kinesis test server (which refuses each entry
+over a shard's 1,000 records/s or 1 MiB/s with ProvisionedThroughputExceededException, as
+AWS does).
+
+The server's clock is frozen and moves only by the waits the sender asks for, so what is
+checked is how much of the quota the sender's calls and waits use, whatever the machine's
+speed: no wall-clock timing.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from kinesis_source.aws.clients import kinesis_client
+from kinesis_source.aws.retry import policy_of
+from kinesis_source.sink.batching import Entry, record_size
+from kinesis_source.sink.options import parse_sink_options
+from kinesis_source.sink.put_records import LaneSender, PutStats
+from kinesis_source.sink.shard_map import hash_key_of
+from tests.emulators.kinesis_server import KinesisServer
+from tests.helpers import REGION, create_stream, read_stream
+
+# Reads unthrottled (the read-back is not what is tested); the write quota as AWS sets it.
+READS_OFF = {
+    "get_records_calls_per_s": None,
+    "read_bytes_per_s": None,
+    "get_shard_iterator_calls_per_s": None,
+}
+
+
+SEED = 3
+
+
+def keys_of_shard(first_half: bool, count: int) -> list[str]:
+    """``count`` partition keys whose hash keys lie in the lower (or upper) half of the hash
+    key space: shard 0 (or 1) of a two-shard stream."""
+    keys: list[str] = []
+    i = 0
+    while len(keys) < count:
+        key = f"key-{i}"
+        if (hash_key_of(key, None) < 2**127) == first_half:
+            keys.append(key)
+        i += 1
+    return keys
+
+
+def sender_on_server_clock(server: KinesisServer, stream: str, stats: PutStats) -> LaneSender:
+    """A lane whose waits move the server's frozen clock instead of sleeping."""
+    opts = parse_sink_options(
+        {"streamName": stream, "region": REGION, "endpointUrl": server.endpoint}
+    )
+
+    def waits(seconds: float) -> None:
+        server.advance_clock(seconds)
+
+    return LaneSender(
+        kinesis_client(opts),
+        stream,
+        policy_of(opts),
+        one_per_key=False,
+        stats=stats,
+        abort=threading.Event(),
+        sleep=waits,
+        rng=random.Random(SEED),
+    )
+
+
+def test_a_lane_keeps_a_hot_shard_at_its_quota_while_another_takes_the_rest(
+    kinesis_server_with: Callable[..., KinesisServer],
+) -> None:
+    # 4,500 records for shard 0 and 500 for shard 1, in one lane: every call carries both,
+    # so every call writes some of its entries while shard 0's are refused over its 1,000
+    # records/s. That is a shard at its quota, which frees within a second: the lane must
+    # go on at that rate (not wait longer and longer, nor give up after maxRetries).
+    server = kinesis_server_with(**READS_OFF)
+    client = _client(server)
+    create_stream(client, "hot", 2)
+    hot, cool = keys_of_shard(True, 50), keys_of_shard(False, 50)
+    rows = [
+        (b"%06d" % i + bytes(94), hot[i % 50] if i % 10 else cool[i % 50]) for i in range(5_000)
+    ]
+    entries = [Entry(data, key, None, record_size(data, key), key) for data, key in rows]
+    stats = PutStats()
+    sender = sender_on_server_clock(server, "hot", stats)
+    server.freeze_clock()
+    start_ms = server.advance_clock(0)
+
+    sender.send(entries)
+
+    seconds = (server.advance_clock(0) - start_ms) / 1000
+    assert Counter((r["partitionKey"], r["data"]) for r in read_stream(client, "hot")) == Counter(
+        (key, data) for data, key in rows
+    )
+    assert stats.throttled_entries > 0  # the quota was reached
+    # 4,500 records for shard 0 at 1,000 a second: the fifth second's window starts at 4 s.
+    # 90% of the quota: shard 0's last record in at most 4,500 / 900 = 5 s.
+    assert seconds <= 5.0, f"{seconds:.2f} s of the server's clock for 4,500 records"
+
+
+def _client(server: KinesisServer) -> Any:
+    import boto3
+
+    return boto3.client("kinesis", region_name=REGION, endpoint_url=server.endpoint)
