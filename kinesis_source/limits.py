@@ -145,6 +145,13 @@ HASH_KEY_MAX = 2**128 - 1
 # SINK_WINDOW_BYTES_PER_LANE), sends a window on all lanes at once and waits for it before
 # reading on: memory stays bounded and per-key order holds across windows.
 SINK_WINDOW_RECORDS_PER_LANE = 4 * PUT_RECORDS_MAX_RECORDS
+# With aggregation a lane sends aggregates, not user records: a window holds enough small
+# records to fill a few aggregates per shard (10,000 of 100 bytes: four of
+# SINK_AGGREGATE_MAX_BYTES), so that they are full, not cut short by the window's end.
+SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE = 10_000
+# An aggregate is at most a quarter of a shard's write quota: four fill a second of it
+# (task.aggregate_max_bytes).
+SINK_AGGREGATE_MAX_BYTES = WRITE_BYTES_PER_SECOND_PER_SHARD // 4
 SINK_WINDOW_BYTES_PER_LANE = 2 * PUT_RECORDS_MAX_BYTES
 # Aggregates that landed on the wrong shard (a reshard) are re-sent after the shard map is
 # read again; a stream resharding again and again gives up after this many rounds.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,13 @@ class SinkPlan:
     writer_schema: SchemaVersion | None = None
 
 
-def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition: int) -> PutStats:
+def write_partition(
+    plan: SinkPlan,
+    batches: Iterable[pa.RecordBatch],
+    partition: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PutStats:
+    """Write one partition's rows; ``sleep`` waits before rejected entries are sent again."""
     opts = plan.options
     client = kinesis_client(opts)
     policy = policy_of(opts)
@@ -51,19 +58,25 @@ def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition
     shard_map: ShardMap | None = None
     lanes = opts.max_in_flight_requests
     with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kinesis-put") as pool:
-        for window in _windows(_user_records(plan, batches, partition), lanes):
+        per_lane = (
+            limits.SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE
+            if opts.aggregate
+            else limits.SINK_WINDOW_RECORDS_PER_LANE
+        )
+        cap = aggregate_max_bytes(opts.max_record_bytes)
+        for window in _windows(_user_records(plan, batches, partition), lanes * per_lane, lanes):
             if not opts.aggregate:
                 entries = [
                     Entry(data, key, hash_key, record_size(data, key), key)
                     for data, key, hash_key in window
                 ]
-                _send_window(pool, entries, client, opts, policy, stats, abort)
+                _send_window(pool, entries, client, opts, policy, stats, abort, sleep)
                 continue
             if shard_map is None:
                 shard_map = load_shard_map(client, opts, policy)
-            entries = aggregate_entries(window, shard_map, opts.max_record_bytes)
+            entries = aggregate_entries(window, shard_map, cap)
             for _ in range(limits.SINK_RESHARD_ROUNDS):
-                misrouted = _send_window(pool, entries, client, opts, policy, stats, abort)
+                misrouted = _send_window(pool, entries, client, opts, policy, stats, abort, sleep)
                 if not misrouted:
                     break
                 # A reshard: read the map again, and send again the user records that an
@@ -83,7 +96,7 @@ def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition
                     len(misrouted),
                     len(again),
                 )
-                entries = aggregate_entries(again, shard_map, opts.max_record_bytes)
+                entries = aggregate_entries(again, shard_map, cap)
             else:
                 raise KinesisWriteError(
                     f"stream {opts.stream_name!r} kept resharding while aggregates were "
@@ -101,6 +114,7 @@ def _send_window(
     policy: RetryPolicy,
     stats: PutStats,
     abort: threading.Event,
+    sleep: Callable[[float], None],
 ) -> list[tuple[Entry, str]]:
     """Send ``entries``; return the aggregates that landed on another shard than planned."""
     sender = LaneSender(
@@ -110,6 +124,7 @@ def _send_window(
         one_per_key=opts.preserve_order,
         stats=stats,
         abort=abort,
+        sleep=sleep,
     )
     lanes = assign_lanes(entries, opts.max_in_flight_requests)
     futures = [pool.submit(sender.send, lane) for lane in lanes]
@@ -175,8 +190,9 @@ def _random_key() -> str:
     return f"{random.getrandbits(4 * _KEY_DIGITS):0{_KEY_DIGITS}x}"
 
 
-def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRecord]]:
-    max_records = lanes * limits.SINK_WINDOW_RECORDS_PER_LANE
+def _windows(
+    records: Iterator[UserRecord], max_records: int, lanes: int
+) -> Iterator[list[UserRecord]]:
     max_bytes = lanes * limits.SINK_WINDOW_BYTES_PER_LANE
     window: list[UserRecord] = []
     size = 0
@@ -188,6 +204,14 @@ def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRec
             window, size = [], 0
     if window:
         yield window
+
+
+def aggregate_max_bytes(max_record_bytes: int) -> int:
+    """The size of an aggregate (data and key): a record's limit, but at most a quarter of
+    a shard's 1 MiB/s write quota. Kinesis counts a shard's writes per second: four such
+    aggregates fill a second, where one of 1 MiB fits only in a second nothing else was
+    written in, and one of 600 KiB leaves the other 400 KiB of its second unused."""
+    return min(max_record_bytes, limits.SINK_AGGREGATE_MAX_BYTES)
 
 
 def load_shard_map(client: Any, opts: SinkOptions, policy: RetryPolicy) -> ShardMap:

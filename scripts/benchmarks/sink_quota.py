@@ -30,6 +30,7 @@ from aws_kinesis_agg.aggregator import RecordAggregator
 
 from kinesis_source import limits
 from kinesis_source.records.deaggregation import deaggregate
+from kinesis_source.sink.shard_map import hash_key_of
 from tests.emulators.kinesis_rules import MIB, Rules
 from tests.emulators.kinesis_server import KinesisServer, kinesis_server
 
@@ -54,12 +55,27 @@ QUOTA_RULES = Rules(
 )
 
 
-def key_of(index: int) -> str:
-    return f"key-{index % QUOTA_KEYS:03d}"
+def balanced_keys(shards: int, count: int = QUOTA_KEYS) -> list[str]:
+    """``count`` partition keys, the same number routed to each of ``shards`` even shards.
+
+    The MD5 of 1,000 keys such as ``key-0`` .. ``key-999`` puts 228 to 267 of them on one
+    shard of 4: the busiest shard would then set the time of any writer, and the figure
+    would measure the keys' spread, not the sink."""
+    per_shard, keys = count // shards, list[str]()
+    taken = [0] * shards
+    i = 0
+    while len(keys) < per_shard * shards:
+        key = f"key-{i:04d}"
+        shard = hash_key_of(key, None) * shards >> 128
+        if taken[shard] < per_shard:
+            taken[shard] += 1
+            keys.append(key)
+        i += 1
+    return keys
 
 
-def record_of(index: int) -> tuple[bytes, str]:
-    return index.to_bytes(INDEX_BYTES, "big") + FILLER, key_of(index)
+def record_of(index: int, keys: list[str]) -> tuple[bytes, str]:
+    return index.to_bytes(INDEX_BYTES, "big") + FILLER, keys[index % len(keys)]
 
 
 def records_for(shards: int, seconds: float, aggregate: bool) -> int:
@@ -68,12 +84,13 @@ def records_for(shards: int, seconds: float, aggregate: bool) -> int:
     return int(shards * per_s * seconds)
 
 
-def frame(spark: Any, n: int) -> Any:
+def frame(spark: Any, n: int, keys: list[str]) -> Any:
     """Records 0..n-1 as ``record_of`` makes them, built in the JVM (two partitions, one per
     core) and cached."""
+    key_array = ", ".join(f"'{key}'" for key in keys)
     df = spark.range(0, n, numPartitions=2).selectExpr(
         f"concat(unhex(lpad(hex(id), {2 * INDEX_BYTES}, '0')), unhex('{FILLER.hex()}')) AS data",
-        f"concat('key-', lpad(cast(id % {QUOTA_KEYS} AS string), 3, '0')) AS partitionKey",
+        f"element_at(array({key_array}), cast(id % {len(keys)} AS int) + 1) AS partitionKey",
     )
     return df.cache()
 
@@ -116,12 +133,12 @@ def user_records(client: Any, stream: str) -> Iterator[tuple[bytes, str]]:
             iterator = page.get("NextShardIterator")
 
 
-def read_back(client: Any, stream: str, n: int) -> Check:
+def read_back(client: Any, stream: str, n: int, keys: list[str]) -> Check:
     counts = bytearray(n)
     altered = 0
     for data, key in user_records(client, stream):
         index = int.from_bytes(data[:INDEX_BYTES], "big")
-        if index >= n or data[INDEX_BYTES:] != FILLER or key != key_of(index):
+        if index >= n or data[INDEX_BYTES:] != FILLER or key != keys[index % len(keys)]:
             altered += 1
         elif counts[index] < 255:
             counts[index] += 1
@@ -129,7 +146,7 @@ def read_back(client: Any, stream: str, n: int) -> Check:
     return Check(missing, n - missing - counts.count(1), altered)
 
 
-def put_loop(client: Any, stream: str, *, n: int, aggregate: bool) -> None:
+def put_loop(client: Any, stream: str, *, n: int, keys: list[str], aggregate: bool) -> None:
     """The plain producer: PutRecords of 500 records (or of aws_kinesis_agg aggregates) one
     call after another; rejected entries go back to the front and are sent again after
     ``LOOP_BACKOFF_S``."""
@@ -137,12 +154,12 @@ def put_loop(client: Any, stream: str, *, n: int, aggregate: bool) -> None:
     def entries() -> Iterator[dict[str, Any]]:
         if not aggregate:
             for i in range(n):
-                data, key = record_of(i)
+                data, key = record_of(i, keys)
                 yield {"Data": data, "PartitionKey": key}
             return
         aggregator = RecordAggregator()
         for i in range(n):
-            data, key = record_of(i)
+            data, key = record_of(i, keys)
             full = aggregator.add_user_record(key, data)
             if full is not None:
                 yield _aggregate_entry(full)
@@ -196,7 +213,9 @@ class Outcome:
     check: Check
 
 
-def measure(server: KinesisServer, shards: int, n: int, write: Callable[[str], None]) -> Outcome:
+def measure(
+    server: KinesisServer, shards: int, n: int, keys: list[str], write: Callable[[str], None]
+) -> Outcome:
     """Time ``write(stream)`` into a fresh stream of ``shards`` shards, then read it back."""
     client = kinesis(server.endpoint)
     stream = f"quota-{uuid.uuid4().hex[:8]}"
@@ -208,7 +227,7 @@ def measure(server: KinesisServer, shards: int, n: int, write: Callable[[str], N
     stats = server.stats()
     throttled = int(stats["throttled"].get("PutRecords", 0))
     calls = int(stats["calls"].get("PutRecords", 0))
-    return Outcome(seconds, throttled, calls, read_back(client, stream, n))
+    return Outcome(seconds, throttled, calls, read_back(client, stream, n, keys))
 
 
 def share(outcome: Outcome, shards: int, n: int, aggregate: bool) -> tuple[float, str]:
@@ -225,7 +244,8 @@ def run(repeat: int, shards: int = QUOTA_SHARDS, seconds: float = QUOTA_SECONDS)
     print(
         f"(i) sink at the write quota: {shards} shards of the Kinesis test server (subprocess, "
         f"127.0.0.1; {QUOTA_RECORDS_PER_S:,} records/s and 1 MiB/s per shard), records of "
-        f"{RECORD_BYTES} bytes over {QUOTA_KEYS:,} keys, {seconds:g} s of quota each; Spark "
+        f"{RECORD_BYTES} bytes over {QUOTA_KEYS:,} keys ({QUOTA_KEYS // shards} routed to each "
+        f"shard), {seconds:g} s of quota each; Spark "
         "local[2] batch write vs a boto3 PutRecords loop"
     )
     spark = spark_session()
@@ -245,18 +265,23 @@ def run(repeat: int, shards: int = QUOTA_SHARDS, seconds: float = QUOTA_SECONDS)
             return write
 
         # Warm-up: JVM, Python workers, clients.
-        warm = frame(spark, 2_000)
-        measure(server, shards, 2_000, spark_write(warm, False))
+        keys = balanced_keys(shards)
+        warm = frame(spark, 2_000, keys)
+        measure(server, shards, 2_000, keys, spark_write(warm, False))
         warm.unpersist()
         for aggregate in (True, False):
             n = records_for(shards, seconds, aggregate)
-            df = frame(spark, n)
+            df = frame(spark, n, keys)
             assert df.count() == n
             client = kinesis(endpoint)
-            ours = measure(server, shards, n, spark_write(df, aggregate))
+            ours = measure(server, shards, n, keys, spark_write(df, aggregate))
             df.unpersist()
             loop = measure(
-                server, shards, n, functools.partial(put_loop, client, n=n, aggregate=aggregate)
+                server,
+                shards,
+                n,
+                keys,
+                functools.partial(put_loop, client, n=n, keys=keys, aggregate=aggregate),
             )
             name = "aggregated" if aggregate else "plain"
             print(f"  {name}, {n:,} records")

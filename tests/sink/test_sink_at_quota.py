@@ -15,12 +15,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pyarrow as pa
+
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import policy_of
 from kinesis_source.sink.batching import Entry, record_size
+from kinesis_source.sink.columns import ColumnLayout
 from kinesis_source.sink.options import parse_sink_options
 from kinesis_source.sink.put_records import LaneSender, PutStats
 from kinesis_source.sink.shard_map import hash_key_of
+from kinesis_source.sink.task import SinkPlan, write_partition
+from tests.emulators.kinesis_rules import MIB
 from tests.emulators.kinesis_server import KinesisServer
 from tests.helpers import REGION, create_stream, read_stream
 
@@ -105,3 +110,51 @@ def _client(server: KinesisServer) -> Any:
     import boto3
 
     return boto3.client("kinesis", region_name=REGION, endpoint_url=server.endpoint)
+
+
+def test_aggregates_fill_a_shard_s_write_quota(
+    kinesis_server_with: Callable[..., KinesisServer],
+) -> None:
+    # 100,000 records of 100 bytes aggregated into one shard, one lane: 10 MB of user data.
+    # Kinesis counts a shard's writes per second: aggregates cut by a small window (2,000
+    # records, 214 KB) fit four to a second, 856 KB of its 1 MiB; aggregates as large as
+    # a record may be (1 MiB) fit only in a second nothing else was written in.
+    server = kinesis_server_with(**READS_OFF)
+    client = _client(server)
+    create_stream(client, "agg", 1)
+    keys = [f"key-{i}" for i in range(250)]
+    rows = [(b"%08d" % i + bytes(92), keys[i % 250]) for i in range(100_000)]
+    schema = pa.schema([("data", pa.binary()), ("partitionKey", pa.string())])
+    batch = pa.RecordBatch.from_pylist(
+        [{"data": data, "partitionKey": key} for data, key in rows], schema=schema
+    )
+    opts = parse_sink_options(
+        {
+            "streamName": "agg",
+            "region": REGION,
+            "endpointUrl": server.endpoint,
+            "aggregate": "true",
+            "maxInFlightRequests": "1",  # one lane: the waits below are the only ones
+        }
+    )
+    plan = SinkPlan(opts, ColumnLayout("data", False, "partitionKey", None))
+    server.freeze_clock()
+    start_ms = server.advance_clock(0)
+
+    def waits(seconds: float) -> None:
+        server.advance_clock(seconds)
+
+    write_partition(plan, [batch], 0, sleep=waits)
+
+    seconds = (server.advance_clock(0) - start_ms) / 1000
+    assert Counter((r["partitionKey"], r["data"]) for r in read_stream(client, "agg")) == Counter(
+        (key, data) for data, key in rows
+    )
+    # A user record costs 107 bytes of an aggregate (protobuf framing), so at most 93% of
+    # the quota is user data, and each slot of the quota a second frees is taken again
+    # after a wait of up to retryBaseDelayMs: at least 78% of 1 MiB/s of user data here
+    # (74% or less with the small window's 214 KB aggregates).
+    user_mib = sum(len(data) for data, _ in rows) / MIB
+    assert seconds <= user_mib / 0.78, (
+        f"{seconds:.2f} s of the server's clock for {user_mib:.1f} MiB"
+    )

@@ -37,7 +37,7 @@ def _write_across_a_split(
     """The sink writes two windows of aggregates to a one-shard stream split between them:
     the rows, and the sink's stats."""
     (parent,) = create_stream(kinesis_local, stream, 1)
-    window = limits.SINK_WINDOW_RECORDS_PER_LANE  # one lane: one window is this many rows
+    window = limits.SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE  # one lane: one window of rows
     rows = [(b"r%d" % i, f"key-{i % 97}") for i in range(2 * window)]
 
     def batches() -> Iterator[pa.RecordBatch]:
