@@ -12,11 +12,12 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
+from kinesis_source import limits
 from kinesis_source.aws.clients import kinesis_client
 from kinesis_source.aws.retry import policy_of
 from kinesis_source.sink.batching import Entry, record_size
@@ -27,7 +28,7 @@ from kinesis_source.sink.shard_map import hash_key_of
 from kinesis_source.sink.task import SinkPlan, write_partition
 from tests.emulators.kinesis_rules import MIB
 from tests.emulators.kinesis_server import KinesisServer
-from tests.helpers import REGION, create_stream, read_stream
+from tests.helpers import REGION, create_stream, read_stream, wait_for
 
 # Reads unthrottled (the read-back is not what is tested); the write quota as AWS sets it.
 READS_OFF = {
@@ -158,3 +159,54 @@ def test_aggregates_fill_a_shard_s_write_quota(
     assert seconds <= user_mib / 0.78, (
         f"{seconds:.2f} s of the server's clock for {user_mib:.1f} MiB"
     )
+
+
+def test_a_task_reads_its_next_window_while_the_lanes_wait_on_the_quota(
+    kinesis_server_with: Callable[..., KinesisServer],
+) -> None:
+    # One lane, so a window is 2,000 rows: the first window fills the shard's second
+    # (1,000 records) and waits on the quota. Meanwhile the task reads the next window's
+    # rows; a task that did not would leave the shard idle while it reads.
+    server = kinesis_server_with(**READS_OFF)
+    client = _client(server)
+    create_stream(client, "next", 1)
+    window = limits.SINK_WINDOW_RECORDS_PER_LANE
+    rows = [(b"%06d" % i, f"key-{i % 7}") for i in range(2 * window + 100)]
+    schema = pa.schema([("data", pa.binary()), ("partitionKey", pa.string())])
+    asked = threading.Event()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(rows), window):
+            if start:
+                asked.set()  # the rows after the first window are being read
+            yield pa.RecordBatch.from_pylist(
+                [{"data": d, "partitionKey": k} for d, k in rows[start : start + window]],
+                schema=schema,
+            )
+
+    opts = parse_sink_options(
+        {
+            "streamName": "next",
+            "region": REGION,
+            "endpointUrl": server.endpoint,
+            "maxInFlightRequests": "1",
+        }
+    )
+    server.freeze_clock()
+
+    def waits(seconds: float) -> None:
+        # Each wait on the quota: the next window is read meanwhile (or has been).
+        wait_for(asked.is_set, timeout_s=30, what="the task to read on while it waits")
+        server.advance_clock(seconds)
+
+    plan = SinkPlan(opts, ColumnLayout("data", False, "partitionKey", None))
+    write_partition(plan, batches(), 0, sleep=waits)
+
+    found = read_stream(client, "next")
+    assert Counter((r["partitionKey"], r["data"]) for r in found) == Counter(
+        (key, data) for data, key in rows
+    )
+    by_key: dict[str, list[bytes]] = {}
+    for record in found:  # one shard: in the order written
+        by_key.setdefault(record["partitionKey"], []).append(record["data"])
+    assert all(values == sorted(values) for values in by_key.values())

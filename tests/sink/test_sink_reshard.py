@@ -26,6 +26,7 @@ from tests.helpers import (
     source_options,
     start_query,
     wait_active,
+    wait_for,
 )
 
 SCHEMA = pa.schema([("data", pa.binary()), ("partitionKey", pa.string())])
@@ -44,7 +45,12 @@ def _write_across_a_split(
         yield pa.RecordBatch.from_pylist(
             [{"data": d, "partitionKey": k} for d, k in rows[:window]], schema=SCHEMA
         )
-        # Asked for the second window: the first one is written; split the stream now.
+        # Asked for the second window while the first one is sent (the task makes the
+        # next window meanwhile): once the first one is written, split the stream.
+        wait_for(
+            lambda: len(read_stream(kinesis_local, stream)) == window,
+            what="the first window to be written",
+        )
         kinesis_local.split_shard(
             StreamName=stream, ShardToSplit=parent, NewStartingHashKey=str(2**127)
         )
