@@ -102,6 +102,7 @@ class Check:
     missing: int
     duplicated: int
     altered: int  # records that are none of those written (data or key changed)
+    kinesis_bytes: int  # data and partition key of the Kinesis records, as the quota counts
 
     @property
     def exact(self) -> bool:
@@ -113,21 +114,15 @@ class Check:
         return f"{self.missing:,} missing, {self.duplicated:,} duplicated, {self.altered:,} altered"
 
 
-def user_records(client: Any, stream: str) -> Iterator[tuple[bytes, str]]:
-    """(data, partition key) of every user record of ``stream``, shard by shard."""
+def kinesis_records(client: Any, stream: str) -> Iterator[dict[str, Any]]:
+    """Every Kinesis record of ``stream``, shard by shard from TRIM_HORIZON."""
     for shard in client.list_shards(StreamName=stream)["Shards"]:
         iterator = client.get_shard_iterator(
             StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while iterator:
             page = client.get_records(ShardIterator=iterator, Limit=10_000)
-            for record in page["Records"]:
-                users = deaggregate(record["Data"])
-                if users is None:
-                    yield record["Data"], record["PartitionKey"]
-                else:
-                    for user in users:
-                        yield user.data, user.partition_key
+            yield from page["Records"]
             if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
                 break
             iterator = page.get("NextShardIterator")
@@ -135,15 +130,23 @@ def user_records(client: Any, stream: str) -> Iterator[tuple[bytes, str]]:
 
 def read_back(client: Any, stream: str, n: int, keys: list[str]) -> Check:
     counts = bytearray(n)
-    altered = 0
-    for data, key in user_records(client, stream):
-        index = int.from_bytes(data[:INDEX_BYTES], "big")
-        if index >= n or data[INDEX_BYTES:] != FILLER or key != keys[index % len(keys)]:
-            altered += 1
-        elif counts[index] < 255:
-            counts[index] += 1
+    altered = kinesis_bytes = 0
+    for record in kinesis_records(client, stream):
+        kinesis_bytes += len(record["Data"]) + len(record["PartitionKey"].encode())
+        users = deaggregate(record["Data"])
+        pairs = (
+            [(record["Data"], record["PartitionKey"])]
+            if users is None
+            else [(user.data, user.partition_key) for user in users]
+        )
+        for data, key in pairs:
+            index = int.from_bytes(data[:INDEX_BYTES], "big")
+            if index >= n or data[INDEX_BYTES:] != FILLER or key != keys[index % len(keys)]:
+                altered += 1
+            elif counts[index] < 255:
+                counts[index] += 1
     missing = counts.count(0)
-    return Check(missing, n - missing - counts.count(1), altered)
+    return Check(missing, n - missing - counts.count(1), altered, kinesis_bytes)
 
 
 def put_loop(client: Any, stream: str, *, n: int, keys: list[str], aggregate: bool) -> None:
@@ -289,11 +292,18 @@ def run(repeat: int, shards: int = QUOTA_SHARDS, seconds: float = QUOTA_SECONDS)
             for who, outcome in (("Spark batch write", ours), ("boto3 loop, one process", loop)):
                 used, rate = share(outcome, shards, n, aggregate)
                 rows.append((used, rate))
+                counted = outcome.check.kinesis_bytes / outcome.seconds / shards / MIB
+                framing = (
+                    f"; {counted:.1%} of 1 MiB/s as Kinesis counts bytes, KPL framing and "
+                    "keys included"
+                    if aggregate
+                    else ""
+                )
                 print(
                     f"    {who:<24} {outcome.seconds:6.2f} s  {rate:>14} per shard "
-                    f"({used:.0%} of the quota); {outcome.throttled:,} entries refused over "
-                    f"the quota in {outcome.calls:,} PutRecords calls; read back: "
-                    f"{outcome.check.describe()}"
+                    f"({used:.1%} of the quota{framing}); {outcome.throttled:,} entries "
+                    f"refused over the quota in {outcome.calls:,} PutRecords calls; read "
+                    f"back: {outcome.check.describe()}"
                 )
             (used, rate), (loop_used, loop_rate) = rows
             unit = "user bytes/s" if aggregate else "user records/s"
@@ -302,7 +312,7 @@ def run(repeat: int, shards: int = QUOTA_SHARDS, seconds: float = QUOTA_SECONDS)
                 "i",
                 f"sink at the write quota, {name} ({unit} per shard), {shards} shards, "
                 f"{n:,} records of {RECORD_BYTES} bytes: Spark vs a boto3 loop",
-                f"**{used:.0%}** ({rate}) vs {loop_used:.0%} ({loop_rate}); "
+                f"**{used:.1%}** ({rate}) vs {loop_used:.1%} ({loop_rate}); "
                 f"{ours.throttled:,} vs {loop.throttled:,} entries throttled; read back: "
                 f"{ours.check.describe()} vs {loop.check.describe()}",
                 f">= {TARGET_SHARE:.0%} of {quota} per shard, nothing lost or duplicated",
