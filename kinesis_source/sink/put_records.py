@@ -163,8 +163,8 @@ class RejectionBackoff:
       a short wait, full jitter up to ``retryBaseDelayMs``, that does not grow: the quota is
       per second, so it frees within a second, and a wait grown to seconds would leave it
       unused (at the quota, half of it, in the bench's section (i)). The lane gives up only
-      after a stall of as long as ``maxRetries`` retries may wait at most (31.2 s by
-      default), as before this rule;
+      after a stall of as long as ``maxRetries`` retries of a failing call may wait at
+      most (31.2 s by default);
     - other retryable refusals (``InternalFailure``) back off as a failing call does
       (``aws/retry.py``), and after ``maxRetries`` such calls the lane gives up.
 
