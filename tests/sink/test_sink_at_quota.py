@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pyarrow as pa
 
 from kinesis_source import limits
@@ -78,10 +79,11 @@ def sender_on_server_clock(server: KinesisServer, stream: str, stats: PutStats) 
 def test_a_lane_keeps_a_hot_shard_at_its_quota_while_another_takes_the_rest(
     kinesis_server_with: Callable[..., KinesisServer],
 ) -> None:
-    # 4,500 records for shard 0 and 500 for shard 1, in one lane: every call carries both,
-    # so every call writes some of its entries while shard 0's are refused over its 1,000
-    # records/s. That is a shard at its quota, which frees within a second: the lane must
-    # go on at that rate (not wait longer and longer, nor give up after maxRetries).
+    # 4,500 records for shard 0 and 500 for shard 1, in one lane: many calls write some of
+    # their entries while shard 0's are refused over its 1,000 records/s, others (of
+    # refused entries only) write none. That is a shard at its quota, which frees within a
+    # second: the lane must go on at that rate (not wait longer and longer, nor give up
+    # after maxRetries).
     server = kinesis_server_with(**READS_OFF)
     client = _client(server)
     create_stream(client, "hot", 2)
@@ -108,8 +110,6 @@ def test_a_lane_keeps_a_hot_shard_at_its_quota_while_another_takes_the_rest(
 
 
 def _client(server: KinesisServer) -> Any:
-    import boto3
-
     return boto3.client("kinesis", region_name=REGION, endpoint_url=server.endpoint)
 
 
