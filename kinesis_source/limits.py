@@ -146,9 +146,17 @@ RANDOM_PARTITION_KEY_HEX_DIGITS = 32
 # Kinesis hash keys are 128-bit: an explicit hash key is a decimal in 0..2**128-1.
 HASH_KEY_MAX = 2**128 - 1
 # A sink task reads its input in windows of this many records per lane (or of
-# SINK_WINDOW_BYTES_PER_LANE), sends a window on all lanes at once and waits for it before
-# reading on: memory stays bounded and per-key order holds across windows.
+# SINK_WINDOW_BYTES_PER_LANE), sends a window on all lanes at once and sends the next one
+# (read meanwhile) only when it is written: memory stays bounded (two windows) and per-key
+# order holds across windows.
 SINK_WINDOW_RECORDS_PER_LANE = 4 * PUT_RECORDS_MAX_RECORDS
+# With aggregation a lane sends aggregates, not user records: a window holds enough small
+# records to fill a few aggregates per shard (10,000 of 100 bytes: four of
+# SINK_AGGREGATE_MAX_BYTES), so that they are full, not cut short by the window's end.
+SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE = 10_000
+# An aggregate is at most a quarter of a shard's write quota: four fill a second of it
+# (task.aggregate_max_bytes).
+SINK_AGGREGATE_MAX_BYTES = WRITE_BYTES_PER_SECOND_PER_SHARD // 4
 SINK_WINDOW_BYTES_PER_LANE = 2 * PUT_RECORDS_MAX_BYTES
 # Aggregates that landed on the wrong shard (a reshard) are re-sent after the shard map is
 # read again; a stream resharding again and again gives up after this many rounds.

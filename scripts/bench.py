@@ -38,13 +38,21 @@ Sections:
       (subscriptions refused by the 5-second rule when a shard changes Python worker).
       The EFO/polling ratio of the p50s; no target.
   (h) shards per core at full rate, within the quotas: the Kinesis test server appends 1 KiB
-      records at 2 MiB/s to each of N shards by itself, with AWS' read quotas on; a query
+      records at a shard's full write rate (1,000 records/s) to each of N shards by itself,
+      with AWS' read quotas on; a query
       with the default options (pacing on) on local[2] into the noop sink at a 1 s trigger.
       The largest N whose lag stays flat for a minute (a few doubling steps and one halving
       step), per core, against Spark's ceiling source fed the same rows at the same rate.
       Targets: >= 80% of the ceiling's N, >= 25 shards per core; the most GetRecords calls
       of a shard in a second (<= 5), the server's CPU share and the shards per core of
       Spark time are printed next to it.
+  (i) the sink at the write quota: ``df.write.format("kinesis")`` (local[2], a cached
+      DataFrame of 100-byte records over 1,000 keys) to 4 shards of the Kinesis test server,
+      which refuses entries over a shard's 1,000 records/s or 1 MiB/s as AWS does, 25 s of
+      the quota each: aggregated, user bytes/s per shard against 1 MiB/s; plain, user
+      records/s per shard against 1,000. Targets >= 90% of the quota, and every record read
+      back exactly once. The refused entries are printed, and next to it a boto3 PutRecords
+      loop (aws_kinesis_agg's aggregator) that sends rejected entries again.
   (j) Glue Schema Registry Avro rows per core, a 10-field record: our page decoder
       (registry-framed records to the value/schemaVersionId/decodeError Arrow columns) vs
       a plain fastavro ``schemaless_reader`` loop over the bare payloads (to dicts), page
@@ -59,15 +67,17 @@ Python, the JVM and the Python workers, and the store's entries, after warm-up a
 end, with a verdict each, and a check that every record put was read exactly once.
 
 Each section lives in ``scripts/benchmarks/`` (decode, kpl, end_to_end, planning, latency,
-sink, efo_latency, glue_avro, memory); the run ends with one table of every figure next to
-its target.
+sink, efo_latency, shards_per_core, sink_quota, glue_avro, memory); the run ends with one
+table of every figure next to its target.
 
 (a), (b) and (j) run in this one process on one core; each figure is the best of
 ``--repeat`` runs over the same data, timed in process CPU seconds (the median is printed
 too), after one warm-up run. (c), (d) and (e) start the bench's own Kinesis server
-(``tests/emulators/kinesis_server.py``), (f) moto's, in a subprocess on 127.0.0.1, (g)
-kinesis-local (node, installed by scripts/test.sh) and the SubscribeToShard double; (c),
-(e), (f) and (g) a local[2] SparkSession. Each stops what it started.
+(``tests/emulators/kinesis_server.py``), (h) the same with AWS' read quotas and its
+feeder, (i) with AWS' write quota, (f) moto's,
+in a subprocess on 127.0.0.1, (g) kinesis-local (node, installed by scripts/test.sh) and
+the SubscribeToShard double; (c), (e), (f), (g), (h) and (i) a local[2] SparkSession. Each
+stops what it started.
 """
 
 from __future__ import annotations
@@ -91,6 +101,7 @@ from scripts.benchmarks import (
     planning,
     shards_per_core,
     sink,
+    sink_quota,
     soak,
 )
 
@@ -104,6 +115,7 @@ SECTIONS: dict[str, Callable[[int], None]] = {
     "f": sink.run,
     "g": efo_latency.run,
     "h": shards_per_core.run,
+    "i": sink_quota.run,
     "j": glue_avro.run,
     "m": memory.run,
 }

@@ -4,9 +4,11 @@ PutRecords is not all-or-nothing: an answer with HTTP 200 may carry ``FailedReco
 and, per entry, an ``ErrorCode`` (``ProvisionedThroughputExceededException``,
 ``InternalFailure``, ``KMSThrottlingException``, or a KMS error that no retry fixes). The
 rejected entries go back to the front of the lane's pending entries and are sent again
-after a backoff with full jitter, under the same ``maxRetries`` / ``retryBaseDelayMs`` /
-``retryMaxDelayMs`` policy as the source's calls (aws/retry.py, which also retries a call
-that fails as a whole). An entry still rejected after ``maxRetries`` retries fails the task.
+after a wait with full jitter (``RejectionBackoff``), under the same ``maxRetries`` /
+``retryBaseDelayMs`` / ``retryMaxDelayMs`` options as the source's calls (aws/retry.py,
+which also retries a call that fails as a whole): short and not growing for entries
+refused over a shard's write quota, growing for other refusals. A lane that writes nothing
+for longer than its retries allow fails the task.
 """
 
 from __future__ import annotations
@@ -77,48 +79,40 @@ class LaneSender:
         self.misrouted: list[tuple[Entry, str]] = []
 
     def send(self, entries: Sequence[Entry]) -> None:
-        # (entry, how many times Kinesis rejected it so far)
-        pending: list[tuple[Entry, int]] = [(entry, 0) for entry in entries]
-        streak = 0
+        pending = list(entries)
+        backoff = RejectionBackoff(self.policy)
         while pending and not self.abort.is_set():
-            picked = next_call([entry for entry, _ in pending], one_per_key=self.one_per_key)
-            results = self._put([pending[i][0] for i in picked])
+            picked = next_call(pending, one_per_key=self.one_per_key)
+            results = self._put([pending[i] for i in picked])
             rejected: dict[int, str] = {}
             for index, result in zip(picked, results, strict=True):
                 code = result.get("ErrorCode")
                 if code is not None:
                     rejected[index] = str(code)
                     continue
-                entry = pending[index][0]
+                entry = pending[index]
                 self.stats.add(records=entry.user_records, entries=1, bytes=entry.size)
                 landed = str(result.get("ShardId"))
                 if entry.target_shard is not None and landed != entry.target_shard:
                     self.misrouted.append((entry, landed))
             done = set(picked) - set(rejected)
-            if rejected:
-                self._check_rejected(pending, rejected)
-            pending = [
-                (entry, tries + (1 if index in rejected else 0))
-                for index, (entry, tries) in enumerate(pending)
-                if index not in done
-            ]
-            if rejected:
-                delay_ms = self.draw(0, self.policy.delay_ms_cap(streak))
-                streak += 1
-                throttled = sum(1 for c in rejected.values() if c in THROTTLED_ENTRY_CODES)
-                self.stats.add(retried_entries=len(rejected), throttled_entries=throttled)
-                log.warning(
-                    "PutRecords on stream %r: %d of %d entries rejected (%s); retrying them "
-                    "in %.0f ms",
-                    self.stream,
-                    len(rejected),
-                    len(picked),
-                    _counted(rejected.values()),
-                    delay_ms,
-                )
-                self.sleep(delay_ms / 1000.0)
-            else:
-                streak = 0
+            pending = [entry for index, entry in enumerate(pending) if index not in done]
+            throttled = sum(1 for c in rejected.values() if c in THROTTLED_ENTRY_CODES)
+            backoff.record(wrote=bool(done), throttled_only=throttled == len(rejected))
+            if not rejected:
+                continue
+            self._check_rejected(rejected, backoff)
+            delay_ms = backoff.wait_ms(self.draw)
+            self.stats.add(retried_entries=len(rejected), throttled_entries=throttled)
+            log.warning(
+                "PutRecords on stream %r: %d of %d entries rejected (%s); retrying them in %.0f ms",
+                self.stream,
+                len(rejected),
+                len(picked),
+                _counted(rejected.values()),
+                delay_ms,
+            )
+            self.sleep(delay_ms / 1000.0)
 
     def _put(self, entries: list[Entry]) -> list[dict[str, Any]]:
         request = []
@@ -139,26 +133,83 @@ class LaneSender:
         records: list[dict[str, Any]] = response["Records"]
         return records
 
-    def _check_rejected(self, pending: list[tuple[Entry, int]], rejected: dict[int, str]) -> None:
-        fatal = {i: c for i, c in rejected.items() if c not in RETRYABLE_ENTRY_CODES}
-        exhausted = {i: c for i, c in rejected.items() if pending[i][1] >= self.policy.max_retries}
+    def _check_rejected(self, rejected: dict[int, str], backoff: RejectionBackoff) -> None:
+        fatal = [c for c in rejected.values() if c not in RETRYABLE_ENTRY_CODES]
         if fatal:
             raise KinesisWriteError(
                 f"PutRecords on stream {self.stream!r}: {len(fatal)} records were rejected with "
-                f"errors no retry fixes ({_counted(fatal.values())}); records written before "
+                f"errors no retry fixes ({_counted(fatal)}); records written before "
                 "stay written (the sink is at least once)",
                 stream=self.stream,
             )
-        if exhausted:
-            failed = {**exhausted}
+        reason = backoff.gave_up()
+        if reason is not None:
             raise KinesisWriteError(
-                f"PutRecords on stream {self.stream!r}: {len(failed)} records still failed "
-                f"after {self.policy.max_retries} retries (maxRetries={self.policy.max_retries}); "
-                f"error codes: {_counted(failed.values())}. Records written before stay "
-                "written (the sink is at least once); add shards or raise maxRetries / "
+                f"PutRecords on stream {self.stream!r}: {len(rejected)} records still failed "
+                f"{reason}; error codes: {_counted(rejected.values())}. Records written before "
+                "stay written (the sink is at least once); add shards or raise maxRetries / "
                 "retryMaxDelayMs",
                 stream=self.stream,
             )
+
+
+class RejectionBackoff:
+    """How long a lane waits before it sends rejected entries again, and when it gives up.
+
+    A call that wrote some of its entries ends a stall. In a stall (calls in a row that
+    wrote none of their entries):
+
+    - entries refused only over their shard's write quota (throttled) are sent again after
+      a short wait, full jitter up to ``retryBaseDelayMs``, that does not grow: the quota is
+      per second, so it frees within a second, and a wait grown to seconds would leave it
+      unused (at the quota, half of it, in the bench's section (i)). The lane gives up only
+      after a stall of as long as ``maxRetries`` retries of a failing call may wait at
+      most (31.2 s by default);
+    - other retryable refusals (``InternalFailure``) back off as a failing call does
+      (``aws/retry.py``), and after ``maxRetries`` such calls the lane gives up.
+
+    Outside a stall the wait after a partly rejected call is the first step's: that lane
+    is writing, its rejected entries are for shards at their quota.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.stalled = False  # the last call wrote none of its entries
+        self.failing = 0  # calls of the stall with a refusal other than a throttle
+        self.throttled_only = True  # the last call's refusals were all throttles
+        self.waited_ms = 0.0  # waits since the last call that wrote
+        self.budget_ms = sum(policy.delay_ms_cap(retry) for retry in range(policy.max_retries))
+
+    def record(self, *, wrote: bool, throttled_only: bool) -> None:
+        """A call's outcome: it ``wrote`` some entries; its refusals were all throttles."""
+        self.stalled = not wrote
+        if wrote:
+            self.failing, self.waited_ms = 0, 0.0
+        elif not throttled_only:
+            self.failing += 1
+        self.throttled_only = throttled_only
+
+    def gave_up(self) -> str | None:
+        """Why the lane stops after a call with refusals (the end of "N records still
+        failed ..."), or None."""
+        retries = self.policy.max_retries
+        if retries == 0 or self.failing > retries:
+            return f"after {retries} retries (maxRetries={retries})"
+        if self.stalled and self.throttled_only and self.waited_ms >= self.budget_ms:
+            return (
+                f"over the write quota after {self.waited_ms / 1000:.1f} s without a record "
+                f"written, as long as {retries} retries may wait (maxRetries={retries})"
+            )
+        return None
+
+    def wait_ms(self, draw: Callable[[float, float], float]) -> float:
+        """The wait before the next call (``draw``: a uniform draw, as ``random.uniform``)."""
+        if self.throttled_only:
+            delay = draw(0, self.policy.delay_ms_cap(0))
+        else:
+            delay = draw(0, self.policy.delay_ms_cap(max(0, self.failing - 1)))
+        self.waited_ms += delay
+        return delay
 
 
 def _counted(codes: Any) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,55 +43,110 @@ class SinkPlan:
     writer_schema: SchemaVersion | None = None
 
 
-def write_partition(plan: SinkPlan, batches: Iterable[pa.RecordBatch], partition: int) -> PutStats:
+def write_partition(
+    plan: SinkPlan,
+    batches: Iterable[pa.RecordBatch],
+    partition: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PutStats:
+    """Write one partition's rows; ``sleep`` waits before rejected entries are sent again.
+
+    A window's entries are made (rows read, checked, aggregated) while the lanes send the
+    window before it: a task at the write quota keeps its shards busy instead of leaving
+    them idle while it reads on. A window is sent only once the one before it is written,
+    so per-key order holds; a task holds two windows at most.
+    """
     opts = plan.options
-    client = kinesis_client(opts)
-    policy = policy_of(opts)
-    stats = PutStats()
-    abort = threading.Event()
-    shard_map: ShardMap | None = None
+    writer = _Writer(plan, sleep)
+    per_lane = (
+        limits.SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE
+        if opts.aggregate
+        else limits.SINK_WINDOW_RECORDS_PER_LANE
+    )
     lanes = opts.max_in_flight_requests
-    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kinesis-put") as pool:
-        for window in _windows(_user_records(plan, batches, partition), lanes):
-            if not opts.aggregate:
-                entries = [
-                    Entry(data, key, hash_key, record_size(data, key), key)
-                    for data, key, hash_key in window
-                ]
-                _send_window(pool, entries, client, opts, policy, stats, abort)
-                continue
-            if shard_map is None:
-                shard_map = load_shard_map(client, opts, policy)
-            entries = aggregate_entries(window, shard_map, opts.max_record_bytes)
-            for _ in range(limits.SINK_RESHARD_ROUNDS):
-                misrouted = _send_window(pool, entries, client, opts, policy, stats, abort)
-                if not misrouted:
-                    break
-                # A reshard: read the map again, and send again the user records that an
-                # aggregate put on a shard whose range does not hold them (the KCL would
-                # drop them there; the KPL does the same).
-                shard_map = load_shard_map(client, opts, policy)
-                again = [
-                    user
-                    for entry, landed in misrouted
-                    for user in entry.users
-                    if shard_map.shard_for(hash_key_of(user[1], user[2])) != landed
-                ]
-                log.warning(
-                    "stream %r was resharded: %d aggregates landed on other shards than "
-                    "planned; %d of their user records are written again to their own shard",
-                    opts.stream_name,
-                    len(misrouted),
-                    len(again),
-                )
-                entries = aggregate_entries(again, shard_map, opts.max_record_bytes)
-            else:
-                raise KinesisWriteError(
-                    f"stream {opts.stream_name!r} kept resharding while aggregates were "
-                    f"written ({limits.SINK_RESHARD_ROUNDS} rounds); try again",
-                    stream=opts.stream_name,
-                )
-    return stats
+    records = _user_records(plan, batches, partition)
+    with (
+        ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kinesis-put") as writer.pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinesis-window") as sender,
+    ):
+        sending: Future[None] | None = None
+        try:
+            for window in _windows(records, lanes * per_lane, lanes):
+                entries = writer.entries(window)
+                if sending is not None:
+                    sending.result()
+                sending = sender.submit(writer.send, entries)
+            if sending is not None:
+                sending.result()
+        finally:
+            writer.abort.set()  # on a failure here, the window being sent stops too
+    return writer.stats
+
+
+class _Writer:
+    """One task's client, counts and shard map, shared by its windows."""
+
+    pool: ThreadPoolExecutor
+
+    def __init__(self, plan: SinkPlan, sleep: Callable[[float], None]) -> None:
+        self.opts = plan.options
+        self.client = kinesis_client(self.opts)
+        self.policy = policy_of(self.opts)
+        self.stats = PutStats()
+        self.abort = threading.Event()
+        self.sleep = sleep
+        self.cap = aggregate_max_bytes(self.opts.max_record_bytes)
+        self.shard_map: ShardMap | None = None
+
+    def entries(self, window: list[UserRecord]) -> list[Entry]:
+        if not self.opts.aggregate:
+            return [
+                Entry(data, key, hash_key, record_size(data, key), key)
+                for data, key, hash_key in window
+            ]
+        if self.shard_map is None:
+            self.shard_map = load_shard_map(self.client, self.opts, self.policy)
+        return aggregate_entries(window, self.shard_map, self.cap)
+
+    def send(self, entries: list[Entry]) -> None:
+        opts = self.opts
+        for _ in range(limits.SINK_RESHARD_ROUNDS):
+            misrouted = _send_window(
+                self.pool,
+                entries,
+                self.client,
+                opts,
+                self.policy,
+                self.stats,
+                self.abort,
+                self.sleep,
+            )
+            if not misrouted:
+                return
+            # A reshard: read the map again, and send again the user records that an
+            # aggregate put on a shard whose range does not hold them (the KCL would drop
+            # them there; the KPL does the same). The next window, made meanwhile with the
+            # old map, is checked the same way when it is sent.
+            shard_map = self.shard_map = load_shard_map(self.client, opts, self.policy)
+            again = [
+                user
+                for entry, landed in misrouted
+                for user in entry.users
+                if shard_map.shard_for(hash_key_of(user[1], user[2])) != landed
+            ]
+            log.warning(
+                "stream %r was resharded: %d aggregates landed on other shards than "
+                "planned; %d of their user records are written again to their own shard",
+                opts.stream_name,
+                len(misrouted),
+                len(again),
+            )
+            entries = aggregate_entries(again, shard_map, self.cap)
+        raise KinesisWriteError(
+            f"stream {opts.stream_name!r} kept resharding while aggregates were "
+            f"written ({limits.SINK_RESHARD_ROUNDS} rounds); try again",
+            stream=opts.stream_name,
+        )
 
 
 def _send_window(
@@ -101,6 +157,7 @@ def _send_window(
     policy: RetryPolicy,
     stats: PutStats,
     abort: threading.Event,
+    sleep: Callable[[float], None],
 ) -> list[tuple[Entry, str]]:
     """Send ``entries``; return the aggregates that landed on another shard than planned."""
     sender = LaneSender(
@@ -110,6 +167,7 @@ def _send_window(
         one_per_key=opts.preserve_order,
         stats=stats,
         abort=abort,
+        sleep=sleep,
     )
     lanes = assign_lanes(entries, opts.max_in_flight_requests)
     futures = [pool.submit(sender.send, lane) for lane in lanes]
@@ -175,8 +233,9 @@ def _random_key() -> str:
     return f"{random.getrandbits(4 * _KEY_DIGITS):0{_KEY_DIGITS}x}"
 
 
-def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRecord]]:
-    max_records = lanes * limits.SINK_WINDOW_RECORDS_PER_LANE
+def _windows(
+    records: Iterator[UserRecord], max_records: int, lanes: int
+) -> Iterator[list[UserRecord]]:
     max_bytes = lanes * limits.SINK_WINDOW_BYTES_PER_LANE
     window: list[UserRecord] = []
     size = 0
@@ -188,6 +247,14 @@ def _windows(records: Iterator[UserRecord], lanes: int) -> Iterator[list[UserRec
             window, size = [], 0
     if window:
         yield window
+
+
+def aggregate_max_bytes(max_record_bytes: int) -> int:
+    """The size of an aggregate (data and key): a record's limit, but at most a quarter of
+    a shard's 1 MiB/s write quota. Kinesis counts a shard's writes per second: four such
+    aggregates fill a second, where one of 1 MiB fits only in a second nothing else was
+    written in, and one of 600 KiB leaves the other 400 KiB of its second unused."""
+    return min(max_record_bytes, limits.SINK_AGGREGATE_MAX_BYTES)
 
 
 def load_shard_map(client: Any, opts: SinkOptions, policy: RetryPolicy) -> ShardMap:

@@ -26,6 +26,7 @@ from tests.helpers import (
     source_options,
     start_query,
     wait_active,
+    wait_for,
 )
 
 SCHEMA = pa.schema([("data", pa.binary()), ("partitionKey", pa.string())])
@@ -37,14 +38,19 @@ def _write_across_a_split(
     """The sink writes two windows of aggregates to a one-shard stream split between them:
     the rows, and the sink's stats."""
     (parent,) = create_stream(kinesis_local, stream, 1)
-    window = limits.SINK_WINDOW_RECORDS_PER_LANE  # one lane: one window is this many rows
+    window = limits.SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE  # one lane: one window of rows
     rows = [(b"r%d" % i, f"key-{i % 97}") for i in range(2 * window)]
 
     def batches() -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_pylist(
             [{"data": d, "partitionKey": k} for d, k in rows[:window]], schema=SCHEMA
         )
-        # Asked for the second window: the first one is written; split the stream now.
+        # Asked for the second window while the first one is sent (the task makes the
+        # next window meanwhile): once the first one is written, split the stream.
+        wait_for(
+            lambda: len(read_stream(kinesis_local, stream)) == window,
+            what="the first window to be written",
+        )
         kinesis_local.split_shard(
             StreamName=stream, ShardToSplit=parent, NewStartingHashKey=str(2**127)
         )

@@ -66,7 +66,9 @@ def test_batch_write_lands_every_row_on_the_shard_of_its_key_or_hash_key(
 ) -> None:
     create_stream(kinesis_local, stream_name, 3)
     top = 2**128 - 1
-    rows = [(b"v%d" % i, f"key-{i % 7}", None) for i in range(60)]
+    rows: list[tuple[bytes, str, str | None]] = [
+        (b"v%d" % i, f"key-{i % 7}", None) for i in range(60)
+    ]
     rows += [(b"h%d" % i, "same-key", str(top // 20 * i)) for i in range(20)]
     rows += [(b"", "empty", None), (bytes(range(256)), "bytes", str(top))]
     write(spark, rows, sink_options(kinesis_local_endpoint, stream_name, aggregate=aggregate))
@@ -113,20 +115,39 @@ def test_rejected_entries_are_retried_nothing_lost_or_duplicated(
     assert proxy.requests["PutRecords"] > 12
 
 
+@pytest.mark.parametrize(
+    ("kind", "code", "gives_up"),
+    [
+        # Other refusals: after maxRetries calls in a row that wrote nothing.
+        ("internal", "InternalFailure", "after 2 retries (maxRetries=2)"),
+        # Throttles: after as long a stall as maxRetries retries may wait (1 + 2 ms here).
+        ("throttle", "ProvisionedThroughputExceededException", "over the write quota after"),
+    ],
+)
 def test_exhausted_retries_fail_with_the_count_and_the_error_codes(
-    spark: Any, kinesis_local: Any, stream_name: str, proxied: tuple[FaultProxy, str]
+    spark: Any,
+    kinesis_local: Any,
+    stream_name: str,
+    proxied: tuple[FaultProxy, str],
+    kind: str,
+    code: str,
+    gives_up: str,
 ) -> None:
     create_stream(kinesis_local, stream_name, 1)
     proxy, endpoint = proxied
-    proxy.fail_entries(100, lambda entries: list(range(len(entries))))
+    proxy.fail_entries(100, lambda entries: list(range(len(entries))), kind=kind)
     rows = [(b"r%d" % i, "k", None) for i in range(7)]
     with pytest.raises(Exception) as info:
         write(spark, rows, sink_options(endpoint, stream_name, maxRetries="2"), tasks=1)
     message = str(info.value)
-    assert "7 records still failed after 2 retries (maxRetries=2)" in message
-    assert "ProvisionedThroughputExceededException x7" in message
+    assert f"7 records still failed {gives_up}" in message
+    assert "(maxRetries=2)" in message
+    assert f"{code} x7" in message
     assert read_stream(kinesis_local, stream_name) == []
-    assert proxy.requests["PutRecords"] == 3
+    if kind == "internal":
+        assert proxy.requests["PutRecords"] == 3
+    else:  # short waits, not growing: more calls in the same time
+        assert proxy.requests["PutRecords"] > 3
 
 
 def test_a_put_records_call_failing_past_its_retries_is_a_write_error(
