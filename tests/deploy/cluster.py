@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -40,6 +41,26 @@ class Cluster:
             for work in self.work_dirs
             for path in sorted(work.glob("app-*/*/stderr"))
         )
+
+    def busy_executors(self) -> set[str]:
+        """Ids of the newest application's executors whose log shows a task started and not
+        yet ended (finished, killed or failed): where a kill makes Spark run a task again."""
+        apps = sorted({p.name for work in self.work_dirs for p in work.glob("app-*")})
+        busy: set[str] = set()
+        for work in self.work_dirs if apps else []:
+            for path in work.glob(f"{apps[-1]}/*/stderr"):
+                log = path.read_text(errors="replace")
+                started = set(re.findall(r"Running task \S+ in stage \S+ \(TID (\d+)\)", log))
+                ended = set(
+                    re.findall(
+                        r"(?:Finished task|Executor killed task|Exception in task) \S+ in "
+                        r"stage \S+ \(TID (\d+)\)",
+                        log,
+                    )
+                )
+                if started - ended:
+                    busy.add(path.parent.name)
+        return busy
 
     def executors(self) -> dict[str, int]:
         """Executor id -> pid of each executor JVM the workers have running now."""

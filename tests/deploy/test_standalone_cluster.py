@@ -64,19 +64,24 @@ def filled_stream(kinesis: Any, name: str) -> tuple[list[str], list[dict[str, st
 def kill_an_executor_mid_batch(
     cluster: Cluster, proxy: FaultProxy, checkpoint: Path, job: subprocess.Popen[bytes]
 ) -> str:
-    """Wait until batch 0 is planned and a delayed shard read is under way (the tasks of both
-    shards are running then: each one's first read is delayed), kill -9 one executor's JVM,
-    and check that the batch had not been committed when the kill landed."""
+    """Wait until batch 0 is planned and a delayed shard read is under way, kill -9 the JVM
+    of an executor running a task (each shard's first read is delayed, so its task is in
+    that read; the other shard's task may not have started yet, Spark places it seconds
+    later at times), and check that the batch had not been committed when the kill landed."""
     planned, committed = checkpoint / "offsets" / "0", checkpoint / "commits" / "0"
 
     def reading() -> bool:
         assert job.poll() is None, "the job ended before its batch was read"
-        return planned.exists() and proxy.in_flight["GetRecords delayed"] >= 1
+        return (
+            planned.exists()
+            and proxy.in_flight["GetRecords delayed"] >= 1
+            and bool(cluster.busy_executors() & cluster.executors().keys())
+        )
 
     wait_for(reading, timeout_s=JOB_TIMEOUT_S, what="a shard read of batch 0")
     executors = cluster.executors()
     assert len(executors) == 2, executors
-    victim = min(executors)
+    victim = min(cluster.busy_executors() & executors.keys())
     os.kill(executors[victim], signal.SIGKILL)
     assert not committed.exists(), "batch 0 was committed before the kill: it landed too late"
     return victim
