@@ -41,11 +41,13 @@ Sections:
       records at a shard's full write rate (1,000 records/s) to each of N shards by itself,
       with AWS' read quotas on; a query
       with the default options (pacing on) on local[2] into the noop sink at a 1 s trigger.
-      The largest N whose lag stays flat for a minute (a few doubling steps and one halving
-      step), per core, against Spark's ceiling source fed the same rows at the same rate.
+      The largest N whose lag stays flat for a minute (a few doubling steps and two halving
+      steps), per core, against Spark's ceiling source fed the same rows at the same rate;
+      at the first N that fell behind, a profile of one task's read and a step with
+      ``shardsPerTask=8``.
       Targets: >= 80% of the ceiling's N, >= 25 shards per core; the most GetRecords calls
       of a shard in a second (<= 5), the server's CPU share and the shards per core of
-      Spark time are printed next to it.
+      Spark time (next to the ceiling's) are printed next to it.
   (i) the sink at the write quota: ``df.write.format("kinesis")`` (local[2], a cached
       DataFrame of 100-byte records over 1,000 keys) to 4 shards of the Kinesis test server,
       which refuses entries over a shard's 1,000 records/s or 1 MiB/s as AWS does, 25 s of

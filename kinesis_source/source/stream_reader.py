@@ -42,6 +42,7 @@ from kinesis_source.source.driver.consumers import registry_for, resolve_consume
 from kinesis_source.source.driver.kcl_leases import leases_for
 from kinesis_source.source.driver.lag import lag_report
 from kinesis_source.source.driver.lineage import readable_shards
+from kinesis_source.source.driver.pacing import launch_order
 from kinesis_source.source.driver.planning import StreamStep, next_offset
 from kinesis_source.source.driver.stop_signal import stop_on_sigterm
 from kinesis_source.source.driver.stream_planner import StreamPlanner
@@ -265,6 +266,7 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             for name, stream in sorted(offset.streams.items())
             for sid in stream.planned_shards()
         ]
+        tasks = [tasks[i] for i in launch_order([t.not_before_ms for t in tasks])]
         size = self.opts.shards_per_task
         return [ShardPartition(tasks[i : i + size]) for i in range(0, len(tasks), size)]
 

@@ -12,9 +12,11 @@ A step at N runs ``WARM_UP_S``, then watches ``WINDOW_S``: the shards' lag
 (``maxMsBehindLatest`` of each batch's progress, what a user watches) and the rows read.
 N keeps up when the lag of the window's last ``ENDS_S`` is no more than ``LAG_GROWTH_MS``
 above that of its first ``ENDS_S``, and the window's rows are at least ``ROWS_SHARE`` of what
-the feeder appended in it. N doubles from ``FIRST_N`` while it keeps up, then one step
-halfway between the last N that kept up and the first that did not: a few steps, not an
-exhaustive search.
+the feeder appended in it. N doubles from ``FIRST_N`` while it keeps up, then two steps
+each halfway between the last N that kept up and the first that did not: a few steps, not
+an exhaustive search. At the first N that fell behind, a profile of one task's read
+(``read_profile``) and a step with ``shardsPerTask=GROUPED`` show where the time goes and
+what grouping shards in tasks gives.
 
 Spark's ceiling for a Python streaming source, fed the same way, gives the reference N: a
 ``DataSourceStreamReader`` whose offset is the rows due by now at the same rate per
@@ -25,7 +27,7 @@ lie behind the rows due when the batch ended.
 The figure is N divided by the cores the query had (2). Next to it: the most GetRecords
 calls of one shard in any second (never above 5), the server's CPU share (if it holds a
 core, the server is what limits N on this 2-core machine) and the Spark processes' own CPU,
-which gives the figure per core of Spark time.
+which gives the figure per core of Spark time, next to the ceiling's.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ FEED_BYTES_PER_S = RECORDS_PER_S * RECORD_BYTES
 CALL_MS = 20
 TRIGGER = "1 second"
 CORES = 2
-FIRST_N = 4
+FIRST_N = 8
+# Steps halfway between the last N that kept up and the first that did not.
+HALVINGS = 2
+# shardsPerTask of the step that shows what grouping shards in tasks gives.
+GROUPED = 8
 MAX_N = 128
 WARM_UP_S = float(os.environ.get("BENCH_H_WARM_UP_S", "15"))
 WINDOW_S = float(os.environ.get("BENCH_H_WINDOW_S", "60"))
@@ -87,6 +93,11 @@ class Step:
     calls_per_shard_1s: int | None
     server_cores: float | None
     spark_cores: float | None
+    # Medians over the window's batches: seconds a batch took, rows a read took from its
+    # shard, shards a batch read (the connector leaves out a shard whose read quota is spent).
+    batch_s: float | None = None
+    shard_rows: float | None = None
+    reads: float | None = None
 
     def line(self) -> str:
         calls = "" if self.calls_per_shard_1s is None else f", <= {self.calls_per_shard_1s} calls/s"
@@ -96,7 +107,15 @@ class Step:
         return (
             f"    N={self.shards:<4} {verdict:<13} lag {self.lag_start_ms:,.0f} -> "
             f"{self.lag_end_ms:,.0f} ms, rows {self.rows_share:.0%} of the feed"
-            f"{calls}{server}{spark}"
+            f"{calls}{server}{spark}{self._batches()}"
+        )
+
+    def _batches(self) -> str:
+        if self.batch_s is None or self.shard_rows is None:
+            return ""
+        return (
+            f", batches {self.batch_s:.1f} s reading {self.reads or 0:.0f} shards of "
+            f"{self.shard_rows:,.0f} rows"
         )
 
 
@@ -155,6 +174,9 @@ def watch(
     started = time.time()
     samples: list[tuple[float, float]] = []
     rows = 0
+    batch_ms: list[float] = []
+    batch_rows: list[float] = []
+    batch_reads: list[int] = []
     while time.time() - started < WINDOW_S:
         time.sleep(0.5)
         if query.exception() is not None:
@@ -164,6 +186,11 @@ def watch(
                 continue
             seen.add(p["batchId"])
             rows += p["numInputRows"]
+            if p["numInputRows"]:
+                reads = reads_of(p, shards)
+                batch_ms.append(p["durationMs"].get("triggerExecution", 0))
+                batch_rows.append(p["numInputRows"] / reads)
+                batch_reads.append(reads)
             lag = lag_of(p)
             if lag is not None:
                 samples.append((_end_ms(p) / 1000 - started, lag))
@@ -181,7 +208,34 @@ def watch(
     now_server = None if server is None else _cpu_seconds(server.pid)
     if server_cpu is not None and now_server is not None:
         server_cores = (now_server - server_cpu) / elapsed
-    return Step(shards, kept_up, lag_start, lag_end, share, calls, server_cores, spark_cores)
+    batch_s = statistics.median(batch_ms) / 1000 if batch_ms else None
+    shard_rows = statistics.median(batch_rows) if batch_rows else None
+    reads = statistics.median(batch_reads) if batch_reads else None
+    return Step(
+        shards,
+        kept_up,
+        lag_start,
+        lag_end,
+        share,
+        calls,
+        server_cores,
+        spark_cores,
+        batch_s,
+        shard_rows,
+        reads,
+    )
+
+
+def reads_of(progress: dict[str, Any], shards: int) -> int:
+    """The shards a connector's batch read (planned with a limit other than 0); ``shards``
+    for another source."""
+    end = progress["sources"][0].get("endOffset")
+    data = json.loads(end) if isinstance(end, str) else end
+    streams = (data or {}).get("streams")
+    if not streams:
+        return shards
+    entries = [e for stream in streams.values() for e in stream["shards"].values()]
+    return max(1, sum(1 for e in entries if e.get("limit") != 0))
 
 
 def connector_lag(progress: dict[str, Any]) -> float | None:
@@ -192,7 +246,7 @@ def connector_lag(progress: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def connector_step(spark: Any, shards: int) -> Step:
+def connector_step(spark: Any, shards: int, **extra: str) -> Step:
     rules = Rules(
         feed_record_bytes=RECORD_BYTES,
         feed_bytes_per_s=FEED_BYTES_PER_S,
@@ -208,6 +262,7 @@ def connector_step(spark: Any, shards: int) -> Step:
             endpointUrl=server.endpoint,
             checkpointStore=os.path.join(tmp, "store"),
             initialPosition="latest",
+            **extra,
         )
         query = (
             reader.load()
@@ -333,27 +388,81 @@ def ceiling_step(spark: Any, shards: int) -> Step:
             query.stop()
 
 
+def read_profile(behind: Step) -> str:
+    """Where a task's time goes at the first N that fell behind: one shard's read of a
+    batch's rows (the median of that step), through the executors' read path in this
+    process, against the same server; wall time and this process' CPU time."""
+    from kinesis_source.source.executor.shard_reader import read_shard
+    from kinesis_source.source.options import parse_options
+    from kinesis_source.source.positions import Position
+    from kinesis_source.source.tasks import ShardTask
+    from kinesis_source.stores import open_store
+
+    rows = int(behind.shard_rows or 0)
+    rules = Rules(
+        feed_record_bytes=RECORD_BYTES, feed_bytes_per_s=FEED_BYTES_PER_S, retention_s=RETENTION_S
+    )
+    with (
+        kinesis_server({"h": StreamSpec(shards=3)}, latency_ms=CALL_MS, rules=rules) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        opts = parse_options(
+            {
+                "streamName": "h",
+                "region": REGION,
+                "endpointUrl": server.endpoint,
+                "checkpointStore": os.path.join(tmp, "store"),
+            }
+        )
+        store = open_store(opts)
+        # The feeder appends RECORDS_PER_S a second: the backlog of one batch.
+        time.sleep(rows / RECORDS_PER_S)
+        walls, cpus, read = [], [], 0
+        # A shard each: a second read of a shard would be refused by its read quota. The
+        # first builds the client and warms the path.
+        for n in range(3):
+            task = ShardTask(0, "h", "q", f"shardId-{n:012d}", Position.trim_horizon())
+            wall, cpu = time.perf_counter(), time.process_time()
+            read = sum(b.num_rows for b in read_shard(opts, store, task))
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    wall_ms, cpu_ms = min(walls[1:]) * 1000, min(cpus[1:]) * 1000
+    reads = behind.reads or behind.shards
+    slot_s = reads * wall_ms / 1000 / CORES
+    return (
+        f"  profile at N={behind.shards}: a read of one shard's batch ({read:,} rows, "
+        f"{rows:,} wanted) takes {wall_ms:.0f} ms, of which {cpu_ms:.0f} ms CPU and the rest "
+        f"waiting on the server's answers; {reads:.0f} such tasks on {CORES} slots hold "
+        f"each slot {slot_s:.1f} s of a {behind.batch_s or 0:.1f} s batch (Spark's per-task "
+        f"cost and its taking of the rows are the rest)"
+    )
+
+
 def search(step_at: Callable[[int], Step], label: str) -> tuple[int, list[Step]]:
-    """The largest N that kept up, doubling from FIRST_N, then one step halfway back."""
+    """The largest N that kept up: doubling from FIRST_N, then two steps halfway back."""
     steps: list[Step] = []
+
+    def step(n: int) -> bool:
+        taken = step_at(n)
+        print(f"  {label}\n{taken.line()}", flush=True)
+        steps.append(taken)
+        return taken.kept_up
+
     best, n = 0, FIRST_N
-    while n <= MAX_N:
-        step = step_at(n)
-        print(f"  {label}\n{step.line()}", flush=True)
-        steps.append(step)
-        if not step.kept_up:
-            break
+    while n <= MAX_N and step(n):
         best, n = n, n * 2
-    else:
+    if n > MAX_N:
         return best, steps
-    middle = (best + n) // 2 if best else n // 2
-    if middle not in (best, n) and middle > 0:
-        step = step_at(middle)
-        print(f"  {label}\n{step.line()}", flush=True)
-        steps.append(step)
-        if step.kept_up:
-            best = middle
-    return best, steps
+    low, high = best, n
+    for _ in range(HALVINGS):
+        middle = (low + high) // 2
+        if middle in (low, high) or middle <= 0:
+            break
+        if step(middle):
+            low = middle
+        else:
+            high = middle
+    return low, steps
 
 
 def run(repeat: int) -> None:
@@ -367,7 +476,7 @@ def run(repeat: int) -> None:
     spark = spark_session()
     spark.dataSource.register(PacedCeilingSource)
     ours, our_steps = search(lambda n: connector_step(spark, n), "connector")
-    ceiling, _ = search(lambda n: ceiling_step(spark, n), "Spark's ceiling")
+    ceiling, ceiling_steps = search(lambda n: ceiling_step(spark, n), "Spark's ceiling")
     top = next((s for s in reversed(our_steps) if s.shards == ours), None)
     print(f"  largest N kept up: connector {ours}, Spark's ceiling {ceiling}")
     share = ours / ceiling if ceiling else 0.0
@@ -388,6 +497,30 @@ def run(repeat: int) -> None:
         f">= {SHARDS_PER_CORE}",
         ours / CORES >= SHARDS_PER_CORE,
     )
+    ceiling_top = next((s for s in reversed(ceiling_steps) if s.shards == ceiling), None)
+    if top is not None and top.spark_cores and ceiling_top is not None and ceiling_top.spark_cores:
+        ours_per, theirs_per = ours / top.spark_cores, ceiling / ceiling_top.spark_cores
+        figure(
+            "h",
+            "shards per core of Spark time (Spark's JVM and Python workers' CPU), vs the ceiling's",
+            f"{ours_per:.1f} (N={ours}, {top.spark_cores:.2f} cores) vs {theirs_per:.1f} "
+            f"(N={ceiling}, {ceiling_top.spark_cores:.2f} cores): {ours_per / theirs_per:.0%}",
+            f">= {CEILING_SHARE:.0%}",
+            ours_per / theirs_per >= CEILING_SHARE,
+        )
+    behind = next((s for s in our_steps if not s.kept_up and s.shard_rows), None)
+    if behind is not None and behind.shard_rows is not None:
+        print(read_profile(behind))
+        # A task reads its shards concurrently: the round trips of one no longer hold a slot.
+        grouped = connector_step(spark, behind.shards, shardsPerTask=str(GROUPED))
+        print(f"  connector, shardsPerTask={GROUPED}\n{grouped.line()}", flush=True)
+        figure(
+            "h",
+            f"the first N the defaults fell behind at, with shardsPerTask={GROUPED}",
+            f"N={behind.shards}: {'keeps up' if grouped.kept_up else 'falls behind'} "
+            f"(lag {grouped.lag_start_ms:,.0f} -> {grouped.lag_end_ms:,.0f} ms, rows "
+            f"{grouped.rows_share:.0%} of the feed)",
+        )
     if top is not None:
         per_spark_core = f"{ours / top.spark_cores:.1f}" if top.spark_cores else "n/a"
         figure(

@@ -12,6 +12,7 @@ from kinesis_source.source.driver.pacing import (
     ShardPacing,
     held_by_quota,
     is_due,
+    launch_order,
     not_before_ms,
     probe_order,
 )
@@ -61,6 +62,16 @@ def test_every_idle_shard_is_probed_within_ceil_shards_over_budget_triggers() ->
     for triggers in probed_at.values():
         gaps = [b - a for a, b in zip([-1, *triggers], [*triggers, 12], strict=True)]
         assert max(gaps) <= bound
+
+
+def test_reads_that_may_call_at_once_go_to_spark_first_and_waiting_ones_soonest_due_first() -> None:
+    # Spark starts a stage's tasks in partition order: a read that sleeps until its shard is
+    # due would hold a slot that a ready read could use.
+    not_before = [1_300, None, 1_100, None, 1_300, 1_200]
+    order = launch_order(not_before)
+    assert order == [1, 3, 2, 5, 0, 4]
+    assert sorted(order) == list(range(len(not_before)))  # every read once
+    assert launch_order([]) == []
 
 
 def test_a_read_planned_within_the_interval_waits_for_the_rest_of_it() -> None:

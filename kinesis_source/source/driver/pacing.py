@@ -30,7 +30,7 @@ Three rules keep a trigger's cost flat in the number of shards while data flows:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kinesis_source import limits
@@ -93,6 +93,21 @@ def not_before_ms(last_call_ms: int | None, now_ms: int, interval_ms: int) -> in
     if last_call_ms is None or interval_ms <= 0 or now_ms - last_call_ms >= interval_ms:
         return None
     return last_call_ms + interval_ms
+
+
+def launch_order(not_before: Sequence[int | None]) -> list[int]:
+    """The order (indices into ``not_before``) in which a batch's reads are handed to Spark:
+    those that may call at once first, then those held back by their shard's interval,
+    soonest due first; ties keep their order.
+
+    Spark starts a stage's tasks in partition order, as slots free up. A read that must
+    wait sleeps in its task and holds the slot; at the end of the stage its wait has mostly
+    passed by the time a slot reaches it. With 64 shards on 2 cores, each planned right after
+    the last batch read it, tasks waited about 150 ms of their 200 ms each.
+    """
+    return sorted(
+        range(len(not_before)), key=lambda i: (not_before[i] is not None, not_before[i] or 0)
+    )
 
 
 @dataclass
