@@ -438,8 +438,10 @@ def read_profile(behind: Step) -> str:
     )
 
 
-def search(step_at: Callable[[int], Step], label: str) -> tuple[int, list[Step]]:
-    """The largest N that kept up: doubling from FIRST_N, then two steps halfway back."""
+def search(
+    step_at: Callable[[int], Step], label: str, first: int = FIRST_N
+) -> tuple[int, list[Step]]:
+    """The largest N that kept up: doubling from ``first``, then two steps halfway back."""
     steps: list[Step] = []
 
     def step(n: int) -> bool:
@@ -448,7 +450,7 @@ def search(step_at: Callable[[int], Step], label: str) -> tuple[int, list[Step]]
         steps.append(taken)
         return taken.kept_up
 
-    best, n = 0, FIRST_N
+    best, n = 0, first
     while n <= MAX_N and step(n):
         best, n = n, n * 2
     if n > MAX_N:
@@ -476,7 +478,9 @@ def run(repeat: int) -> None:
     spark = spark_session()
     spark.dataSource.register(PacedCeilingSource)
     ours, our_steps = search(lambda n: connector_step(spark, n), "connector")
-    ceiling, ceiling_steps = search(lambda n: ceiling_step(spark, n), "Spark's ceiling")
+    # The ceiling starts where the connector stopped keeping up: below, it kept up in every run.
+    first = max(FIRST_N, ours)
+    ceiling, ceiling_steps = search(lambda n: ceiling_step(spark, n), "Spark's ceiling", first)
     top = next((s for s in reversed(our_steps) if s.shards == ours), None)
     print(f"  largest N kept up: connector {ours}, Spark's ceiling {ceiling}")
     share = ours / ceiling if ceiling else 0.0
