@@ -451,10 +451,11 @@ def search(
         return taken.kept_up
 
     best, n = 0, first
-    while n <= MAX_N and step(n):
-        best, n = n, n * 2
-    if n > MAX_N:
-        return best, steps
+    while step(n):
+        best = n
+        if n >= MAX_N:
+            return best, steps
+        n = min(n * 2, MAX_N)
     low, high = best, n
     for _ in range(HALVINGS):
         middle = (low + high) // 2
