@@ -85,25 +85,27 @@ class RecordsPage:
     @property
     def data_bytes(self) -> int:
         """The size of the user records' data (an Arrow array's buffers, offsets too)."""
-        data = self.data
-        if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            return int(data.nbytes)
-        return sum(map(len, data))
-
-    def unit_bytes(self, lo: int, hi: int) -> list[int]:
-        """The data sizes of units ``lo`` .. ``hi - 1``."""
-        data = self.data
-        if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            return pc.binary_length(data.slice(lo, hi - lo)).to_pylist()  # type: ignore[no-any-return]
-        return [len(blob) for blob in data[lo:hi]]
+        return _size(self.data)
 
     @property
     def key_bytes(self) -> int:
         """The size of the user records' partition keys (Kinesis counts them in its quotas)."""
-        keys = self.partition_keys
-        if isinstance(keys, (pa.Array, pa.ChunkedArray)):
-            return int(keys.nbytes)
-        return sum(map(len, keys))
+        return _size(self.partition_keys)
+
+    def data_ends(self, lo: int, hi: int) -> Sequence[int]:
+        """Running sums of the data sizes of units ``lo`` .. ``hi - 1``: item ``i`` is the
+        size of units ``lo`` .. ``lo + i``. Made in C, probed by ``bisect`` (a byte cap, a
+        batch's byte bound), so that a page's Python work is per cut, not per unit."""
+        if hi <= lo:
+            return []
+        data = self.data
+        if isinstance(data, (pa.Array, pa.ChunkedArray)):
+            lengths = pc.binary_length(data.slice(lo, hi - lo)).cast(pa.int64())
+            ends = pc.cumulative_sum(lengths)
+            if isinstance(ends, pa.ChunkedArray):
+                ends = ends.combine_chunks()
+            return _ArrowInts(ends)
+        return list(accumulate(map(len, data[lo:hi])))
 
     def record_of(self, unit: int) -> int:
         """Index of the Kinesis record that holds ``unit``."""
@@ -127,22 +129,11 @@ class RecordsPage:
     ) -> Iterator[pa.RecordBatch]:
         # Each batch has buffers of its own: a zero-copy slice of one page-wide batch would
         # keep the whole page's buffer alive as long as Spark holds any slice.
-        data = self.data
-        if isinstance(data, (pa.Array, pa.ChunkedArray)):
-            lengths = pc.binary_length(data.slice(lo, hi - lo)).cast(pa.int64())
-            if (pc.sum(lengths).as_py() or 0) <= max_bytes:
-                yield self.to_batch(lo, hi, stream, shard_id)
-                return
-            ends = pc.cumulative_sum(lengths)
-            if isinstance(ends, pa.ChunkedArray):
-                ends = ends.combine_chunks()
-            slices = _slices_of_running_sums(_ArrowInts(ends), max_bytes)
-        else:
-            sizes = [len(blob) for blob in data[lo:hi]]
-            if sum(sizes) <= max_bytes:
-                yield self.to_batch(lo, hi, stream, shard_id)
-                return
-            slices = byte_slices(sizes, max_bytes)
+        ends = self.data_ends(lo, hi)
+        if not ends or ends[-1] <= max_bytes:
+            yield self.to_batch(lo, hi, stream, shard_id)
+            return
+        slices = _slices_of_running_sums(ends, max_bytes)
         for first, last in slices:
             yield self.to_batch(lo + first, lo + last, stream, shard_id)
 
@@ -179,6 +170,13 @@ class RecordsPage:
             ],
             schema=ARROW_SCHEMA,
         )
+
+
+def _size(values: Sequence[Any] | pa.Array | pa.ChunkedArray) -> int:
+    """Bytes of a unit column: an Arrow array's buffers, or the sum of its items' lengths."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return int(values.nbytes)
+    return sum(map(len, values))
 
 
 def _column(

@@ -47,7 +47,6 @@ from kinesis_source.source.driver.planning import StreamStep, next_offset
 from kinesis_source.source.driver.stop_signal import stop_on_sigterm
 from kinesis_source.source.driver.stream_planner import StreamPlanner
 from kinesis_source.source.driver.stream_start import changed_streams
-from kinesis_source.source.executor.multi_shard import read_shards
 from kinesis_source.source.options import ConsumerMode, KinesisOptions
 from kinesis_source.source.positions import QueryOffset, ShardEnd, StreamOffset
 from kinesis_source.source.shard_range import ShardRange
@@ -273,6 +272,10 @@ class KinesisStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         assert isinstance(partition, ShardPartition)
         configure(self.opts.log_level)  # an executor's Python worker
+        # Imported here: the planner, a fresh process at each query's start, never reads,
+        # and the read path's modules cost it about 0.1 s before the first batch.
+        from kinesis_source.source.executor.multi_shard import read_shards
+
         batches = read_shards(self.opts, self._store(), partition.tasks)
         if self.registry_reader is None or self.arrow_schema is None:
             return batches

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,21 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
         fn()
         times.append(time.process_time() - start)
     return min(times), statistics.median(times)
+
+
+def timed_together(fns: Sequence[Callable[[], Any]], repeat: int) -> list[tuple[float, float]]:
+    """``timed`` for several functions whose runs take turns (one run of each, ``repeat``
+    times, after one warm-up each): load from other work then weighs on all of them
+    alike, so that their medians can be compared, not only their best runs."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, runs in zip(fns, times, strict=True):
+            start = time.process_time()
+            fn()
+            runs.append(time.process_time() - start)
+    return [(min(runs), statistics.median(runs)) for runs in times]
 
 
 def report(label: str, items: int, best: float, median: float) -> float:

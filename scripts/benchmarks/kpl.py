@@ -23,7 +23,7 @@ from .common import (
     figure,
     kpl_aggregates,
     report,
-    timed,
+    timed_together,
 )
 
 TARGET = 4  # x aws_kinesis_agg's iterator
@@ -84,20 +84,28 @@ def run(repeat: int) -> None:
 
     assert len(aws_iterator()) == len(ours_bytes()[0]) == KPL_USER_RECORDS
     n = KPL_USER_RECORDS
-    it_rate = report(
-        "aws_kinesis_agg iter_deaggregate_records (bytes)", n, *timed(aws_iterator, repeat)
+    # Runs take turns, so that the medians meet the same load: the aws iterator's best run
+    # alone swung the ratio from 3.5x to 4.5x between runs on a shared machine.
+    (it_best, it_median), (lam_best, lam_median), (our_best, our_median), (b64_best, b64_med) = (
+        timed_together([aws_iterator, aws_lambda, ours_bytes, ours_base64], repeat)
     )
-    lam_rate = report("aws_kinesis_agg deaggregate_records (base64)", n, *timed(aws_lambda, repeat))
-    our_rate = report("ours: deaggregate_arrow (bytes)", n, *timed(ours_bytes, repeat))
-    our_b64 = report("ours: base64 + deaggregate_arrow", n, *timed(ours_base64, repeat))
+    it_rate = report("aws_kinesis_agg iter_deaggregate_records (bytes)", n, it_best, it_median)
+    lam_rate = report("aws_kinesis_agg deaggregate_records (base64)", n, lam_best, lam_median)
+    our_rate = report("ours: deaggregate_arrow (bytes)", n, our_best, our_median)
+    our_b64 = report("ours: base64 + deaggregate_arrow", n, b64_best, b64_med)
+    median_ratio, best_ratio = it_median / our_median, our_rate / it_rate
     print(
-        f"  ratio ours / aws iterator (bytes in):  {our_rate / it_rate:.1f}x (target >= {TARGET}x)"
+        f"  ratio ours / aws iterator (bytes in): median {median_ratio:.1f}x, best "
+        f"{best_ratio:.1f}x (target >= {TARGET}x, median against median)"
     )
     print(f"  ratio ours / aws deaggregate_records (base64 in): {our_b64 / lam_rate:.1f}x")
     figure(
         "b",
-        "KPL user records per core, ours vs aws_kinesis_agg's iterator",
-        f"{our_rate:,.0f} vs {it_rate:,.0f} user records/s: {our_rate / it_rate:.1f}x",
+        "KPL user records per core, ours vs aws_kinesis_agg's iterator, median of "
+        f"{repeat} runs taken in turns (best vs best next to it)",
+        f"{n / our_median:,.0f} vs {n / it_median:,.0f} user records/s: "
+        f"**{median_ratio:.1f}x** (best vs best: {our_rate:,.0f} vs {it_rate:,.0f}, "
+        f"{best_ratio:.1f}x)",
         f">= {TARGET}x",
-        our_rate / it_rate >= TARGET,
+        median_ratio >= TARGET,
     )

@@ -216,6 +216,14 @@ def test_the_streaming_planner_loads_no_protobuf() -> None:
     assert "kinesis_source.records.deaggregation" not in loaded
 
 
+def test_the_streaming_planner_loads_no_read_path() -> None:
+    # The planner never reads: the executor's modules (and pyarrow.compute with them) are
+    # loaded by the first read() in an executor's Python worker, not at each query's start.
+    loaded = loaded_by("kinesis_source.source.stream_reader")
+    executor = sorted(n for n in loaded if n.startswith("kinesis_source.source.executor"))
+    assert not executor, f"the stream reader's import loads {executor}"
+
+
 def test_each_records_module_imports_on_its_own() -> None:
     # aws_kinesis_agg's generated classes import a sibling as a top-level module: whichever
     # of our modules a worker loads first (the sink's aggregation, the reader's

@@ -106,3 +106,18 @@ def test_chunked_columns_give_the_rows_of_lists(lo: int, hi: int, cap: int) -> N
     assert chunks.to_batch(lo, hi, "s", "shardId-0").equals(
         lists.to_batch(lo, hi, "s", "shardId-0")
     )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_running_data_sizes_are_the_same_for_lists_arrays_and_chunks(seed: int) -> None:
+    # The byte cap and the batches' bound probe these sums; each decoder's form of the data
+    # must give the same ones.
+    rng = random.Random(seed)
+    blobs = [b"x" * rng.choice([0, 1, rng.randrange(300)]) for _ in range(40)]
+    lo, hi = sorted(rng.sample(range(41), 2))
+    want = list(_page_with(blobs).data_ends(lo, hi))
+    assert want == [sum(map(len, blobs[lo : i + 1])) for i in range(lo, hi)]
+    assert list(_page_with(blobs, as_arrow=True).data_ends(lo, hi)) == want
+    chunked = _page_with(blobs)
+    chunked.data = _chunked(blobs, pa.binary())
+    assert list(chunked.data_ends(lo, hi)) == want

@@ -4,12 +4,14 @@ when a read ends and what it then says about the shard."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
+from itertools import accumulate
 
 import pytest
 
 from kinesis_source.errors import KinesisReadError
-from kinesis_source.source.executor.stop_rules import Progress, StopRules
+from kinesis_source.source.executor.stop_rules import Progress, StopRules, bytes_allowed
 from kinesis_source.source.positions import Position
 from tests.pages import BASE_SEQUENCE, make_page
 
@@ -193,3 +195,35 @@ def test_reads_on_after_is_stops_after_with_time_to_spare(
     except KinesisReadError:
         stops = True  # a replay whose data ran out fails: no call after it either
     assert reads_on == (not stops)
+
+
+def units_by_loop(sizes: list[int], left: int, first_goes: bool) -> int | None:
+    """The byte cap decided unit by unit, as the read did before ``bytes_allowed``."""
+    taken = fits = 0
+    for size in sizes:
+        if taken + size > left and (fits or not first_goes):
+            break
+        taken += size
+        fits += 1
+    return fits if fits < len(sizes) or taken >= left else None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_byte_cap_by_binary_search_is_the_loop_over_units(seed: int) -> None:
+    rng = random.Random(seed)
+    sizes = [rng.choice([0, 1, 5, rng.randrange(300)]) for _ in range(rng.randrange(1, 30))]
+    left = rng.choice([0, 1, rng.randrange(sum(sizes) + 10)])
+    first_goes = rng.random() < 0.5
+    want = units_by_loop(sizes, left, first_goes)
+    assert bytes_allowed(list(accumulate(sizes)), left, first_goes=first_goes) == want
+
+
+def test_a_first_unit_larger_than_the_cap_goes_alone() -> None:
+    assert bytes_allowed([500, 600], 100, first_goes=True) == 1
+    assert bytes_allowed([500, 600], 100, first_goes=False) == 0
+
+
+def test_a_cap_met_exactly_ends_the_read_there() -> None:
+    assert bytes_allowed([100, 200, 300], 200, first_goes=False) == 2
+    assert bytes_allowed([100, 200], 200, first_goes=False) == 2
+    assert bytes_allowed([100, 200], 250, first_goes=False) is None

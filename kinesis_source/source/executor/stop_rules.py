@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,24 @@ def passed(seq: int, sub: int, mark: Mark) -> bool:
     if seq != mark_seq:
         return seq < mark_seq
     return mark_sub is None or sub <= mark_sub
+
+
+def bytes_allowed(ends: Sequence[int], left: int, *, first_goes: bool) -> int | None:
+    """How many units a byte cap with ``left`` bytes to go lets a read take, of units whose
+    running data sizes are ``ends`` (non-decreasing); None: all of them, the cap not met.
+
+    The cap ends the read at the first unit that would pass it, or once met exactly. A
+    read's first unit (``first_goes``) goes whatever its size, as a file source's first file
+    does under ``maxBytesPerTrigger``, or a record larger than the shard's share would hold
+    the shard back for ever. One binary search, not a loop over the units.
+    """
+    fits = bisect_right(ends, left)
+    if fits == 0 and first_goes:
+        fits = 1
+    taken = ends[fits - 1] if fits else 0
+    if fits < len(ends) or taken >= left:
+        return fits
+    return None
 
 
 def first_arrival_after(page: RecordsPage, until_ms: int, count: int) -> int:
@@ -273,7 +292,9 @@ class StopRules:
                     hi = cut
                     progress.done = True
         capped = False
-        allowed = self._units_allowed(page, lo, hi, progress)
+        # Running data sizes from ``lo``, only where a byte cap needs them.
+        ends = page.data_ends(lo, hi) if self.max_bytes is not None else None
+        allowed = self._units_allowed(lo, hi, progress, ends)
         if allowed is not None:
             cap = lo + allowed
             progress.done = capped = True
@@ -290,8 +311,8 @@ class StopRules:
             end_of_record = unit == starts[record + 1] - 1
             sub = None if end_of_record else unit - starts[record]
             progress.records += hi - lo
-            if self.max_bytes is not None:
-                progress.data_bytes += sum(page.unit_bytes(lo, hi))
+            if ends is not None:
+                progress.data_bytes += ends[hi - lo - 1]
             progress.position = Position.after(seqs[record], sub)
         if record_end > 0 and hi == starts[record_end] and not capped:
             # Every record before record_end is consumed, including trailing ones that
@@ -315,27 +336,23 @@ class StopRules:
             )
         return lo, hi
 
-    def _units_allowed(self, page: RecordsPage, lo: int, hi: int, progress: Progress) -> int | None:
+    def _units_allowed(
+        self, lo: int, hi: int, progress: Progress, ends: Sequence[int] | None
+    ) -> int | None:
         """How many of units ``lo`` .. ``hi - 1`` the caps let the read take before it ends;
-        None: the caps do not end it on this page.
+        None: the caps do not end it on this page. ``ends``: the units' running data sizes
+        (``RecordsPage.data_ends``), given where a byte cap is set.
 
-        The record cap ends the read once met. The byte cap ends it at the first unit that
-        would pass it, or once met exactly; a read's first unit goes whatever its size, as a
-        file source's first file does under ``maxBytesPerTrigger``, or a record larger than
-        the shard's share would hold the shard back for ever.
+        The record cap ends the read once met; the byte cap as ``bytes_allowed`` says.
         """
         allowed: int | None = None
         if self.max_records is not None and hi - lo >= self.max_records - progress.records:
             allowed = max(0, self.max_records - progress.records)
-        if self.max_bytes is not None and hi > lo:
-            left = self.max_bytes - progress.data_bytes
-            taken, fits = 0, 0
-            for size in page.unit_bytes(lo, hi):
-                if taken + size > left and (fits or progress.records):
-                    break
-                taken += size
-                fits += 1
-            if fits < hi - lo or taken >= left:
+        if self.max_bytes is not None and ends:
+            fits = bytes_allowed(
+                ends, self.max_bytes - progress.data_bytes, first_goes=not progress.records
+            )
+            if fits is not None:
                 allowed = fits if allowed is None else min(allowed, fits)
         return allowed
 
