@@ -15,17 +15,19 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from tests.emulators.kinesis_server import StreamSpec, kinesis_server
 
 from .common import BENCH_SERVER_RULES, E2E_SHARDS, figure, kinesis, source, spark_session
+from .latency_breakdown import Arrival, breakdown
 
 LATENCY_PUT_INTERVAL_S = 0.05
 LATENCY_RUN_S = 20.0
 LATENCY_TRIGGER = "100 milliseconds"
 LATENCY_CALL_MS = 20
-LATENCY_TARGET_S = 0.3
+LATENCY_TARGET_S = 0.2
 STREAM = "latency"
 
 
@@ -36,29 +38,38 @@ def put_to_row_latencies(
     tmp: str,
     trigger: str,
     progress: list[dict[str, Any]] | None = None,
+    rows: list[Arrival] | None = None,
+    sink_options: Mapping[str, str] | None = None,
     **extra: str,
 ) -> list[float]:
     """Seconds from put to row of a put every LATENCY_PUT_INTERVAL_S for LATENCY_RUN_S, read
     by a query at a ``trigger`` trigger with the source options ``extra``; sorted. The
-    query's progress reports go to ``progress`` if given."""
+    query's progress reports go to ``progress`` if given, each row's times to ``rows``;
+    ``sink_options`` are options of the query (Spark's own, such as async progress
+    tracking)."""
     latencies: list[float] = []
     client = kinesis(endpoint)
     warmed_up = threading.Event()
 
     def sink(df: Any, batch_id: int) -> None:
-        rows = df.select("data").collect()
+        got = df.selectExpr(
+            "data", "shardId", "unix_millis(approximateArrivalTimestamp) AS arrival"
+        ).collect()
         now = time.time()
-        for row in rows:
+        for row in got:
             text = bytes(row["data"]).decode()
             if text == "warm-up":
                 warmed_up.set()
             else:
                 latencies.append(now - float(text))
+                if rows is not None:
+                    rows.append(Arrival(float(text), now, row["shardId"], row["arrival"]))
 
     query = (
         source(spark, endpoint, stream, os.path.join(tmp, "store"), **extra)
         .writeStream.foreachBatch(sink)
         .option("checkpointLocation", os.path.join(tmp, "ckpt"))
+        .options(**dict(sink_options or {}))
         .trigger(processingTime=trigger)
         .start()
     )
@@ -101,22 +112,34 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
     )
 
 
-def run(repeat: int) -> None:
-    print(
-        f"(e) put-to-row latency, {LATENCY_TRIGGER} trigger, a put every "
-        f"{LATENCY_PUT_INTERVAL_S * 1000:.0f} ms for {LATENCY_RUN_S:.0f} s over {E2E_SHARDS} "
-        f"shards, bench Kinesis server (subprocess), {LATENCY_CALL_MS} ms per call"
-    )
-    spark = spark_session()
+def measure(
+    label: str,
+    conf: Mapping[str, str] | None = None,
+    sink_options: Mapping[str, str] | None = None,
+) -> tuple[float, float, float, int, float]:
+    """One run of (e) with Spark settings ``conf`` and query options ``sink_options``:
+    prints where a batch's and a row's time goes; (p50, p95, max, most GetRecords calls of a
+    shard in any second, calls/s per shard on average)."""
+    spark = spark_session(dict(conf or {}))
     progress: list[dict[str, Any]] = []
     spec = {STREAM: StreamSpec(shards=E2E_SHARDS)}
     with (
         kinesis_server(spec, latency_ms=LATENCY_CALL_MS, rules=BENCH_SERVER_RULES) as server,
         tempfile.TemporaryDirectory() as tmp,
     ):
+        server.trace()
+        rows: list[Arrival] = []
         # The default fetchIntervalMs: probes and reads paced to Kinesis' 5 calls/s per shard.
         latencies = put_to_row_latencies(
-            spark, server.endpoint, STREAM, tmp, LATENCY_TRIGGER, progress, fetchIntervalMs="200"
+            spark,
+            server.endpoint,
+            STREAM,
+            tmp,
+            LATENCY_TRIGGER,
+            progress,
+            rows,
+            sink_options,
+            fetchIntervalMs="200",
         )
         stats = server.stats()
     spark.stop()
@@ -128,18 +151,34 @@ def run(repeat: int) -> None:
         step: sorted(p["durationMs"].get(step, 0) for p in batches)[len(batches) // 2]
         for step in steps
     }
+    print(f"  {label}:")
     print(
-        f"  {len(batches)} batches with rows, median ms: "
+        f"    {len(batches)} batches with rows, median ms: "
         + ", ".join(f"{step} {ms}" for step, ms in sorted(medians.items(), key=lambda i: -i[1]))
+    )
+    parts = breakdown(rows, stats["trace"], batches)
+    print(
+        "    median ms: "
+        + ", ".join(f"{what} {ms:.0f}" for what, ms in parts.items() if ms is not None)
     )
     per_shard = int(stats["get_records_max_per_shard_1s"])
     calls_per_s = stats["get_records_calls"] / (LATENCY_RUN_S + 3) / E2E_SHARDS
     p50, p95, top = percentiles(latencies)
-    print(f"  {len(latencies):,} rows: p50 {p50:.3f} s, p95 {p95:.3f} s, max {top:.3f} s")
+    print(f"    {len(latencies):,} rows: p50 {p50:.3f} s, p95 {p95:.3f} s, max {top:.3f} s")
     print(
-        f"  GetRecords: {calls_per_s:.1f} calls/s per shard on average, at most {per_shard} "
+        f"    GetRecords: {calls_per_s:.1f} calls/s per shard on average, at most {per_shard} "
         "on one shard in any 1 s"
     )
+    return p50, p95, top, per_shard, calls_per_s
+
+
+def run(repeat: int) -> None:
+    print(
+        f"(e) put-to-row latency, {LATENCY_TRIGGER} trigger, a put every "
+        f"{LATENCY_PUT_INTERVAL_S * 1000:.0f} ms for {LATENCY_RUN_S:.0f} s over {E2E_SHARDS} "
+        f"shards, bench Kinesis server (subprocess), {LATENCY_CALL_MS} ms per call"
+    )
+    p50, p95, _, per_shard, calls_per_s = measure("Spark's defaults")
     figure(
         "e",
         f"put-to-row latency, {LATENCY_TRIGGER} trigger, {LATENCY_CALL_MS} ms per call",
