@@ -167,7 +167,8 @@ def measure(
     print(f"    {len(latencies):,} rows: p50 {p50:.3f} s, p95 {p95:.3f} s, max {top:.3f} s")
     print(
         f"    GetRecords: {calls_per_s:.1f} calls/s per shard on average, at most {per_shard} "
-        "on one shard in any 1 s"
+        f"on one shard in any 1 s; GetShardIterator: {stats['calls'].get('GetShardIterator', 0)}"
+        " calls in all"
     )
     return p50, p95, top, per_shard, calls_per_s
 
