@@ -40,35 +40,51 @@ def put_to_row_latencies(
     progress: list[dict[str, Any]] | None = None,
     rows: list[Arrival] | None = None,
     sink_options: Mapping[str, str] | None = None,
+    foreach: bool = False,
     **extra: str,
 ) -> list[float]:
     """Seconds from put to row of a put every LATENCY_PUT_INTERVAL_S for LATENCY_RUN_S, read
     by a query at a ``trigger`` trigger with the source options ``extra``; sorted. The
     query's progress reports go to ``progress`` if given, each row's times to ``rows``;
     ``sink_options`` are options of the query (Spark's own, such as async progress
-    tracking)."""
+    tracking). With ``foreach`` the rows go to Spark's row-wise ``foreach`` sink instead of
+    ``foreachBatch`` (asynchronous progress tracking accepts the one, not the other)."""
     latencies: list[float] = []
     client = kinesis(endpoint)
     warmed_up = threading.Event()
 
+    def note(text: str, now: float, shard_id: str, arrival_ms: int) -> None:
+        if text == "warm-up":
+            warmed_up.set()
+        else:
+            latencies.append(now - float(text))
+            if rows is not None:
+                rows.append(Arrival(float(text), now, shard_id, arrival_ms))
+
     def sink(df: Any, batch_id: int) -> None:
-        got = df.selectExpr(
-            "data", "shardId", "unix_millis(approximateArrivalTimestamp) AS arrival"
-        ).collect()
+        got = df.collect()
         now = time.time()
         for row in got:
-            text = bytes(row["data"]).decode()
-            if text == "warm-up":
-                warmed_up.set()
-            else:
-                latencies.append(now - float(text))
-                if rows is not None:
-                    rows.append(Arrival(float(text), now, row["shardId"], row["arrival"]))
+            note(bytes(row["data"]).decode(), now, row["shardId"], row["arrival"])
 
+    df = source(spark, endpoint, stream, os.path.join(tmp, "store"), **extra).selectExpr(
+        "data", "shardId", "unix_millis(approximateArrivalTimestamp) AS arrival"
+    )
+    noted = os.path.join(tmp, "rows.csv")
+    if foreach:
+        # Spark's row-wise foreach sink, in the executors' Python workers (which share this
+        # machine's clock): a line per row. Nested, so that it is pickled by value.
+        def row_note(row: Any) -> None:
+            now = time.time()
+            text = bytes(row["data"]).decode()
+            with open(noted, "a", encoding="utf-8") as out:
+                out.write(f"{text},{now},{row['shardId']},{row['arrival']}\n")
+
+        writer = df.writeStream.foreach(row_note)
+    else:
+        writer = df.writeStream.foreachBatch(sink)
     query = (
-        source(spark, endpoint, stream, os.path.join(tmp, "store"), **extra)
-        .writeStream.foreachBatch(sink)
-        .option("checkpointLocation", os.path.join(tmp, "ckpt"))
+        writer.option("checkpointLocation", os.path.join(tmp, "ckpt"))
         .options(**dict(sink_options or {}))
         .trigger(processingTime=trigger)
         .start()
@@ -88,7 +104,11 @@ def put_to_row_latencies(
     try:
         # A first batch starts the executors' Python workers: not part of the latency.
         client.put_record(StreamName=stream, PartitionKey="w", Data=b"warm-up")
-        if not warmed_up.wait(120):
+        deadline = time.monotonic() + 120
+        while foreach and not warmed_up.is_set() and time.monotonic() < deadline:
+            _read_notes(noted, note)
+            time.sleep(0.1)
+        if not warmed_up.wait(max(0.0, deadline - time.monotonic())):
             raise RuntimeError("the warm-up record was not read within 120 s")
         thread = threading.Thread(target=produce, daemon=True)
         thread.start()
@@ -96,11 +116,27 @@ def put_to_row_latencies(
         stop.set()
         thread.join()
         time.sleep(3)  # the last puts' rows
+        if foreach:
+            del latencies[:]
+            if rows is not None:
+                del rows[:]
+            _read_notes(noted, note)
         if progress is not None:
             progress.extend(query.recentProgress)
     finally:
         query.stop()
     return sorted(latencies)
+
+
+def _read_notes(path: str, note: Any) -> None:
+    try:
+        with open(path, encoding="utf-8") as notes:
+            lines = notes.read().splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        text, now, shard_id, arrival = line.split(",")
+        note(text, float(now), shard_id, int(arrival))
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float, float]:
@@ -116,6 +152,7 @@ def measure(
     label: str,
     conf: Mapping[str, str] | None = None,
     sink_options: Mapping[str, str] | None = None,
+    foreach: bool = False,
 ) -> tuple[float, float, float, int, float]:
     """One run of (e) with Spark settings ``conf`` and query options ``sink_options``:
     prints where a batch's and a row's time goes; (p50, p95, max, most GetRecords calls of a
@@ -139,6 +176,7 @@ def measure(
             progress,
             rows,
             sink_options,
+            foreach,
             fetchIntervalMs="200",
         )
         stats = server.stats()
