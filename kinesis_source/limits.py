@@ -106,6 +106,12 @@ ASSUME_ROLE_SESSION_SECONDS = 3600
 # 5 minute life, so that a slow trigger never hands Kinesis an expired one.
 PROBE_ITERATOR_REUSE_SECONDS = SHARD_ITERATOR_TTL_SECONDS - 60
 
+# A read's last NextShardIterator, kept in the Python worker for the shard's next batch
+# (executor/kept_iterators.py): used for as long as a probe's, and at most this many kept
+# per worker (one per shard it reads; more only when Spark moves shards between workers).
+KEPT_ITERATOR_SECONDS = PROBE_ITERATOR_REUSE_SECONDS
+KEPT_ITERATORS_MAX = 10_000
+
 # A read that walks only empty pages (an empty stretch of a shard's storage, GetRecords
 # API reference) records how far it got as a timestamp: the executor's clock at the
 # response, minus MillisBehindLatest, minus this margin. The margin covers the skew

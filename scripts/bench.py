@@ -26,7 +26,7 @@ Sections:
       one shard in any second is printed next to each figure (Kinesis allows 5).
   (e) put-to-row latency with a 100 ms processingTime trigger: a producer puts a record
       every 50 ms holding its put time, the foreachBatch sink notes when each row
-      arrives (the bench's Kinesis server, 20 ms per call). Target p50 < 300 ms within
+      arrives (the bench's Kinesis server, 20 ms per call). Target p50 < 200 ms within
       5 GetRecords calls/s per shard, printed next to it.
   (f) the sink: user records/s written by ``df.write.format("kinesis")`` (local[2], a
       cached DataFrame) vs a single-process boto3 PutRecords loop on the same emulator, in

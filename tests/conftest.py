@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
+from kinesis_source.source.executor import kept_iterators
 from tests.emulators import kinesis_local as local_emulator
 from tests.emulators import kinesis_server as test_server
 from tests.fault_proxy import FaultProxy
@@ -32,6 +33,15 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.pop("AWS_SESSION_TOKEN", None)
 os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(autouse=True)
+def no_kept_iterators() -> Iterator[None]:
+    """Tests read the same stream and query names against servers of their own: an
+    iterator a read kept in this process (executor/kept_iterators.py) belongs to its test."""
+    kept_iterators.clear()
+    yield
+    kept_iterators.clear()
 
 
 @pytest.fixture(scope="session")

@@ -70,12 +70,14 @@ class Service:
             return 400, [json.dumps(error).encode()]
 
     def control(self, op: str, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Test calls: Stats, ResetStats, FreezeClock, AdvanceClock (Seconds), ConfigureStream
-        (StreamName, EndShape, RetentionSeconds)."""
+        """Test calls: Stats, ResetStats, Trace (On), FreezeClock, AdvanceClock (Seconds),
+        ConfigureStream (StreamName, EndShape, RetentionSeconds)."""
         if op == "Stats":
             return self.stats.as_dict()
         if op == "ResetStats":
             self.stats.reset()
+        elif op == "Trace":
+            self.stats.tracing = bool(request["On"])
         elif op == "FreezeClock":
             self.clock.freeze()
         elif op == "AdvanceClock":

@@ -40,6 +40,7 @@ class DataPlane:
             raise self.service.throttle("GetShardIterator", shard, stream)
         key = f"{stream.name}/{shard.shard_id}"
         self.service.stats.get_shard_iterator.setdefault(key, []).append(now / 1000)
+        self.service.stats.traced("GetShardIterator", key, now)
         horizon = now - stream.retention_ms
         kind = request["ShardIteratorType"]
         if kind == "AT_TIMESTAMP" and timestamp_ms(request["Timestamp"]) < horizon:
@@ -119,6 +120,8 @@ class DataPlane:
             at_end = at_end and stream.end_shape == "with_records"
         else:
             cursor, at_end = move.cursor_ms, move.at_end
+        key = f"{stream.name}/{shard.shard_id}"
+        self.service.stats.traced("GetRecords", key, now, arrivals[position:end])
         if at_end:
             tail = {"MillisBehindLatest": 0, "ChildShards": shard.child_shards()}
         else:

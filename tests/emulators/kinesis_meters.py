@@ -51,9 +51,11 @@ def max_in_window(times: list[float], window_s: float) -> int:
 
 class Stats:
     """Calls per operation, GetRecords and GetShardIterator calls per shard (server seconds),
-    refused calls per operation, records served."""
+    refused calls per operation, records served; with ``tracing`` on, every GetRecords and
+    GetShardIterator call answered (for a benchmark's breakdown of where time goes)."""
 
     def __init__(self) -> None:
+        self.tracing = False
         self.reset()
 
     def reset(self) -> None:
@@ -62,6 +64,12 @@ class Stats:
         self.get_records: dict[str, list[float]] = {}
         self.get_shard_iterator: dict[str, list[float]] = {}
         self.records_served = 0
+        # With tracing on: [op, "stream/shardId", server ms, arrival ms of each record served].
+        self.trace: list[tuple[str, str, int, list[int]]] = []
+
+    def traced(self, op: str, shard: str, now_ms: int, arrivals: list[int] | None = None) -> None:
+        if self.tracing:
+            self.trace.append((op, shard, now_ms, arrivals or []))
 
     def as_dict(self) -> dict[str, Any]:
         per_shard = {k: max_in_window(v, 1.0) for k, v in self.get_records.items()}
@@ -79,6 +87,7 @@ class Stats:
             "get_shard_iterator_busiest_shard": gsi_busiest,
             "get_records_per_shard": {k: len(v) for k, v in self.get_records.items()},
             "records_served": self.records_served,
+            "trace": [list(t) for t in self.trace],
         }
 
 

@@ -17,6 +17,7 @@ of them in tests/source/test_reads_under_service_rules.py.
         client.create_stream(StreamName="s", ShardCount=2)   # or streams={"s": StreamSpec(...)}
         server.advance_clock(301)   # age everything without sleeping: iterators expire
         server.stats()              # calls per operation, throttles, GetRecords calls/s per shard
+        server.trace()              # stats() then lists every read call and what it served
 
 The bench builds streams with records in them at start (``StreamSpec``) and serves the chain
 of GetRecords pages a reader walks from TRIM_HORIZON with Limit=10,000 from bodies built
@@ -269,6 +270,12 @@ class KinesisServer:
 
     def reset_stats(self) -> None:
         self._control("ResetStats")
+
+    def trace(self, on: bool = True) -> None:
+        """From now on ``stats()["trace"]`` lists every GetRecords and GetShardIterator call
+        answered: ``[operation, "stream/shardId", server ms, [arrival ms of each record
+        served]]``, in the order served."""
+        self._control("Trace", On=on)
 
     def freeze_clock(self) -> None:
         """Stop the server's clock where it is: from now on only ``advance_clock`` moves it."""

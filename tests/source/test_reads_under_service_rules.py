@@ -213,6 +213,61 @@ def test_an_expired_iterator_is_renewed_where_the_read_stands(
     assert reads.end(0).position == Position.after(puts[-1]["sequenceNumber"])
 
 
+# -- iterators kept between batches (executor/kept_iterators.py): no GetShardIterator when
+# the next batch starts where the last read's NextShardIterator reads on from
+
+
+def test_the_next_batch_goes_on_from_the_iterator_the_last_read_kept(
+    kinesis_server_with: Start, tmp_path: Path
+) -> None:
+    server = kinesis_server_with(**NO_THROTTLES)
+    reads = ShardReads(server, "s", tmp_path)
+    puts = reads.put(4)
+    start, rows = Position.trim_horizon(), []
+    for batch, more in enumerate([0, 3, 0, 2]):
+        puts += reads.put(more, first=len(puts))
+        rows += reads.rows(reads.task(batch, start))
+        start = reads.end(batch).position
+    assert rows == expected(puts)
+    # One GetShardIterator, at the first batch's start; an empty batch keeps its iterator.
+    assert server.stats()["calls"]["GetShardIterator"] == 1
+    # A batch that starts elsewhere (as a restart from an older checkpoint would) asks for
+    # an iterator of its own and reads exactly from there.
+    assert reads.rows(reads.task(4, reads.end(1).position)) == expected(puts[7:])
+    assert server.stats()["calls"]["GetShardIterator"] == 2
+
+
+def test_a_read_stopped_within_its_page_keeps_no_iterator(
+    kinesis_server_with: Start, tmp_path: Path
+) -> None:
+    """The page's NextShardIterator lies past the records the cap left for the next batch."""
+    server = kinesis_server_with(**NO_THROTTLES)
+    reads = ShardReads(server, "s", tmp_path, maxRecordsPerShard="2")
+    puts = reads.put(5)
+    assert reads.batches(3) == [expected(puts[0:2]), expected(puts[2:4]), expected(puts[4:5])]
+    # The first batch's Limit is 10,000 (no page seen yet): its page holds all 5 records.
+    # Each later one asks for the cap plus one, so its page ends past the cap too.
+    assert server.stats()["calls"]["GetShardIterator"] == 3
+
+
+def test_a_kept_iterator_kinesis_has_expired_costs_a_fresh_one_where_the_read_stands(
+    kinesis_server_with: Start, tmp_path: Path
+) -> None:
+    """Kinesis' clock moved past the kept iterator's 5 minutes while the worker's did not
+    (a long pause between batches, clocks apart): the read renews it at its start."""
+    server = kinesis_server_with(**NO_THROTTLES)
+    reads = ShardReads(server, "s", tmp_path)
+    puts = reads.put(3)
+    server.freeze_clock()
+    assert reads.rows(reads.task(0, Position.trim_horizon())) == expected(puts)
+    puts += reads.put(2, first=3)
+    server.advance_clock(301)
+    assert reads.rows(reads.task(1, reads.end(0).position)) == expected(puts[3:])
+    stats = server.stats()
+    assert stats["calls"]["GetShardIterator"] == 2
+    assert stats["records_served"] == 5
+
+
 # -- page caps ([GR]): a page cut short by the service is not the tip
 
 

@@ -106,6 +106,30 @@ def test_a_shard_flows_after_two_reads_in_a_row_found_records() -> None:
     assert pacing.flowing(SHARDS[:2]) == set()
 
 
+def test_a_flowing_shard_not_yet_due_is_planned_and_its_read_waits_for_the_rest() -> None:
+    """A flowing shard left out until due would wait for a later trigger: read every
+    trigger interval rounded up past fetchIntervalMs (300 ms at a 100 ms trigger, where
+    the gap allows 200), and a record would wait that much longer for its read."""
+    pacing = ShardPacing()
+    for batch in (1, 2):
+        pacing.saw_batch(batch, {SHARDS[0]: end(5, 1_000 * batch), SHARDS[1]: end(5, 1_900)})
+    # SHARDS[0] was read 50 ms ago, SHARDS[1] 150 ms ago: both planned now, each read held
+    # back until its shard is due, so calls stay fetchIntervalMs apart.
+    assert pacing.flowing_to_read(SHARDS[:2], 2_050, 200) == {SHARDS[0], SHARDS[1]}
+    assert pacing.not_before_ms(SHARDS[0], 2_050, 200) == 2_200
+    assert pacing.not_before_ms(SHARDS[1], 2_050, 200) == 2_100
+
+
+def test_a_flowing_shard_whose_read_quota_is_spent_waits_for_a_later_trigger() -> None:
+    pacing = ShardPacing()
+    big = ShardEnd(Position.after("105"), 5, 0, True, 2_000, quota_wait_ms=1_000)
+    pacing.saw_batch(1, {SHARDS[0]: end(5, 1_000), SHARDS[1]: end(5, 1_000)})
+    pacing.saw_batch(2, {SHARDS[0]: big, SHARDS[1]: end(5, 2_000)})
+    # SHARDS[0]'s next call is 1.2 s away: a task would sleep in its slot that long.
+    assert pacing.flowing_to_read(SHARDS[:2], 2_050, 200) == {SHARDS[1]}
+    assert pacing.flowing_to_read(SHARDS[:2], 3_050, 200) == {SHARDS[0], SHARDS[1]}
+
+
 def test_reads_that_stopped_at_a_cap_are_a_backlog_not_a_flow() -> None:
     """A backlog read in capped batches ends caught up once: no batch on a guess after it."""
     pacing = ShardPacing()

@@ -92,7 +92,7 @@ class StreamPlanner:
         # Under AvailableNow a bounded run reads its backlog at once, waits and all.
         held = {} if until_ms is not None else self._held_by_quota(known, now_ms)
         known = known - held.keys()
-        with_data = known | self.pacing.due(flowing, now_ms, interval)
+        with_data = known | self.pacing.flowing_to_read(flowing, now_ms, interval)
         in_flight = self.prober.in_flight
         candidates = [sid for sid in rest if sid not in in_flight and sid not in with_data]
         budget = max(0, self.opts.max_probes_per_trigger - len(in_flight))

@@ -29,6 +29,7 @@ from kinesis_source.records.fast_decode import (
 )
 from kinesis_source.records.records_page import RecordsPage, page_from_response
 from kinesis_source.source.data_loss import go_on_after, read_loss
+from kinesis_source.source.executor import kept_iterators
 from kinesis_source.source.executor.read_ahead import PageAhead
 from kinesis_source.source.options import Decoder, KinesisOptions
 from kinesis_source.source.positions import Position
@@ -60,13 +61,23 @@ class GetRecordsTransport:
 
     ``not_before_ms`` (epoch ms) holds the first call back until then: the driver's last
     call on the shard (a probe, or the last batch's read) counts against the same interval.
+    With ``kept_key`` the read starts from an iterator a read before it kept in this worker
+    at exactly its start (``kept_iterators``), if there is one, instead of GetShardIterator.
     """
 
     def __init__(
-        self, opts: KinesisOptions, stream: str, shard_id: str, not_before_ms: int | None = None
+        self,
+        opts: KinesisOptions,
+        stream: str,
+        shard_id: str,
+        not_before_ms: int | None = None,
+        kept_key: kept_iterators.Key | None = None,
     ) -> None:
         self.opts = opts
         self.not_before_ms = not_before_ms
+        self.kept_key = kept_key
+        # The iterator in use came from kept_iterators and has not served a page yet.
+        self.from_kept = False
         self.stream = stream
         self.shard_id = shard_id
         # StreamName, or StreamARN when the user named the stream by ARN.
@@ -101,7 +112,7 @@ class GetRecordsTransport:
         ``wanted`` tells how many more user records the read may take (None: no cap), so
         that the last call of a capped read asks for about that many (see ``_limit``).
         """
-        iterator = self._iterator_at(start, reached)
+        iterator = self._first_iterator(start, reached)
         if self.not_before_ms is not None:
             # At most one interval and the longest wait a page's read quota asks: a driver
             # clock ahead of this one must not stall the read for longer.
@@ -121,15 +132,23 @@ class GetRecordsTransport:
                         limit = self._limit(wanted())
                         page = self._paced_page(iterator, limit)
                 except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code != "ExpiredIteratorException" and not self.from_kept:
                         self._raise_for(exc, "GetRecords", reached())
-                    log.info(
-                        "shard %s: iterator expired; re-acquiring at %s",
+                    # A kept iterator Kinesis refuses for any reason costs a fresh one at
+                    # the same position; an error then is the shard's, and raised.
+                    log.log(
+                        logging.DEBUG if self.from_kept else logging.INFO,
+                        "shard %s: %s iterator refused (%s); re-acquiring at %s",
                         self.shard_id,
+                        "kept" if self.from_kept else "the",
+                        code,
                         reached().text(),
                     )
+                    self.from_kept = False
                     iterator = self._iterator_at(reached(), reached)
                     continue
+                self.from_kept = False
                 if len(page):
                     self._units_per_record = page.unit_count / len(page)
                 self.last_limit = limit
@@ -209,6 +228,15 @@ class GetRecordsTransport:
         return call_with_retry(
             call, self.policy, what=what, stream=self.stream, shard_id=self.shard_id
         )
+
+    def _first_iterator(self, start: Position, reached: Callable[[], Position]) -> str | None:
+        """The iterator a read before this one kept at exactly ``start``, or a new one."""
+        if self.kept_key is not None:
+            kept = kept_iterators.take(self.kept_key, start, int(time.time() * 1000))
+            if kept is not None:
+                self.from_kept = True
+                return kept
+        return self._iterator_at(start, reached)
 
     def _iterator_at(self, position: Position, reached: Callable[[], Position]) -> str | None:
         """An iterator at ``position``; None if the shard is gone and failOnDataLoss=false."""

@@ -26,6 +26,7 @@ from kinesis_source import limits
 from kinesis_source.errors import CheckpointConflictError
 from kinesis_source.records.hash_range import keep_in_range
 from kinesis_source.records.records_page import RecordsPage
+from kinesis_source.source.executor import kept_iterators
 from kinesis_source.source.executor.efo import EventStreamTransport
 from kinesis_source.source.executor.get_records import GetRecordsTransport
 from kinesis_source.source.executor.replay_check import (
@@ -86,9 +87,21 @@ class _ShardRead:
         if recorded is not None and recorded.end_at_continuation:
             self.rules = replace(self.rules, stop_at_continuation=True)
         self.transport: GetRecordsTransport | EventStreamTransport
+        # A fresh read of a streaming batch starts from, and leaves, a kept iterator.
+        self.kept_key: kept_iterators.Key | None = None
+        if stop is None and not task.batch_read:
+            self.kept_key = (task.stream, task.query, task.shard_id)
+        # The last page's NextShardIterator, when it arrived, and what says whether it
+        # reads on from where the read stopped (kept_iterators.reads_on_from).
+        self.last_page: tuple[str | None, int | None, str | None, Position, int | None] | None
+        self.last_page = None
         if task.consumer_arn is None:
             self.transport = GetRecordsTransport(
-                opts, task.stream, task.shard_id, not_before_ms=task.not_before_ms
+                opts,
+                task.stream,
+                task.shard_id,
+                not_before_ms=task.not_before_ms,
+                kept_key=self.kept_key,
             )
         else:
             self.transport = EventStreamTransport(
@@ -180,7 +193,15 @@ class _ShardRead:
                 shard_range = task.shard_range
                 if shard_range is not None and not shard_range.all_hash_keys:
                     self._leave_out_of_range(page, shard_range)
+                before = progress.position
                 lo, hi = self._consume(page)
+                self.last_page = (
+                    page.next_shard_iterator,
+                    page.received_ms,
+                    page.sequence_numbers[-1] if len(page) else None,
+                    before,
+                    page.millis_behind_latest,
+                )
                 log.debug(
                     "shard %s batch %d: %d records, %d rows, %s ms behind",
                     task.shard_id,
@@ -220,6 +241,22 @@ class _ShardRead:
             pages.close()
         if self.transport.shard_gone:
             progress.shard_ended()
+
+    def keep_iterator(self) -> None:
+        """Leave the last page's NextShardIterator for the shard's next batch in this
+        worker, if it reads on from exactly where the read stopped (GetRecords reads)."""
+        if self.kept_key is None or self.last_page is None:
+            return
+        if not isinstance(self.transport, GetRecordsTransport):
+            return
+        iterator, received_ms, last_sequence, before, behind = self.last_page
+        end = self.progress.position
+        if iterator is None or received_ms is None:
+            return
+        if not kept_iterators.reads_on_from(end, last_sequence, before, behind):
+            return
+        kept = kept_iterators.KeptIterator(end.text(), iterator, received_ms)
+        kept_iterators.keep(self.kept_key, kept, int(time.time() * 1000))
 
 
 def record_end(
@@ -286,6 +323,8 @@ def read_shard(
         end_at_continuation=read.end_at_continuation,
         quota_wait_ms=read.quota_wait_ms(),
     )
+    # Only once the end is recorded: a read that lost the race is replayed, not continued.
+    read.keep_iterator()
     log.info(
         "batch %d shard %s: read %d records to %s (%s ms behind)",
         task.batch,
