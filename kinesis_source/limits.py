@@ -152,9 +152,8 @@ RANDOM_PARTITION_KEY_HEX_DIGITS = 32
 # Kinesis hash keys are 128-bit: an explicit hash key is a decimal in 0..2**128-1.
 HASH_KEY_MAX = 2**128 - 1
 # A sink task reads its input in windows of this many records per lane (or of
-# SINK_WINDOW_BYTES_PER_LANE), sends a window on all lanes at once and sends the next one
-# (read meanwhile) only when it is written: memory stays bounded (two windows) and per-key
-# order holds across windows.
+# SINK_WINDOW_BYTES_PER_LANE) and puts their entries on its lanes' queues, each of which
+# holds at most as much (sink/lanes.py): memory stays bounded (about two windows).
 SINK_WINDOW_RECORDS_PER_LANE = 4 * PUT_RECORDS_MAX_RECORDS
 # With aggregation a lane sends aggregates, not user records: a window holds enough small
 # records to fill a few aggregates per shard (10,000 of 100 bytes: four of

@@ -1,17 +1,20 @@
 """How rows become PutRecords calls within the service limits: pure decisions.
 
 - ``check_record``: a row the stream would reject fails its task here, naming the row.
-- ``assign_lanes``: entries are spread over ``maxInFlightRequests`` lanes by their order
-  key (partition key, or target shard with aggregation); one lane sends its calls one
-  after another, so records of one key never race each other in two calls at once.
+- ``LaneRouter``: entries are spread over ``maxInFlightRequests`` lanes by the shard the
+  task's map routes them to (``lanes.lane_key``), each shard on one lane for the whole
+  task; one lane sends its calls one after another, so records of one key (all routed to
+  one shard) never race each other in two calls at once.
 - ``next_call``: which pending entries of a lane go into its next call: at most 500
-  entries and 5 MiB. With ``one_per_key`` (``preserveOrder=true``) a call holds at most one
-  entry per order key and never jumps a key's earlier pending entry, so an entry that fails
-  is retried before any later entry of its key is sent.
+  entries and 5 MiB, and at most a shard's second of quota (1 MiB) for one shard.
+  With ``one_per_key`` (``preserveOrder=true``) a call holds at most one entry per order
+  key and never jumps a key's earlier pending entry, so an entry that fails is retried
+  before any later entry of its key is sent.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +24,9 @@ from kinesis_source.errors import SinkInputError
 # One-per-key calls look this far into a lane's pending entries for keys not yet blocked:
 # bounded, so a lane with a single hot key costs linear time, not quadratic.
 ONE_PER_KEY_SCAN = 4 * limits.PUT_RECORDS_MAX_RECORDS
+# Lane keys (shards) a task deals out to its lanes one by one, then by hash: all the open
+# shards of most streams.
+ROUTER_KEYS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,47 +93,69 @@ def _is_hash_key(text: str) -> bool:
     return text.isdigit() and text.isascii() and int(text) <= limits.HASH_KEY_MAX
 
 
-def assign_lanes(entries: Sequence[Entry], lanes: int) -> list[list[Entry]]:
-    """``entries`` split over at most ``lanes`` lanes, all entries of one order key in one
-    lane, in their order. Keys are dealt out in order of first appearance, so that even a
-    window of two keys (two shards, with aggregation) uses two lanes.
+class LaneRouter:
+    """Which of ``lanes`` lanes sends the entries of a lane key (a shard): the same lane for
+    the whole task, so records of one key never race each other in two calls at once.
 
-    A window's lanes are all done before the next window starts, so a key may take another
-    lane in the next window without racing its earlier records.
+    Keys are dealt out in order of first appearance, so that even two shards use two lanes
+    and, with no more shards than lanes, a lane is one shard's only; the first
+    ``remembered`` keys are kept, later ones go by a hash of the key, which is as stable
+    and takes no memory.
     """
-    lane_of: dict[str, int] = {}
-    out: list[list[Entry]] = [[] for _ in range(lanes)]
-    for entry in entries:
-        lane = lane_of.setdefault(entry.order_key, len(lane_of) % lanes)
-        out[lane].append(entry)
-    return [lane for lane in out if lane]
+
+    def __init__(self, lanes: int, remembered: int = ROUTER_KEYS) -> None:
+        self.lanes = lanes
+        self.remembered = remembered
+        self._lane_of: dict[str, int] = {}
+
+    def lane_of(self, key: str) -> int:
+        lane = self._lane_of.get(key)
+        if lane is not None:
+            return lane
+        if len(self._lane_of) < self.remembered:
+            lane = self._lane_of[key] = len(self._lane_of) % self.lanes
+            return lane
+        return zlib.crc32(key.encode("utf-8")) % self.lanes
 
 
 def next_call(pending: Sequence[Entry], *, one_per_key: bool) -> list[int]:
     """Indices (ascending) of the ``pending`` entries that make up the next PutRecords call.
 
     Never empty when ``pending`` is not: an entry larger than a call's 5 MiB (a stream with
-    larger records) goes alone.
+    larger records) goes alone. A call holds at most a shard's second of write quota
+    (1 MiB) for one shard (the entry's target shard, else its order key, whose records all
+    go to one shard): the shard would refuse the rest, and sending them anyway costs an
+    upload and a refusal each (an aggregated lane of 256 KiB aggregates would otherwise
+    send 5 MiB a call to a shard that takes 1 MiB a second). An entry left out blocks the
+    later ones of its key in that call.
     """
     picked: list[int] = []
     total = 0
     keys: set[str] = set()
+    shard_bytes: dict[str, int] = {}  # bytes for each shard in the call
     blocked: set[str] = set()
-    scan = len(pending) if not one_per_key else min(len(pending), ONE_PER_KEY_SCAN)
+    scan = min(len(pending), ONE_PER_KEY_SCAN)
     for index in range(scan):
         entry = pending[index]
-        if one_per_key and (entry.order_key in keys or entry.order_key in blocked):
+        key = entry.order_key
+        if key in blocked or (one_per_key and key in keys):
             # Its key already has an earlier entry in this call, or one waiting: wait too.
-            blocked.add(entry.order_key)
+            blocked.add(key)
             continue
         if picked and total + entry.size > limits.PUT_RECORDS_MAX_BYTES:
             if not one_per_key:
                 break
-            blocked.add(entry.order_key)
+            blocked.add(key)
+            continue
+        shard = entry.target_shard or key
+        taken = shard_bytes.get(shard, 0)
+        if taken and taken + entry.size > limits.WRITE_BYTES_PER_SECOND_PER_SHARD:
+            blocked.add(key)
             continue
         picked.append(index)
         total += entry.size
-        keys.add(entry.order_key)
+        keys.add(key)
+        shard_bytes[shard] = taken + entry.size
         if len(picked) == limits.PUT_RECORDS_MAX_RECORDS:
             break
     return picked

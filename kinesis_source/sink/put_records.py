@@ -17,10 +17,10 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kinesis_source.aws.retry import RetryPolicy, call_with_retry
 from kinesis_source.errors import KinesisWriteError
@@ -52,6 +52,16 @@ class PutStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
+class Feed(Protocol):
+    """Where a lane takes its entries from (``lanes.LaneFeed``)."""
+
+    def refill(self, pending: list[Entry]) -> None: ...
+
+
+def _nothing_more(pending: list[Entry]) -> None:
+    """A lane given all its entries at once takes no more."""
+
+
 class LaneSender:
     """Sends one lane's entries, one call after another, retrying rejected entries."""
 
@@ -66,6 +76,7 @@ class LaneSender:
         abort: threading.Event,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.stream = stream
@@ -75,15 +86,39 @@ class LaneSender:
         self.abort = abort
         self.sleep = sleep
         self.draw = rng.uniform if rng is not None else random.uniform
-        # Aggregates that landed on another shard than their target, with that shard.
+        self.clock = clock
+        # Entries that landed on another shard than their target (a reshard), with it.
         self.misrouted: list[tuple[Entry, str]] = []
+        self._lock = threading.Lock()
 
     def send(self, entries: Sequence[Entry]) -> None:
-        pending = list(entries)
+        """Send ``entries`` and return once all are written."""
+        self._send(list(entries), _nothing_more)
+
+    def run(self, feed: Feed) -> None:
+        """Send what ``feed`` gives, taking more as calls go out, until it ends."""
+        self._send([], feed.refill)
+
+    def take_misrouted(self) -> list[tuple[Entry, str]]:
+        with self._lock:
+            found, self.misrouted = self.misrouted, []
+        return found
+
+    def has_misrouted(self) -> bool:
+        with self._lock:
+            return bool(self.misrouted)
+
+    def _send(self, pending: list[Entry], refill: Callable[[list[Entry]], None]) -> None:
+        # One backoff for the lane's life: a stall is counted across what it is fed.
         backoff = RejectionBackoff(self.policy)
-        while pending and not self.abort.is_set():
+        writes = WriteLog()
+        while not self.abort.is_set():
+            refill(pending)
+            if not pending:
+                return
             picked = next_call(pending, one_per_key=self.one_per_key)
             results = self._put([pending[i] for i in picked])
+            now_ms = self.clock() * 1000
             rejected: dict[int, str] = {}
             for index, result in zip(picked, results, strict=True):
                 code = result.get("ErrorCode")
@@ -93,16 +128,20 @@ class LaneSender:
                 entry = pending[index]
                 self.stats.add(records=entry.user_records, entries=1, bytes=entry.size)
                 landed = str(result.get("ShardId"))
+                if entry.target_shard is not None:
+                    writes.record(landed, now_ms)
                 if entry.target_shard is not None and landed != entry.target_shard:
-                    self.misrouted.append((entry, landed))
+                    with self._lock:
+                        self.misrouted.append((entry, landed))
+            refused_shards = [pending[index].target_shard for index in rejected]
             done = set(picked) - set(rejected)
-            pending = [entry for index, entry in enumerate(pending) if index not in done]
+            pending[:] = [entry for index, entry in enumerate(pending) if index not in done]
             throttled = sum(1 for c in rejected.values() if c in THROTTLED_ENTRY_CODES)
             backoff.record(wrote=bool(done), throttled_only=throttled == len(rejected))
             if not rejected:
                 continue
             self._check_rejected(rejected, backoff)
-            delay_ms = backoff.wait_ms(self.draw)
+            delay_ms = backoff.wait_ms(self.draw, writes.frees_in_ms(refused_shards, now_ms))
             self.stats.add(retried_entries=len(rejected), throttled_entries=throttled)
             log.warning(
                 "PutRecords on stream %r: %d of %d entries rejected (%s); retrying them in %.0f ms",
@@ -202,14 +241,67 @@ class RejectionBackoff:
             )
         return None
 
-    def wait_ms(self, draw: Callable[[float, float], float]) -> float:
-        """The wait before the next call (``draw``: a uniform draw, as ``random.uniform``)."""
+    def wait_ms(
+        self, draw: Callable[[float, float], float], frees_in_ms: float | None = None
+    ) -> float:
+        """The wait before the next call (``draw``: a uniform draw, as ``random.uniform``).
+
+        ``frees_in_ms``: when the lane's own write to a throttled shard turns a second old
+        (``WriteLog``), so its room in the shard's quota is free again; a throttled lane
+        waits no longer than that, never longer than the draw."""
         if self.throttled_only:
             delay = draw(0, self.policy.delay_ms_cap(0))
+            if frees_in_ms is not None:
+                delay = min(delay, max(0.0, frees_in_ms))
         else:
             delay = draw(0, self.policy.delay_ms_cap(max(0, self.failing - 1)))
         self.waited_ms += delay
         return delay
+
+
+class WriteLog:
+    """When a lane's own writes to each shard turn a second old.
+
+    Kinesis counts a shard's writes over a second (the PutRecords API reference: 1,000
+    records and 1 MiB per second per shard); the room a write took is free again a second
+    after it. A lane refused over the quota that wrote to that shard within the last
+    second knows room frees then, and need not wait longer (other writers' room may free
+    sooner: it does not know). Times are taken when the answer came, after Kinesis counted
+    the write, so a retry never comes early on their account.
+    """
+
+    def __init__(self) -> None:
+        self._times: dict[str, deque[float]] = {}
+
+    def record(self, shard: str, now_ms: float) -> None:
+        times = self._times.setdefault(shard, deque())
+        if not times or times[-1] != now_ms:  # one call's writes: one time
+            times.append(now_ms)
+        self._expire(times, now_ms)
+
+    @staticmethod
+    def _expire(times: deque[float], now_ms: float) -> None:
+        while times and times[0] <= now_ms - _QUOTA_WINDOW_MS:
+            times.popleft()
+
+    def frees_in_ms(self, shards: Sequence[str | None], now_ms: float) -> float | None:
+        """How soon the lane's room frees on one of ``shards`` (the refused entries' target
+        shards); None if one is unknown (no open shard held the entry's hash key) or none
+        was written to within the last second."""
+        soonest: float | None = None
+        for shard in set(shards):
+            if shard is None:
+                return None
+            times = self._times.get(shard)
+            if times:
+                self._expire(times, now_ms)
+            if times:
+                frees = times[0] + _QUOTA_WINDOW_MS - now_ms
+                soonest = frees if soonest is None else min(soonest, frees)
+        return soonest
+
+
+_QUOTA_WINDOW_MS = 1_000
 
 
 def _counted(codes: Any) -> str:

@@ -7,7 +7,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +19,9 @@ from kinesis_source.aws.glue import SchemaVersion
 from kinesis_source.aws.retry import RetryPolicy, policy_of
 from kinesis_source.errors import KinesisWriteError
 from kinesis_source.records.aggregation import AggregateBuilder
-from kinesis_source.sink.batching import Entry, assign_lanes, check_record, record_size
+from kinesis_source.sink.batching import Entry, check_record, record_size
 from kinesis_source.sink.columns import ColumnLayout
+from kinesis_source.sink.lanes import LanePool
 from kinesis_source.sink.options import SinkOptions
 from kinesis_source.sink.put_records import LaneSender, PutStats
 from kinesis_source.sink.shard_map import ShardMap, hash_key_of
@@ -48,16 +48,19 @@ def write_partition(
     batches: Iterable[pa.RecordBatch],
     partition: int,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PutStats:
-    """Write one partition's rows; ``sleep`` waits before rejected entries are sent again.
+    """Write one partition's rows; ``sleep`` waits before rejected entries are sent again
+    (``clock``: the time it waits by, in seconds).
 
-    A window's entries are made (rows read, checked, aggregated) while the lanes send the
-    window before it: a task at the write quota keeps its shards busy instead of leaving
-    them idle while it reads on. A window is sent only once the one before it is written,
-    so per-key order holds; a task holds two windows at most.
+    The task reads its rows in windows and makes their entries (rows checked, aggregated)
+    while its lanes send: each entry goes on the queue of its shard's lane
+    (``lanes.LanePool``), and a lane sends from its queue for the whole task, so a lane
+    waiting on its shard's quota never holds up the others. The queues are bounded: the
+    task holds a window and a window's worth of queued entries at most.
     """
     opts = plan.options
-    writer = _Writer(plan, sleep)
+    writer = _Writer(plan, sleep, clock)
     per_lane = (
         limits.SINK_AGGREGATE_WINDOW_RECORDS_PER_LANE
         if opts.aggregate
@@ -65,68 +68,82 @@ def write_partition(
     )
     lanes = opts.max_in_flight_requests
     records = _user_records(plan, batches, partition)
-    with (
-        ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kinesis-put") as writer.pool,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="kinesis-window") as sender,
-    ):
-        sending: Future[None] | None = None
-        try:
-            for window in _windows(records, lanes * per_lane, lanes):
-                entries = writer.entries(window)
-                if sending is not None:
-                    sending.result()
-                sending = sender.submit(writer.send, entries)
-            if sending is not None:
-                sending.result()
-        finally:
-            writer.abort.set()  # on a failure here, the window being sent stops too
+    with LanePool(
+        [writer.sender() for _ in range(lanes)],
+        writer.abort,
+        max_entries=per_lane,
+        max_bytes=limits.SINK_WINDOW_BYTES_PER_LANE,
+        one_per_key=opts.preserve_order,
+    ) as pool:
+        for window in _windows(records, lanes * per_lane, lanes):
+            pool.put(writer.entries(window))
+            if pool.has_misrouted():
+                writer.resend_misrouted(pool)
+        pool.drain()
+        writer.resend_misrouted(pool)
+        pool.close()
     return writer.stats
 
 
 class _Writer:
-    """One task's client, counts and shard map, shared by its windows."""
+    """One task's client, counts and shard map, shared by its lanes."""
 
-    pool: ThreadPoolExecutor
-
-    def __init__(self, plan: SinkPlan, sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self, plan: SinkPlan, sleep: Callable[[float], None], clock: Callable[[], float]
+    ) -> None:
         self.opts = plan.options
         self.client = kinesis_client(self.opts)
         self.policy = policy_of(self.opts)
         self.stats = PutStats()
         self.abort = threading.Event()
         self.sleep = sleep
+        self.clock = clock
         self.cap = aggregate_max_bytes(self.opts.max_record_bytes)
         self.shard_map: ShardMap | None = None
 
+    def sender(self) -> LaneSender:
+        return LaneSender(
+            self.client,
+            self.opts.stream_name,
+            self.policy,
+            one_per_key=self.opts.preserve_order,
+            stats=self.stats,
+            abort=self.abort,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+
     def entries(self, window: list[UserRecord]) -> list[Entry]:
-        if not self.opts.aggregate:
-            return [
-                Entry(data, key, hash_key, record_size(data, key), key)
-                for data, key, hash_key in window
-            ]
         if self.shard_map is None:
             self.shard_map = load_shard_map(self.client, self.opts, self.policy)
-        return aggregate_entries(window, self.shard_map, self.cap)
+        if self.opts.aggregate:
+            return aggregate_entries(window, self.shard_map, self.cap)
+        # Plain records too are sent on their shard's lane (``lanes``): a lane then waits
+        # on one shard's quota only, and knows when its room there frees.
+        shard_for = self.shard_map.shard_for
+        return [
+            Entry(
+                data,
+                key,
+                hash_key,
+                record_size(data, key),
+                key,
+                target_shard=shard_for(hash_key_of(key, hash_key)),
+            )
+            for data, key, hash_key in window
+        ]
 
-    def send(self, entries: list[Entry]) -> None:
+    def resend_misrouted(self, pool: LanePool) -> None:
+        """After a reshard: once the lanes have written all they hold (made with the old
+        map, so checked here too), read the map again and send again the user records
+        that an aggregate put on a shard whose range does not hold them (the KCL would
+        drop them there; the KPL does the same). Windows made afterwards use the new map."""
         opts = self.opts
         for _ in range(limits.SINK_RESHARD_ROUNDS):
-            misrouted = _send_window(
-                self.pool,
-                entries,
-                self.client,
-                opts,
-                self.policy,
-                self.stats,
-                self.abort,
-                self.sleep,
-            )
+            pool.drain()
+            misrouted = pool.misrouted()
             if not misrouted:
                 return
-            # A reshard: read the map again, and send again the user records that an
-            # aggregate put on a shard whose range does not hold them (the KCL would drop
-            # them there; the KPL does the same). The next window, made meanwhile with the
-            # old map, is checked the same way when it is sent.
             shard_map = self.shard_map = load_shard_map(self.client, opts, self.policy)
             again = [
                 user
@@ -135,51 +152,22 @@ class _Writer:
                 if shard_map.shard_for(hash_key_of(user[1], user[2])) != landed
             ]
             log.warning(
-                "stream %r was resharded: %d aggregates landed on other shards than "
-                "planned; %d of their user records are written again to their own shard",
+                "stream %r was resharded: %d entries landed on other shards than the "
+                "task's shard map said; %d user records of their aggregates are written "
+                "again to their own shard",
                 opts.stream_name,
                 len(misrouted),
                 len(again),
             )
-            entries = aggregate_entries(again, shard_map, self.cap)
+            pool.put(aggregate_entries(again, shard_map, self.cap))
+        pool.drain()
+        if not pool.has_misrouted():
+            return
         raise KinesisWriteError(
             f"stream {opts.stream_name!r} kept resharding while aggregates were "
             f"written ({limits.SINK_RESHARD_ROUNDS} rounds); try again",
             stream=opts.stream_name,
         )
-
-
-def _send_window(
-    pool: ThreadPoolExecutor,
-    entries: list[Entry],
-    client: Any,
-    opts: SinkOptions,
-    policy: RetryPolicy,
-    stats: PutStats,
-    abort: threading.Event,
-    sleep: Callable[[float], None],
-) -> list[tuple[Entry, str]]:
-    """Send ``entries``; return the aggregates that landed on another shard than planned."""
-    sender = LaneSender(
-        client,
-        opts.stream_name,
-        policy,
-        one_per_key=opts.preserve_order,
-        stats=stats,
-        abort=abort,
-        sleep=sleep,
-    )
-    lanes = assign_lanes(entries, opts.max_in_flight_requests)
-    futures = [pool.submit(sender.send, lane) for lane in lanes]
-    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-    for future in done:
-        if future.exception() is not None:
-            abort.set()  # the other lanes stop after their current call
-            wait(futures)
-            future.result()
-    for future in futures:
-        future.result()
-    return sender.misrouted
 
 
 def _user_records(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from kinesis_source.aws.retry import RetryPolicy
-from kinesis_source.sink.put_records import RejectionBackoff
+from kinesis_source.sink.put_records import RejectionBackoff, WriteLog
 
 POLICY = RetryPolicy(max_retries=10, base_delay_ms=200, max_delay_ms=5_000)
 
@@ -63,3 +63,28 @@ def test_max_retries_zero_gives_up_at_the_first_refusal() -> None:
     backoff = RejectionBackoff(RetryPolicy(max_retries=0, base_delay_ms=200, max_delay_ms=5_000))
     backoff.record(wrote=True, throttled_only=True)
     assert backoff.gave_up() == "after 0 retries (maxRetries=0)"
+
+
+def test_a_throttled_lane_waits_no_longer_than_its_own_write_takes_to_turn_a_second_old() -> None:
+    writes = WriteLog()
+    writes.record("shard-0", 1_000)
+    writes.record("shard-0", 1_300)
+    writes.record("shard-1", 1_100)
+    # refused on shard 0 at 1,850 ms: the write at 1,000 frees its room at 2,000
+    assert writes.frees_in_ms(["shard-0", "shard-0"], 1_850) == 150
+    # refused on both: room frees first on shard 1 (2,100), once shard 0's first has gone
+    assert writes.frees_in_ms(["shard-0", "shard-1"], 2_050) == 50
+    # a shard not written to in the last second, or a plain record's (no shard): unknown
+    assert writes.frees_in_ms(["shard-0"], 2_400) is None
+    assert writes.frees_in_ms(["shard-2"], 1_850) is None
+    assert writes.frees_in_ms(["shard-0", None], 1_850) is None
+
+    backoff = RejectionBackoff(POLICY)
+    backoff.record(wrote=False, throttled_only=True)
+    assert backoff.wait_ms(most, frees_in_ms=150) == 150
+    assert backoff.wait_ms(most, frees_in_ms=900) == 200  # never longer than the draw
+    assert backoff.wait_ms(most, frees_in_ms=-5) == 0
+    assert backoff.wait_ms(most, frees_in_ms=None) == 200
+    # other refusals back off as before, whatever the quota frees
+    backoff.record(wrote=False, throttled_only=False)
+    assert backoff.wait_ms(most, frees_in_ms=10) == 200

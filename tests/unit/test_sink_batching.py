@@ -8,7 +8,7 @@ from kinesis_source import limits
 from kinesis_source.errors import SinkInputError
 from kinesis_source.sink.batching import (
     Entry,
-    assign_lanes,
+    LaneRouter,
     check_record,
     next_call,
     record_size,
@@ -56,17 +56,42 @@ def test_one_per_key_blocks_a_key_whose_entry_did_not_fit() -> None:
     assert next_call(pending, one_per_key=True) == [0, 2]
 
 
-def test_lanes_keep_each_key_in_one_lane_in_order_and_use_every_lane() -> None:
-    pending = [entry(k) for k in "aabcbadcae"]
-    lanes = assign_lanes(pending, 4)
-    assert [[e.order_key for e in lane] for lane in lanes] == [
-        ["a", "a", "a", "a", "e"],
-        ["b", "b"],
-        ["c", "c"],
-        ["d"],
+def test_a_call_holds_at_most_a_shard_s_second_for_one_shard() -> None:
+    # 256 KiB aggregates of two shards (order key: the shard): four of each fill their
+    # shards' 1 MiB of a second; a fifth would be refused, so it waits for the next call.
+    agg = limits.WRITE_BYTES_PER_SECOND_PER_SHARD // 4
+    pending = [entry("shard-0", agg) for _ in range(6)] + [entry("shard-1", agg) for _ in range(6)]
+    assert next_call(pending, one_per_key=False) == [0, 1, 2, 3, 6, 7, 8, 9]
+    # plain records of many keys for one shard: a shard's second of them, whatever the keys
+    large = [
+        Entry(b"x" * (300 * 1024), f"key-{n}", None, 300 * 1024, f"key-{n}", 1, "shard-0")
+        for n in range(6)
     ]
+    assert next_call(large, one_per_key=False) == [0, 1, 2]
+    # a record larger than a shard's second (a stream of larger records) still goes
+    big = entry("k", 2 * limits.WRITE_BYTES_PER_SECOND_PER_SHARD)
+    assert next_call([big, entry("k")], one_per_key=False) == [0]
+
+
+def test_a_key_keeps_its_lane_for_the_task_and_keys_are_dealt_over_every_lane() -> None:
+    router = LaneRouter(4)
+    first = [router.lane_of(k) for k in "aabcbadcae"]
+    assert first == [0, 0, 1, 2, 1, 0, 3, 2, 0, 0]
+    # later windows: the same lanes for the same keys, a new key takes the next lane
+    assert [router.lane_of(k) for k in "edcbaf"] == [0, 3, 2, 1, 0, 1]
     # two shards' aggregates: two lanes, never one
-    assert len(assign_lanes([entry("shard-0"), entry("shard-1")], 4)) == 2
+    two = LaneRouter(4)
+    assert two.lane_of("shard-0") != two.lane_of("shard-1")
+
+
+def test_keys_past_the_remembered_ones_go_by_their_hash_and_keep_their_lane() -> None:
+    router = LaneRouter(4, remembered=2)
+    assert [router.lane_of(k) for k in ("a", "b")] == [0, 1]
+    many = [f"random-{i}" for i in range(400)]
+    lanes = [router.lane_of(k) for k in many]
+    assert lanes == [router.lane_of(k) for k in many]  # stable
+    assert sorted(set(lanes)) == [0, 1, 2, 3]  # spread over every lane
+    assert max(lanes.count(lane) for lane in range(4)) < 2 * len(many) / 4
 
 
 @pytest.mark.parametrize(
