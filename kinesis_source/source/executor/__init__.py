@@ -8,6 +8,8 @@
 - ``replay_check``: a replay's first record against the first attempt's (trimmed records
   are data loss), and whether an end is an enhanced fan-out continuation (pure).
 - ``get_records``: the GetRecords transport (iterators, paging, pacing, retries).
+- ``kept_iterators``: a read's last shard iterator, kept in the Python worker for the
+  shard's next batch when it reads on exactly where the read ended (no GetShardIterator).
 - ``read_ahead``: the next GetRecords page, fetched on a thread of its own.
 - ``efo``: the enhanced fan-out transport (SubscribeToShard events as pages).
 - ``efo_subscribe``: opening a subscription, and its refusals.
