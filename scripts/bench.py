@@ -44,7 +44,7 @@ Sections:
       with the default options (pacing on) on local[2] into the noop sink at a 1 s trigger.
       The largest N whose lag stays flat for a minute (a few doubling steps and two halving
       steps), per core, against Spark's ceiling source fed the same rows at the same rate;
-      at the first N that fell behind, a profile of one task's read and a step with
+      at the smallest N that fell behind, a profile of one task's read and a step with
       ``shardsPerTask=8``.
       Targets: >= 80% of the ceiling's N, >= 25 shards per core; the most GetRecords calls
       of a shard in a second (<= 5), the server's CPU share and the shards per core of

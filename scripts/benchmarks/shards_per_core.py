@@ -14,9 +14,10 @@ N keeps up when the lag of the window's last ``ENDS_S`` is no more than ``LAG_GR
 above that of its first ``ENDS_S``, and the window's rows are at least ``ROWS_SHARE`` of what
 the feeder appended in it. N doubles from ``FIRST_N`` while it keeps up, then two steps
 each halfway between the last N that kept up and the first that did not: a few steps, not
-an exhaustive search. At the first N that fell behind, a profile of one task's read
+an exhaustive search. At the smallest N that fell behind, a profile of one task's read
 (``read_profile``) and a step with ``shardsPerTask=GROUPED`` show where the time goes and
-what grouping shards in tasks gives.
+what grouping shards in tasks gives (at a larger N the server, on the same cores, takes
+most of a core and would be what the step measures).
 
 Spark's ceiling for a Python streaming source, fed the same way, gives the reference N: a
 ``DataSourceStreamReader`` whose offset is the rows due by now at the same rate per
@@ -389,7 +390,7 @@ def ceiling_step(spark: Any, shards: int) -> Step:
 
 
 def read_profile(behind: Step) -> str:
-    """Where a task's time goes at the first N that fell behind: one shard's read of a
+    """Where a task's time goes at the smallest N that fell behind: one shard's read of a
     batch's rows (the median of that step), through the executors' read path in this
     process, against the same server; wall time and this process' CPU time."""
     from kinesis_source.source.executor.shard_reader import read_shard
@@ -513,7 +514,11 @@ def run(repeat: int) -> None:
             f">= {CEILING_SHARE:.0%}",
             ours_per / theirs_per >= CEILING_SHARE,
         )
-    behind = next((s for s in our_steps if not s.kept_up and s.shard_rows), None)
+    behind = min(
+        (s for s in our_steps if not s.kept_up and s.shard_rows),
+        key=lambda s: s.shards,
+        default=None,
+    )
     if behind is not None and behind.shard_rows is not None:
         print(read_profile(behind))
         # A task reads its shards concurrently: the round trips of one no longer hold a slot.
@@ -521,7 +526,7 @@ def run(repeat: int) -> None:
         print(f"  connector, shardsPerTask={GROUPED}\n{grouped.line()}", flush=True)
         figure(
             "h",
-            f"the first N the defaults fell behind at, with shardsPerTask={GROUPED}",
+            f"the smallest N the defaults fell behind at, with shardsPerTask={GROUPED}",
             f"N={behind.shards}: {'keeps up' if grouped.kept_up else 'falls behind'} "
             f"(lag {grouped.lag_start_ms:,.0f} -> {grouped.lag_end_ms:,.0f} ms, rows "
             f"{grouped.rows_share:.0%} of the feed)",
