@@ -120,19 +120,28 @@ class LaneSender:
             results = self._put([pending[i] for i in picked])
             now_ms = self.clock() * 1000
             rejected: dict[int, str] = {}
+            # Counted once per call, not per entry: the counts' lock is shared by the lanes.
+            records = entries = size = 0
+            landed_on: set[str] = set()
             for index, result in zip(picked, results, strict=True):
                 code = result.get("ErrorCode")
                 if code is not None:
                     rejected[index] = str(code)
                     continue
                 entry = pending[index]
-                self.stats.add(records=entry.user_records, entries=1, bytes=entry.size)
+                records += entry.user_records
+                entries += 1
+                size += entry.size
+                if entry.target_shard is None:
+                    continue
                 landed = str(result.get("ShardId"))
-                if entry.target_shard is not None:
-                    writes.record(landed, now_ms)
-                if entry.target_shard is not None and landed != entry.target_shard:
+                landed_on.add(landed)
+                if landed != entry.target_shard:
                     with self._lock:
                         self.misrouted.append((entry, landed))
+            self.stats.add(records=records, entries=entries, bytes=size)
+            for shard in landed_on:
+                writes.record(shard, now_ms)
             refused_shards = [pending[index].target_shard for index in rejected]
             done = set(picked) - set(rejected)
             pending[:] = [entry for index, entry in enumerate(pending) if index not in done]
