@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import replace
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -42,6 +43,18 @@ from kinesis_source.source.tasks import ShardTask
 from kinesis_source.stores import CheckpointStore
 
 log = logging.getLogger(__name__)
+
+
+class _LastPage(NamedTuple):
+    """What of a read's last page says whether its NextShardIterator reads on from where the
+    read stopped (``kept_iterators.reads_on_from``): its fields, not the page, whose data a
+    read must not hold on to."""
+
+    iterator: str | None
+    received_ms: int | None
+    last_sequence: str | None
+    before: Position  # where the read was before the page
+    millis_behind_latest: int | None
 
 
 class _ShardRead:
@@ -87,14 +100,12 @@ class _ShardRead:
         if recorded is not None and recorded.end_at_continuation:
             self.rules = replace(self.rules, stop_at_continuation=True)
         self.transport: GetRecordsTransport | EventStreamTransport
-        # A fresh read of a streaming batch starts from, and leaves, a kept iterator.
+        # A fresh GetRecords read of a streaming batch starts from, and leaves, a kept
+        # iterator.
         self.kept_key: kept_iterators.Key | None = None
-        if stop is None and not task.batch_read:
+        if stop is None and not task.batch_read and task.consumer_arn is None:
             self.kept_key = (task.stream, task.query, task.shard_id)
-        # The last page's NextShardIterator, when it arrived, and what says whether it
-        # reads on from where the read stopped (kept_iterators.reads_on_from).
-        self.last_page: tuple[str | None, int | None, str | None, Position, int | None] | None
-        self.last_page = None
+        self.last_page: _LastPage | None = None
         if task.consumer_arn is None:
             self.transport = GetRecordsTransport(
                 opts,
@@ -195,13 +206,14 @@ class _ShardRead:
                     self._leave_out_of_range(page, shard_range)
                 before = progress.position
                 lo, hi = self._consume(page)
-                self.last_page = (
-                    page.next_shard_iterator,
-                    page.received_ms,
-                    page.sequence_numbers[-1] if len(page) else None,
-                    before,
-                    page.millis_behind_latest,
-                )
+                if self.kept_key is not None:
+                    self.last_page = _LastPage(
+                        page.next_shard_iterator,
+                        page.received_ms,
+                        page.sequence_numbers[-1] if len(page) else None,
+                        before,
+                        page.millis_behind_latest,
+                    )
                 log.debug(
                     "shard %s batch %d: %d records, %d rows, %s ms behind",
                     task.shard_id,
@@ -245,17 +257,17 @@ class _ShardRead:
     def keep_iterator(self) -> None:
         """Leave the last page's NextShardIterator for the shard's next batch in this
         worker, if it reads on from exactly where the read stopped (GetRecords reads)."""
-        if self.kept_key is None or self.last_page is None:
+        last = self.last_page
+        if self.kept_key is None or last is None:
             return
-        if not isinstance(self.transport, GetRecordsTransport):
-            return
-        iterator, received_ms, last_sequence, before, behind = self.last_page
         end = self.progress.position
-        if iterator is None or received_ms is None:
+        if last.iterator is None or last.received_ms is None:
             return
-        if not kept_iterators.reads_on_from(end, last_sequence, before, behind):
+        if not kept_iterators.reads_on_from(
+            end, last.last_sequence, last.before, last.millis_behind_latest
+        ):
             return
-        kept = kept_iterators.KeptIterator(end.text(), iterator, received_ms)
+        kept = kept_iterators.KeptIterator(end.text(), last.iterator, last.received_ms)
         kept_iterators.keep(self.kept_key, kept, int(time.time() * 1000))
 
 
