@@ -25,6 +25,8 @@ from aws_kinesis_agg.aggregator import RecordAggregator
 from kinesis_source import limits
 from tests.emulators.kinesis_rules import Rules
 
+from . import procs
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # GetRecords returns at most 10,000 records per call (limits.GET_RECORDS_MAX_RECORDS).
 PAGE_RECORDS = 10_000
@@ -224,14 +226,10 @@ def descendants_cpu_seconds(exclude: Collection[int] = ()) -> float | None:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
+        fields = procs.stat_fields(entry)
+        if fields is None:
             continue
-        # After "pid (comm) ": state ppid ... utime(11) stime cutime cstime(14), in ticks.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks = sum(int(x) for x in fields[11:15])
+        ticks = procs.ticks(fields, reaped_children=True)
         children.setdefault(int(fields[1]), []).append((int(entry), ticks))
     total, todo = 0, [os.getpid()]
     while todo:

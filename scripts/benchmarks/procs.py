@@ -102,20 +102,41 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def stat_fields(pid: int | str) -> list[str] | None:
+    """``/proc/PID/stat`` after the command name: state, ppid (1), ..., utime (11), stime,
+    cutime, cstime (14), in clock ticks; None where the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces: the fields follow the last ")".
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int | str, *, reaped_children: bool = False) -> float | None:
+    """A process's CPU seconds (user and system; with ``reaped_children``, its waited-for
+    children's too); None where the process is gone."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return None
+    return ticks(fields, reaped_children=reaped_children) / os.sysconf("SC_CLK_TCK")
+
+
+def ticks(fields: list[str], *, reaped_children: bool = False) -> int:
+    """CPU clock ticks of a process's ``stat_fields`` (see ``cpu_seconds``)."""
+    return sum(int(x) for x in fields[11 : 15 if reaped_children else 13])
+
+
 def _parents() -> dict[int, int]:
     """Every visible process's parent pid."""
     out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # The command name in parentheses may hold spaces: the ppid follows the last ")".
-        fields = stat[stat.rfind(")") + 2 :].split()
-        out[int(name)] = int(fields[1])
+        fields = stat_fields(name)
+        if fields is not None:
+            out[int(name)] = int(fields[1])
     return out
 
 

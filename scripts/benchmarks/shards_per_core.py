@@ -51,6 +51,7 @@ from kinesis_source.schema import ARROW_SCHEMA, SCHEMA_DDL
 from tests.emulators.kinesis_rules import MIB, Rules
 from tests.emulators.kinesis_server import KinesisServer, StreamSpec, kinesis_server
 
+from . import procs
 from .common import REGION, descendants_cpu_seconds, figure, spark_session
 
 RECORD_BYTES = 1024
@@ -132,16 +133,6 @@ def judged(
     return end <= start + LAG_GROWTH_MS and share >= ROWS_SHARE, start, end, share
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return sum(int(x) for x in fields[11:13]) / os.sysconf("SC_CLK_TCK")
-
-
 def _end_ms(progress: dict[str, Any]) -> float:
     """When a batch ended (epoch ms): its trigger's start plus its duration."""
     started = datetime.fromisoformat(progress["timestamp"].replace("Z", "+00:00"))
@@ -171,7 +162,7 @@ def watch(
     if server is not None:
         server.reset_stats()
     spark_cpu = descendants_cpu_seconds(exclude=exclude)
-    server_cpu = None if server is None else _cpu_seconds(server.pid)
+    server_cpu = None if server is None else procs.cpu_seconds(server.pid)
     started = time.time()
     samples: list[tuple[float, float]] = []
     rows = 0
@@ -206,7 +197,7 @@ def watch(
     if spark_cpu is not None and now_spark is not None:
         spark_cores = (now_spark - spark_cpu) / elapsed
     server_cores = None
-    now_server = None if server is None else _cpu_seconds(server.pid)
+    now_server = None if server is None else procs.cpu_seconds(server.pid)
     if server_cpu is not None and now_server is not None:
         server_cores = (now_server - server_cpu) / elapsed
     batch_s = statistics.median(batch_ms) / 1000 if batch_ms else None
